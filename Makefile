@@ -1,0 +1,45 @@
+# Every target sets itself up: on a fresh machine with Python 3.11, `make test` and
+# `make demo` create .venv from pyproject.toml first (once; again when it changes).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo dev lint format bench data clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+demo: $(STAMP)
+	$(BIN)/synth demo
+
+dev: $(STAMP)
+	$(BIN)/synth dev
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: $(STAMP)
+	bash bench/setup_instructor.sh
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+data: $(STAMP)
+	$(BIN)/python scripts/make_sample_emails.py
+
+clean:
+	rm -rf data/out data/work data/localbatch .dagster

@@ -1,0 +1,409 @@
+"""Streaming Batch-API output and error files into parsed and unparsed records.
+
+Conservation is the law: every requested custom_id ends exactly once, in ``parsed`` or in
+``unparsed``. The first answer for a custom_id wins (output file before error file); a
+second one is a ``duplicate`` row; a requested id never answered is ``missing`` (or
+``expired`` / ``cancelled`` / ``batch_failed`` after such a batch); a line that is not a
+Batch-API line is ``invalid_line``. Duplicate and invalid lines are extra rows, counted
+apart: parsed + unparsed (other reasons) == requested.
+"""
+
+import gc
+import multiprocessing
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel
+from pydantic_core import from_json, to_json
+
+from .classify import LineClassifier
+from .errors import SynthError
+from .lines import BLOCK, iter_lines
+from .reasons import Reason
+from .records import LineMeta, Parsed, Unparsed
+from .tables import META_COLUMNS, UNPARSED_SCHEMA, ModelColumns, ParquetSink, parsed_schema
+
+# Requested ids that got no line: why, by the batch's final status.
+_UNANSWERED_REASON = {
+    "expired": Reason.EXPIRED,
+    "cancelled": Reason.CANCELLED,
+    "cancelling": Reason.CANCELLED,
+    "failed": Reason.BATCH_FAILED,
+}
+# Files smaller than this are parsed in-process: worker start-up would cost more than it saves.
+PARALLEL_MIN_BYTES = 32 << 20
+_CUSTOM_ID_PREFIX = re.compile(rb'^\s*\{\s*"custom_id"\s*:\s*"((?:[^"\\]|\\.)*)"')
+
+
+@dataclass(frozen=True, slots=True)
+class ResultFiles:
+    """The result files of one batch, and what was asked of it.
+
+    ``requested`` is the request file (a path) or the custom_ids themselves; without it,
+    missing answers cannot be detected. ``status`` is the batch's final status.
+    """
+
+    output_path: str | os.PathLike[str] | None
+    error_path: str | os.PathLike[str] | None = None
+    batch_id: str | None = None
+    status: str | None = None
+    requested: str | os.PathLike[str] | Iterable[str] | None = None
+    batch_error: str | None = None
+
+
+@dataclass(slots=True)
+class ParseSummary:
+    """Counts of one parse: rows per table, reasons, tokens."""
+
+    requested: int | None = None
+    parsed: int = 0
+    unparsed: int = 0
+    extra_lines: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, record: Parsed | Unparsed) -> None:
+        """Count one record."""
+        meta = record.meta
+        if isinstance(record, Parsed):
+            self.parsed += 1
+        else:
+            self.unparsed += 1
+            self.reasons[record.reason.value] += 1
+            self.extra_lines += record.is_extra_line
+        if meta is not None:
+            self.prompt_tokens += meta.prompt_tokens or 0
+            self.completion_tokens += meta.completion_tokens or 0
+
+
+def requested_ids(requested: str | os.PathLike[str] | Iterable[str]) -> dict[str, None]:
+    """The requested custom_ids in order: from a request file (streamed) or an iterable."""
+    if not isinstance(requested, str | os.PathLike):
+        return dict.fromkeys(requested)
+    ids: dict[str, None] = {}
+    for line in iter_lines(requested):
+        match = _CUSTOM_ID_PREFIX.match(line)  # our own files put custom_id first: cheap
+        if match and b"\\" not in match.group(1):
+            ids[match.group(1).decode()] = None
+        elif line.strip():
+            try:
+                custom_id = from_json(line).get("custom_id")
+            except (ValueError, AttributeError):
+                custom_id = None
+            if isinstance(custom_id, str):
+                ids[custom_id] = None
+    return ids
+
+
+class _Admission:
+    """Enforces conservation over a stream of records: first answer wins, ids requested."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def check(self, custom_id: str, wanted: dict[str, None] | None) -> Unparsed | None:
+        """None when this is the first answer for a requested id, else the reject's row."""
+        if wanted is not None and custom_id not in wanted:
+            return Unparsed(None, Reason.INVALID_LINE, f"custom_id {custom_id!r} was not requested")
+        if custom_id in self.seen:
+            return Unparsed(custom_id, Reason.DUPLICATE, "a second answer; the first was kept")
+        self.seen.add(custom_id)
+        return None
+
+    def admit(self, record: Parsed | Unparsed, wanted: dict[str, None] | None) -> Parsed | Unparsed:
+        """The record itself, or the duplicate / invalid-line row it turns into."""
+        if record.custom_id is None:
+            return record
+        reject = self.check(record.custom_id, wanted)
+        if reject is None:
+            return record
+        if isinstance(record, Parsed):
+            reject.raw, reject.source = record.value.model_dump_json(), "output"
+        else:
+            reject.raw, reject.source = record.raw, record.source
+        reject.meta = record.meta
+        return reject
+
+    def unanswered(self, files: ResultFiles, wanted: dict[str, None]) -> Iterator[Unparsed]:
+        """Rows for requested ids that no line answered."""
+        reason = _UNANSWERED_REASON.get(files.status or "", Reason.MISSING)
+        message = {
+            Reason.MISSING: "requested, but in neither the output nor the error file",
+            Reason.EXPIRED: "never run: the batch expired first",
+            Reason.CANCELLED: "never run: the batch was cancelled",
+            Reason.BATCH_FAILED: files.batch_error or "the batch failed validation",
+        }[reason]
+        meta = LineMeta(batch_id=files.batch_id)
+        for custom_id in wanted:
+            if custom_id not in self.seen:
+                self.seen.add(custom_id)
+                yield Unparsed(custom_id, reason, message, source="request", meta=meta)
+
+
+def _sources(files: ResultFiles) -> Iterator[tuple[str, Path]]:
+    for source, path in (("output", files.output_path), ("error", files.error_path)):
+        if path is None:
+            continue
+        if not Path(path).is_file():
+            raise SynthError(
+                f"result file {path} does not exist; download the batch's files first."
+            )
+        yield source, Path(path)
+
+
+def iter_results(
+    results: ResultFiles | Iterable[ResultFiles], response_model: type[BaseModel]
+) -> Iterator[Parsed | Unparsed]:
+    """Yield one record per requested row (plus extra lines), streaming every file once."""
+    admission = _Admission()
+    for files in [results] if isinstance(results, ResultFiles) else results:
+        classify = LineClassifier(response_model, files.batch_id)
+        wanted = requested_ids(files.requested) if files.requested is not None else None
+        for source, path in _sources(files):
+            for raw in iter_lines(path):
+                if raw.strip():
+                    yield admission.admit(classify(raw, source), wanted)
+        if wanted is not None:
+            yield from admission.unanswered(files, wanted)
+
+
+def parse_results(
+    output_path: str | os.PathLike[str] | None,
+    error_path: str | os.PathLike[str] | None = None,
+    *,
+    response_model: type[BaseModel],
+    requested: str | os.PathLike[str] | Iterable[str] | None = None,
+    batch_id: str | None = None,
+    status: str | None = None,
+) -> Iterator[Parsed | Unparsed]:
+    """Yield records for one batch's output and error files (either may be None)."""
+    files = ResultFiles(output_path, error_path, batch_id, status, requested)
+    return iter_results(files, response_model)
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic GC: it re-traverses millions of live objects during bulk work."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+# ---- Parquet: blocks of lines, parsed in worker processes when the files are large ----
+
+
+@dataclass(slots=True)
+class _Block:
+    parsed: pa.Table
+    unparsed: list[Unparsed]
+
+
+class _BlockParser:
+    """Parses a byte span of a result file into an Arrow table and unparsed records."""
+
+    def __init__(self, response_model: type[BaseModel]) -> None:
+        self.response_model = response_model
+        self.columns = ModelColumns(response_model)
+        self.schema = parsed_schema(response_model)
+
+    def parse(self, path: Path, start: int, end: int, source: str, batch_id: str | None) -> _Block:
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            data = handle.read(end - start)
+        classify = LineClassifier(self.response_model, batch_id)
+        parsed: list[Parsed] = []
+        unparsed: list[Unparsed] = []
+        for raw in data.split(b"\n"):
+            if raw and not raw.isspace():
+                record = classify(raw, source)
+                (parsed if isinstance(record, Parsed) else unparsed).append(record)
+        return _Block(self.table(parsed), unparsed)
+
+    def table(self, parsed: list[Parsed]) -> pa.Table:
+        values = self.columns.table([p.value for p in parsed])
+        metas = [p.meta for p in parsed]
+        meta_columns = [
+            pa.array([getattr(m, name) for m in metas], type=self.schema.field(name).type)
+            for name in META_COLUMNS
+        ]
+        ids = pa.array([p.custom_id for p in parsed], type=pa.string())
+        return pa.Table.from_arrays([ids, *values.columns, *meta_columns], schema=self.schema)
+
+
+_worker: _BlockParser | None = None
+
+
+def _init_worker(response_model: type[BaseModel]) -> None:
+    global _worker
+    gc.disable()
+    _worker = _BlockParser(response_model)
+
+
+def _parse_in_worker(path: Path, start: int, end: int, source: str, batch_id: str | None) -> _Block:
+    assert _worker is not None
+    return _worker.parse(path, start, end, source, batch_id)
+
+
+def _spans(path: Path, block: int = BLOCK) -> Iterator[tuple[int, int]]:
+    """Newline-aligned byte spans of about ``block`` bytes covering the file."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        start = 0
+        while start < size:
+            handle.seek(min(start + block, size))
+            handle.readline()
+            end = min(handle.tell(), size)
+            yield start, end
+            start = end
+
+
+def _choose_workers(workers: int | None, total_bytes: int) -> int:
+    if workers is not None:
+        return max(1, workers)
+    if total_bytes < PARALLEL_MIN_BYTES or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return min(os.cpu_count() or 1, 4)
+
+
+def write_tables(
+    results: ResultFiles | Iterable[ResultFiles],
+    *,
+    response_model: type[BaseModel],
+    parsed_path: str | os.PathLike[str],
+    unparsed_path: str | os.PathLike[str],
+    workers: int | None = None,
+) -> ParseSummary:
+    """Parse result files into a parsed and an unparsed Parquet file; return the counts.
+
+    Memory stays flat in the number of lines: files are read in blocks, tables are written
+    in row groups. Large inputs are parsed by ``workers`` forked processes (default: one
+    per core when the files exceed 32 MB); ``workers=1`` keeps everything in-process.
+    Both files are written under temporary names and renamed, so a crash leaves no half file.
+    """
+    batches = [results] if isinstance(results, ResultFiles) else list(results)
+    total = sum(path.stat().st_size for files in batches for _, path in _sources(files))
+    count = _choose_workers(workers, total)
+    block_parser = _BlockParser(response_model)
+    summary = ParseSummary()
+    admission = _Admission()
+    with (
+        paused_gc(),
+        ParquetSink(parsed_path, block_parser.schema) as parsed_sink,
+        ParquetSink(unparsed_path, UNPARSED_SCHEMA) as unparsed_sink,
+        _executor(count, response_model) as pool,
+    ):
+        for files in batches:
+            wanted = requested_ids(files.requested) if files.requested is not None else None
+            if wanted is not None:
+                summary.requested = (summary.requested or 0) + len(wanted)
+            for block in _blocks(files, block_parser, pool, count):
+                kept, rejected = _admit_block(block, admission, wanted, block_parser)
+                parsed_sink.write(kept)
+                summary.parsed += kept.num_rows
+                summary.prompt_tokens += pc.sum(kept["prompt_tokens"]).as_py() or 0
+                summary.completion_tokens += pc.sum(kept["completion_tokens"]).as_py() or 0
+                for record in rejected:
+                    summary.add(record)
+                unparsed_sink.write(_unparsed_table(rejected))
+            if wanted is not None:
+                missing = list(admission.unanswered(files, wanted))
+                for record in missing:
+                    summary.add(record)
+                unparsed_sink.write(_unparsed_table(missing))
+    return summary
+
+
+@contextmanager
+def _executor(count: int, response_model: type[BaseModel]) -> Iterator[Executor | None]:
+    if count <= 1:
+        yield None
+        return
+    # fork: the worker inherits the response model as it is, even a class defined in a
+    # notebook or a function, and nothing re-imports the caller's script.
+    pool = ProcessPoolExecutor(
+        max_workers=count,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_init_worker,
+        initargs=(response_model,),
+    )
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _blocks(
+    files: ResultFiles, block_parser: _BlockParser, pool: Executor | None, count: int
+) -> Iterator[_Block]:
+    """Parsed blocks of a batch's files, in file order, at most 2 per worker in flight."""
+    pending: list[Future[_Block]] = []
+    for source, path in _sources(files):
+        for start, end in _spans(path):
+            if pool is None:
+                yield block_parser.parse(path, start, end, source, files.batch_id)
+                continue
+            pending.append(pool.submit(_parse_in_worker, path, start, end, source, files.batch_id))
+            if len(pending) >= 2 * count:
+                yield pending.pop(0).result()
+    for future in pending:
+        yield future.result()
+
+
+def _admit_block(
+    block: _Block, admission: _Admission, wanted: dict[str, None] | None, parser: _BlockParser
+) -> tuple[pa.Table, list[Unparsed]]:
+    """Apply first-answer-wins to a block; rejected parsed rows become unparsed rows."""
+    rejected: list[Unparsed] = []
+    keep: list[bool] = []
+    for index, custom_id in enumerate(block.parsed.column("custom_id").to_pylist()):
+        reject = admission.check(custom_id, wanted)
+        keep.append(reject is None)
+        if reject is not None:  # rare: rebuild the row's answer and metadata from Arrow
+            row = block.parsed.slice(index, 1).to_pylist()[0]
+            values = {f.name: row[f.name] for f in parser.columns.fields}
+            reject.raw = to_json(values).decode()
+            reject.source = "output"
+            reject.meta = LineMeta(**{name: row[name] for name in META_COLUMNS})
+            rejected.append(reject)
+    kept = block.parsed if all(keep) else block.parsed.filter(pa.array(keep))
+    rejected.extend(admission.admit(record, wanted) for record in block.unparsed)  # type: ignore[misc]
+    return kept, rejected
+
+
+def _unparsed_table(records: list[Unparsed]) -> pa.Table:
+    return pa.Table.from_pylist([r.as_row() for r in records], schema=UNPARSED_SCHEMA)
+
+
+def parse_to_parquet(
+    output_path: str | os.PathLike[str] | None,
+    error_path: str | os.PathLike[str] | None = None,
+    *,
+    response_model: type[BaseModel],
+    parsed_path: str | os.PathLike[str],
+    unparsed_path: str | os.PathLike[str],
+    requested: str | os.PathLike[str] | Iterable[str] | None = None,
+    batch_id: str | None = None,
+    status: str | None = None,
+    workers: int | None = None,
+) -> ParseSummary:
+    """Parse one batch's output and error files into two Parquet files (see write_tables)."""
+    return write_tables(
+        ResultFiles(output_path, error_path, batch_id, status, requested),
+        response_model=response_model,
+        parsed_path=parsed_path,
+        unparsed_path=unparsed_path,
+        workers=workers,
+    )

@@ -1,0 +1,66 @@
+"""The two kinds of result a requested row can end as."""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from .reasons import Reason
+
+# Reasons that describe an extra line rather than a requested row: such rows are counted
+# apart, so that parsed + unparsed (other reasons) == requested holds.
+EXTRA_LINE_REASONS = frozenset({Reason.DUPLICATE, Reason.INVALID_LINE})
+
+
+@dataclass(slots=True)
+class LineMeta:
+    """What a result line says about where its answer came from and what it cost."""
+
+    model: str | None = None
+    batch_id: str | None = None
+    request_id: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class Parsed:
+    """A requested row whose answer validated against the response model."""
+
+    custom_id: str
+    value: BaseModel
+    meta: LineMeta
+
+
+@dataclass(slots=True)
+class Unparsed:
+    """A requested row (or an extra line) that yielded no valid answer, and why."""
+
+    custom_id: str | None
+    reason: Reason
+    message: str | None = None
+    raw: str | None = None
+    status_code: int | None = None
+    error_code: str | None = None
+    source: str | None = None  # "output", "error" or "request" (never answered)
+    meta: LineMeta | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        """A flat dict with the unparsed table's columns."""
+        meta = self.meta or LineMeta()
+        return {
+            "custom_id": self.custom_id,
+            "reason": self.reason.value,
+            "status_code": self.status_code,
+            "error_code": self.error_code,
+            "message": self.message,
+            "raw": self.raw,
+            "source": self.source,
+            **asdict(meta),
+        }
+
+    @property
+    def is_extra_line(self) -> bool:
+        """True for duplicate and invalid lines, which are not requested rows."""
+        return self.reason in EXTRA_LINE_REASONS

@@ -1,0 +1,109 @@
+"""Talking to a Batch API through the ``openai`` client: submit, find, download.
+
+Submitting is idempotent by identity: a batch carries its identity (task, partition,
+sha256 of the request file...) in its ``metadata``, and :func:`find_batch` finds a live
+batch with that identity before a new one is created.
+"""
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import openai
+from openai.types import Batch
+
+from .errors import SynthError
+
+TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+# A batch in one of these states will never answer: its identity may be submitted again.
+DEAD = frozenset({"failed", "expired", "cancelled", "cancelling"})
+_CHUNK = 1 << 20
+
+
+def iter_batches(
+    client: openai.OpenAI, *, page_size: int = 100, max_pages: int | None = None
+) -> Iterator[Batch]:
+    """Every batch, newest first, following the list cursor (``after``)."""
+    after: str | None = None
+    pages = 0
+    while max_pages is None or pages < max_pages:
+        page = client.batches.list(limit=page_size, **({"after": after} if after else {}))
+        pages += 1
+        yield from page.data
+        if not page.has_more or not page.data:
+            return
+        after = page.data[-1].id
+
+
+def find_batch(
+    client: openai.OpenAI, identity: Mapping[str, str], *, max_pages: int = 50
+) -> Batch | None:
+    """The newest batch whose metadata holds ``identity`` and that is not dead, if any."""
+    for batch in iter_batches(client, max_pages=max_pages):
+        metadata = batch.metadata or {}
+        if batch.status not in DEAD and all(metadata.get(k) == v for k, v in identity.items()):
+            return batch
+    return None
+
+
+def submit_file(
+    client: openai.OpenAI,
+    path: str | os.PathLike[str],
+    *,
+    endpoint: str,
+    metadata: Mapping[str, str] | None = None,
+    completion_window: str = "24h",
+) -> Batch:
+    """Upload a request file (streamed) and create its batch; return the new batch."""
+    with open(path, "rb") as handle:
+        uploaded = client.files.create(file=(Path(path).name, handle), purpose="batch")
+    return client.batches.create(
+        input_file_id=uploaded.id,
+        endpoint=endpoint,  # type: ignore[arg-type]
+        completion_window=completion_window,  # type: ignore[arg-type]
+        metadata=dict(metadata or {}),
+    )
+
+
+def download_file(client: openai.OpenAI, file_id: str, destination: str | os.PathLike[str]) -> int:
+    """Stream a file's content to ``destination`` atomically; return the number of bytes."""
+    target = Path(destination)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.part")
+    written = 0
+    try:
+        with (
+            client.files.with_streaming_response.content(file_id) as response,
+            open(tmp, "wb") as out,
+        ):
+            for chunk in response.iter_bytes(_CHUNK):
+                out.write(chunk)
+                written += len(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return written
+
+
+def batch_error_summary(batch: Batch) -> str | None:
+    """The batch's own errors (e.g. a failed validation) as one short sentence."""
+    errors = batch.errors.data if batch.errors and batch.errors.data else []
+    if not errors:
+        return None
+    parts = [
+        f"line {e.line}: {e.message}" if e.line is not None else str(e.message) for e in errors[:3]
+    ]
+    more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
+    return "; ".join(parts) + more
+
+
+def require_terminal(batch: Batch) -> None:
+    """Raise a clear error when results are asked of a batch still running."""
+    if batch.status not in TERMINAL:
+        raise SynthError(
+            f"batch {batch.id} is still {batch.status}; its results can be collected once it "
+            "is completed, expired, cancelled or failed."
+        )

@@ -1,0 +1,53 @@
+"""The Dagster layer: assets, jobs, the completion sensor, schedules and resources.
+
+Thin over ``synth_assets.pipeline`` and ``synth_assets.batch``; a factory over ``TASKS``.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+from synth_assets.tasks import TASKS, BatchTask
+
+from .assets import build_task_assets
+from .jobs import build_jobs
+from .resources import BatchApiResource, StorageResource, TaskSettings
+from .schedules import build_daily_schedule
+from .sensors import build_completion_sensor
+
+
+def default_resources() -> dict[str, Any]:
+    """Resources for a new user: local server (or OPENAI_* from the environment), data/."""
+    return {
+        "batch_api": BatchApiResource(),
+        "storage": StorageResource(),
+        "task_settings": TaskSettings(),
+    }
+
+
+def build_definitions(
+    tasks: Sequence[BatchTask] = TASKS, resources: Mapping[str, Any] | None = None
+) -> dg.Definitions:
+    """The Definitions for ``tasks`` (adding a task adds its assets, jobs and schedule)."""
+    assets: list[dg.AssetsDefinition] = []
+    jobs: list[UnresolvedAssetJobDefinition] = []
+    schedules = []
+    collect_jobs = []
+    for task in tasks:
+        assets.extend(build_task_assets(task))
+        submit, collect = build_jobs(task)
+        jobs.extend([submit, collect])
+        collect_jobs.append(collect)
+        schedules.append(build_daily_schedule(task, submit))
+    return dg.Definitions(
+        assets=assets,
+        jobs=jobs,
+        schedules=schedules,
+        sensors=[build_completion_sensor(tasks, collect_jobs)],
+        resources={**default_resources(), **(resources or {})},
+    )
+
+
+__all__ = ["BatchApiResource", "StorageResource", "TaskSettings", "build_definitions"]

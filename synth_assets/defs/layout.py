@@ -1,0 +1,45 @@
+"""Where each asset's files live, for a task and a partition date.
+
+Work files (local): ``<work_dir>/<task>/{inputs,requests,results}/date=YYYY-MM-DD/``.
+Tables (a path or a URL): ``<root>/<task>/{parsed,unparsed}/date=YYYY-MM-DD/part-0.parquet``.
+"""
+
+from pathlib import Path
+
+from synth_assets.tasks import BatchTask
+
+from .resources import StorageResource
+
+TABLE_FILE = "part-0.parquet"
+
+
+def partition_dir(date: str) -> str:
+    """The hive-style folder name of a partition."""
+    return f"date={date}"
+
+
+def inputs_snapshot(storage: StorageResource, task: BatchTask, date: str) -> Path:
+    """The Parquet snapshot of one day of input rows."""
+    return storage.work_path(task.name, "inputs", partition_dir(date), TABLE_FILE)
+
+
+def requests_dir(storage: StorageResource, task: BatchTask, date: str) -> Path:
+    """The folder of one day's request shards (and their shards.json)."""
+    return storage.work_path(task.name, "requests", partition_dir(date))
+
+
+def results_dir(storage: StorageResource, task: BatchTask, date: str) -> Path:
+    """The folder of one day's downloaded output and error files."""
+    return storage.work_path(task.name, "results", partition_dir(date))
+
+
+def table_location(storage: StorageResource, task: BatchTask, table: str, date: str) -> str:
+    """Where a table's partition file lives under the storage root (path or URL)."""
+    return storage.table_location(task.name, table, partition_dir(date), TABLE_FILE)
+
+
+def table_write_path(storage: StorageResource, task: BatchTask, table: str, date: str) -> Path:
+    """Where to write a table's partition file locally (the final place, or a staging one)."""
+    if storage.is_local:
+        return Path(table_location(storage, task, table, date))
+    return storage.work_path(task.name, "staging", table, partition_dir(date), TABLE_FILE)

@@ -1,0 +1,82 @@
+"""Resources: thin, configurable handles on the Batch API, the storage and task settings."""
+
+from pathlib import Path
+
+import dagster as dg
+import openai
+import pyarrow.fs as pafs
+from pydantic import Field
+
+from synth_assets.batch.client import Backend, make_client, resolve_backend
+from synth_assets.batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+class BatchApiResource(dg.ConfigurableResource):
+    """The Batch API: OpenAI when a key is set, else the local server (or ``base_url``)."""
+
+    api_key: str | None = Field(
+        default=None, description="API key; set it with EnvVar('OPENAI_API_KEY'), never inline."
+    )
+    base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible base URL; empty = OPENAI_BASE_URL, else OpenAI when a "
+        "key is set, else the local server at http://127.0.0.1:8765/v1.",
+    )
+    max_requests_per_file: int = Field(default=MAX_REQUESTS_PER_FILE, ge=1, le=50_000)
+    max_bytes_per_file: int = Field(default=MAX_BYTES_PER_FILE, ge=1, le=200 * 1024 * 1024)
+    max_retries: int = Field(default=2, ge=0, description="HTTP retries of the openai client.")
+    timeout_s: float = Field(default=60.0, gt=0)
+
+    def backend(self) -> Backend:
+        """Where the calls go (the key is never shown)."""
+        return resolve_backend(self.api_key or None, self.base_url or None)
+
+    def client(self) -> openai.OpenAI:
+        """A configured ``openai.OpenAI`` client."""
+        return make_client(self.backend(), max_retries=self.max_retries, timeout=self.timeout_s)
+
+
+class StorageResource(dg.ConfigurableResource):
+    """Where files go: ``work_dir`` (local disk) for request and raw result files, ``root``
+    (a path or a URL pyarrow understands, e.g. ``s3://bucket/prefix``) for the tables."""
+
+    root: str = Field(default="data/out", description="Tables: a path or a URL (s3://, gs://).")
+    work_dir: str = Field(default="data/work", description="Local folder for request/result files.")
+
+    def work_path(self, *parts: str) -> Path:
+        """A local path under the work folder (relative folders are under the project)."""
+        base = Path(self.work_dir)
+        return (base if base.is_absolute() else PROJECT_ROOT / base).joinpath(*parts)
+
+    @property
+    def is_local(self) -> bool:
+        """True when the table root is a local folder."""
+        return "://" not in self.root or self.root.startswith("file://")
+
+    def table_location(self, *parts: str) -> str:
+        """The table file's location under the root, as a path or a URL."""
+        if self.is_local:
+            base = Path(self.root.removeprefix("file://"))
+            return str((base if base.is_absolute() else PROJECT_ROOT / base).joinpath(*parts))
+        return "/".join([self.root.rstrip("/"), *parts])
+
+    def publish(self, local_file: Path, location: str) -> None:
+        """Put a finished local file at ``location`` (a no-op when it is already there)."""
+        if self.is_local:
+            return
+        filesystem, path = pafs.FileSystem.from_uri(location)
+        pafs.copy_files(str(local_file), path, destination_filesystem=filesystem)
+
+
+class TaskSettings(dg.ConfigurableResource):
+    """Per-deployment settings applied to every task (empty = the task's own value)."""
+
+    model: str | None = Field(default=None, description="Override the task's model name.")
+    mode: str | None = Field(default=None, description="json_schema or tools.")
+    dataset_path: str | None = Field(default=None, description="Override the input dataset path.")
+    max_tokens: int | None = Field(default=None, ge=1, description="max_tokens per request.")
+    min_parse_rate: float = Field(
+        default=0.9, ge=0, le=1, description="The parse-rate check warns below this share."
+    )

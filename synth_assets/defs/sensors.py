@@ -1,0 +1,138 @@
+"""``batch_completion_sensor``: waits for batches so that no run ever does.
+
+Its cursor (JSON) holds, per task, the last submitted_batch materialization read, and the
+partitions still waiting with their batch ids. Each tick reads new submissions, checks a
+bounded number of batches, and requests one collect run per partition whose batches are
+all terminal, keyed by the batch ids (so a partition resubmitted as new batches gets a new
+run, and the same batches never get two).
+"""
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import dagster as dg
+import openai
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+from synth_assets.batch.client import translate_api_error
+from synth_assets.batch.remote import TERMINAL
+from synth_assets.tasks import BatchTask
+
+from .assets import asset_key
+from .jobs import collect_job_name
+from .resources import BatchApiResource
+
+# A tick has 60 s: bound the Batch API calls it may make.
+MAX_RETRIEVES_PER_TICK = 50
+MAX_NEW_RECORDS_PER_TICK = 200
+
+
+@dataclass
+class SensorCursor:
+    """What the sensor has read and what it is waiting for."""
+
+    after: dict[str, int] = field(default_factory=dict)  # task -> storage id
+    pending: dict[str, list[str]] = field(default_factory=dict)  # "task|date" -> batch ids
+
+    @classmethod
+    def load(cls, text: str | None) -> "SensorCursor":
+        """Parse a cursor (an empty one when None)."""
+        if not text:
+            return cls()
+        data = json.loads(text)
+        return cls(after=data.get("after", {}), pending=data.get("pending", {}))
+
+    def dump(self) -> str:
+        """Serialize for SensorResult(cursor=...)."""
+        return json.dumps({"after": self.after, "pending": self.pending}, sort_keys=True)
+
+
+def run_key(task: BatchTask, date: str, batch_ids: Sequence[str], storage_id: int | None) -> str:
+    """A run key per set of batches (an empty partition: per submission)."""
+    if batch_ids:
+        digest = hashlib.sha1(",".join(sorted(batch_ids)).encode()).hexdigest()[:16]
+        return f"{task.name}:{date}:{digest}"
+    return f"{task.name}:{date}:empty:{storage_id}"
+
+
+def build_completion_sensor(
+    tasks: Sequence[BatchTask], collect_jobs: Sequence[UnresolvedAssetJobDefinition]
+) -> dg.SensorDefinition:
+    """The sensor watching every task's submitted batches."""
+    by_name = {task.name: task for task in tasks}
+
+    @dg.sensor(
+        name="batch_completion_sensor",
+        jobs=list(collect_jobs),
+        minimum_interval_seconds=30,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Requests a collect run for each partition once all its batches finished.",
+    )
+    def batch_completion_sensor(
+        context: dg.SensorEvaluationContext, batch_api: BatchApiResource
+    ) -> dg.SensorResult:
+        cursor = SensorCursor.load(context.cursor)
+        storage_ids: dict[str, int] = {}
+        for task in tasks:
+            records = context.instance.fetch_materializations(
+                dg.AssetRecordsFilter(
+                    asset_key=asset_key(task, "submitted_batch"),
+                    after_storage_id=cursor.after.get(task.name),
+                ),
+                limit=MAX_NEW_RECORDS_PER_TICK,
+                ascending=True,
+            ).records
+            for record in records:
+                materialization = record.asset_materialization
+                entry = materialization.metadata.get("batches") if materialization else None
+                batches = entry.value if entry is not None else []
+                pending_key = f"{task.name}|{record.partition_key}"
+                cursor.pending[pending_key] = [b["batch_id"] for b in batches]  # type: ignore[union-attr]
+                storage_ids[pending_key] = record.storage_id
+                cursor.after[task.name] = record.storage_id
+
+        run_requests: list[dg.RunRequest] = []
+        retrieves = 0
+        problem: str | None = None
+        client = batch_api.client() if cursor.pending else None
+        for pending_key, batch_ids in list(cursor.pending.items()):
+            task_name, date = pending_key.split("|", 1)
+            task = by_name.get(task_name)
+            if task is None:  # a task removed from the code: nothing to collect
+                del cursor.pending[pending_key]
+                continue
+            if retrieves + len(batch_ids) > MAX_RETRIEVES_PER_TICK and retrieves:
+                break  # the rest waits for the next tick
+            try:
+                statuses = []
+                for batch_id in batch_ids:
+                    statuses.append(client.batches.retrieve(batch_id).status)  # type: ignore[union-attr]
+                    retrieves += 1
+            except openai.NotFoundError:
+                context.log.warning(f"{pending_key}: a batch is unknown to the Batch API; dropped")
+                del cursor.pending[pending_key]
+                continue
+            except openai.OpenAIError as exc:
+                problem = str(translate_api_error(exc, batch_api.backend()))
+                break  # the cursor keeps the pending partitions: the next tick retries
+            if all(status in TERMINAL for status in statuses):
+                run_requests.append(
+                    dg.RunRequest(
+                        job_name=collect_job_name(task),
+                        partition_key=date,
+                        run_key=run_key(task, date, batch_ids, storage_ids.get(pending_key)),
+                        tags={"synth/batch_ids": ",".join(batch_ids)[:4000]},
+                    )
+                )
+                del cursor.pending[pending_key]
+        skip = None
+        if not run_requests:
+            waiting = len(cursor.pending)
+            skip = problem or (f"{waiting} partition(s) waiting for batches" if waiting else None)
+        elif problem:
+            context.log.warning(problem)
+        return dg.SensorResult(run_requests=run_requests, cursor=cursor.dump(), skip_reason=skip)
+
+    return batch_completion_sensor
