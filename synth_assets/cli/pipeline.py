@@ -18,6 +18,12 @@ from synth_assets.batch.errors import SynthError
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAGSTER_HOME = PROJECT_ROOT / ".dagster"
 LOCAL_DATA_DIR = PROJECT_ROOT / "data" / "localbatch"
+# A little of every failure the Batch API can serve, so the demo shows the unparsed table
+# and its reasons too (only when the demo starts the local server itself).
+DEMO_FAULTS = (
+    "http_429=0.004,http_500=0.004,invalid_json=0.004,schema_mismatch=0.004,"
+    "refusal=0.003,truncated=0.003,missing=0.002,duplicate=0.002"
+)
 DAGSTER_YAML = """\
 # Written by synth: keep run history here, no telemetry, no first-visit modal.
 telemetry:
@@ -53,7 +59,9 @@ def reachable(backend: Backend) -> bool:
 
 
 @contextmanager
-def local_server_if_needed(backend: Backend, echo: bool = True) -> Iterator[None]:
+def local_server_if_needed(
+    backend: Backend, *, extra_args: tuple[str, ...] = (), echo: bool = True
+) -> Iterator[None]:
     """Start the local Batch server for the duration, when it is the backend and is down."""
     if not backend.is_local or reachable(backend):
         yield
@@ -69,6 +77,7 @@ def local_server_if_needed(backend: Backend, echo: bool = True) -> Iterator[None
         "serve",
         "--data-dir",
         str(LOCAL_DATA_DIR),
+        *extra_args,
     ]
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -102,15 +111,21 @@ def _task(name: str):  # type: ignore[no-untyped-def]
 
 
 def _summary(task, dates: list[str]) -> None:  # type: ignore[no-untyped-def]
-    """Per partition: requested / parsed / unparsed, read back from the Parquet files."""
+    """Per partition: requested / parsed / unparsed and agreement, read back from Parquet."""
+    from collections import Counter
+
     import pyarrow.parquet as pq
 
+    from synth_assets.batch.records import EXTRA_LINE_REASONS
     from synth_assets.defs import layout
     from synth_assets.defs.resources import StorageResource
+    from synth_assets.pipeline.steps import summarize_labels
 
     storage = StorageResource()
-    click.echo(f"\n{'partition':<12} {'requested':>9} {'parsed':>7} {'unparsed':>8}")
+    header = f"{'partition':<12} {'requested':>9} {'parsed':>7} {'unparsed':>8} {'agreement':>9}"
+    click.echo("\n" + header)
     totals = [0, 0, 0]
+    reasons: Counter[str] = Counter()
     for date in dates:
         parsed = layout.table_location(storage, task, "parsed", date)
         unparsed = layout.table_location(storage, task, "unparsed", date)
@@ -118,12 +133,21 @@ def _summary(task, dates: list[str]) -> None:  # type: ignore[no-untyped-def]
             click.echo(f"{date:<12} {'-':>9} {'-':>7} {'-':>8}  (not collected)")
             continue
         p = pq.ParquetFile(parsed).metadata.num_rows
-        u_table = pq.read_table(unparsed, columns=["reason"])
-        extra = sum(r in ("duplicate", "invalid_line") for r in u_table["reason"].to_pylist())
-        u = u_table.num_rows
-        totals = [totals[0] + p + u - extra, totals[1] + p, totals[2] + u]
-        click.echo(f"{date:<12} {p + u - extra:>9} {p:>7} {u:>8}")
+        day_reasons = Counter(pq.read_table(unparsed, columns=["reason"])["reason"].to_pylist())
+        reasons.update(day_reasons)
+        u = sum(day_reasons.values())
+        requested = p + u - sum(day_reasons[r] for r in EXTRA_LINE_REASONS)
+        labels = summarize_labels(task, parsed, layout.inputs_snapshot(storage, task, date))
+        agreement = f"{labels.agreement:.0%}" if labels.agreement is not None else "-"
+        totals = [totals[0] + requested, totals[1] + p, totals[2] + u]
+        click.echo(f"{date:<12} {requested:>9} {p:>7} {u:>8} {agreement:>9}")
     click.echo(f"{'total':<12} {totals[0]:>9} {totals[1]:>7} {totals[2]:>8}")
+    if reasons:
+        click.echo("unparsed reasons: " + ", ".join(f"{r} {n}" for r, n in reasons.most_common()))
+    click.echo(
+        "(the local server's synthetic responder answers at random, so agreement with the "
+        "ground truth is about 50%; point it at a real model to measure one)"
+    )
     root = Path(layout.table_location(storage, task, "parsed", dates[0])).parents[2]
     click.echo(f"\nParquet tables: {root}/{{parsed,unparsed}}/date=YYYY-MM-DD/part-0.parquet")
     query = (
@@ -137,7 +161,13 @@ def _summary(task, dates: list[str]) -> None:  # type: ignore[no-untyped-def]
 @click.command()
 @click.option("--task", "task_name", default="spam_triage", show_default=True)
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for batches.")
-def demo(task_name: str, timeout: float) -> None:
+@click.option(
+    "--faults",
+    default=DEMO_FAULTS,
+    show_default=True,
+    help="Faults the local server injects when the demo starts it ('' for none).",
+)
+def demo(task_name: str, timeout: float, faults: str) -> None:
     """Run the whole pipeline on the sample data, through the real sensor and instance.
 
     Starts the local Batch server if it is the backend and is not running, submits every
@@ -169,7 +199,7 @@ def demo(task_name: str, timeout: float) -> None:
         f"backend: {backend.label}; Dagster home: {home}; partitions: {dates[0]}..{dates[-1]}"
     )
     started = time.monotonic()
-    with local_server_if_needed(backend):
+    with local_server_if_needed(backend, extra_args=("--faults", faults) if faults else ()):
         defs = build_definitions()
         with dg.DagsterInstance.get() as instance:
             outcome = run_pipeline(defs, task, dates, instance, timeout_s=timeout, log=click.echo)

@@ -7,7 +7,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 
 from synth_assets.tasks import BatchTask
 
-from .assets import collect_selection, partitions_for, submit_selection
+from .assets import collect_selection, submit_selection
 
 
 def submit_job_name(task: BatchTask) -> str:
@@ -27,13 +27,11 @@ def build_jobs(
     submit = dg.define_asset_job(
         submit_job_name(task),
         selection=dg.AssetSelection.assets(*submit_selection(task)),
-        partitions_def=partitions_for(task),
         description="Read a day of inputs, build its request files and submit its batches.",
     )
     collect = dg.define_asset_job(
         collect_job_name(task),
         selection=dg.AssetSelection.assets(*collect_selection(task)),
-        partitions_def=partitions_for(task),
         description="Download a day's finished batches and write its parsed/unparsed tables.",
     )
     return submit, collect

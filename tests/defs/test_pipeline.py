@@ -1,0 +1,192 @@
+"""End to end: submit -> real sensor -> collect, against the real local server."""
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pyarrow.parquet as pq
+
+from synth_assets.defs.runs import collect_with_sensor, run_pipeline, submit_partitions
+from synth_assets.defs.sensors import SensorCursor
+from synth_assets.tasks import SPAM_TRIAGE
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "emails"
+
+
+def input_rows(date: str) -> int:
+    return sum(1 for _ in (SAMPLE / f"date={date}" / "emails.jsonl").open())
+
+
+def checks(instance: dg.DagsterInstance, run_id: str | None) -> dict[str, bool]:
+    """The asset-check outcomes of a collect run, by check name."""
+    records = instance.get_records_for_run(
+        run_id or "", of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    return {
+        r.event_log_entry.dagster_event.event_specific_data.check_name: (  # type: ignore[union-attr]
+            r.event_log_entry.dagster_event.event_specific_data.passed  # type: ignore[union-attr]
+        )
+        for r in records
+    }
+
+
+def test_one_partition_end_to_end(stack, instance):
+    date = "2026-11-01"
+    outcome = run_pipeline(stack.defs(), SPAM_TRIAGE, [date], instance, timeout_s=60, log=print)
+
+    assert outcome.submitted == [date]
+    assert [c.success for c in outcome.collected] == [True]
+    parsed = pq.read_table(stack.table("parsed", date))
+    unparsed = pq.read_table(stack.table("unparsed", date))
+    assert parsed.num_rows + unparsed.num_rows == input_rows(date)
+    assert set(parsed["class_label"].to_pylist()) <= {"spam", "not_spam"}
+    assert checks(instance, outcome.collected[0].run_id) == {
+        "conservation": True,
+        "parse_rate": True,
+    }
+    # the analytics asset read the table back and compared with the ground truth
+    summary = instance.get_latest_materialization_event(
+        dg.AssetKey(["spam_triage", "label_summary"])
+    )
+    metadata = summary.asset_materialization.metadata  # type: ignore[union-attr]
+    assert metadata["compared_with_truth"].value == parsed.num_rows
+
+
+def test_backfill_of_three_days_read_by_duckdb_with_hive_partitioning(stack, instance):
+    dates = ["2026-11-02", "2026-11-03", "2026-11-04"]
+    outcome = run_pipeline(stack.defs(), SPAM_TRIAGE, dates, instance, timeout_s=90, log=print)
+
+    assert sorted(c.partition for c in outcome.collected) == dates
+    root = stack.root / "out" / "spam_triage"
+    rows = duckdb.sql(
+        f"select date, count(*) from read_parquet('{root}/parsed/*/*.parquet', "
+        "hive_partitioning=true) group by date order by date"
+    ).fetchall()
+    assert [(d.isoformat(), n) for d, n in rows] == [(d, input_rows(d)) for d in dates]
+    types = dict(
+        duckdb.sql(
+            f"describe select * from read_parquet('{root}/parsed/*/*.parquet', "
+            "hive_partitioning=true)"
+        )
+        .select("column_name, column_type")
+        .fetchall()
+    )
+    assert types["date"] == "DATE"
+    assert types["class_label"] == "VARCHAR"
+    assert types["custom_id"] == "VARCHAR"
+    assert types["prompt_tokens"] == "BIGINT"
+    dataset = pq.ParquetDataset(root / "unparsed", partitioning="hive")
+    assert "reason" in dataset.schema.names
+
+
+def test_rematerializing_submitted_batch_creates_no_new_batch(stack, instance):
+    defs = stack.defs()
+    date = "2026-11-05"
+    submit_partitions(defs, SPAM_TRIAGE, [date], instance)
+    before = stack.batch_count()
+    assert before == 1
+
+    # again through the event log, then with a fresh instance (only the API's metadata knows)
+    submit_partitions(defs, SPAM_TRIAGE, [date], instance)
+    with dg.instance_for_test() as amnesiac:
+        submit_partitions(defs, SPAM_TRIAGE, [date], amnesiac)
+
+    assert stack.batch_count() == before
+    record = instance.get_latest_materialization_event(
+        dg.AssetKey(["spam_triage", "submitted_batch"])
+    )
+    assert record.asset_materialization.metadata["reused"].value == 1  # type: ignore[union-attr]
+
+
+def test_partition_with_several_shards_completes_only_when_all_do(make_stack, instance):
+    stack = make_stack(delay_s=0.3, chunk_size=20)
+    defs = stack.defs(max_requests_per_file=100)
+    date = "2026-11-06"  # 208 rows -> 3 shards
+    cursor = SensorCursor()
+    submit_partitions(defs, SPAM_TRIAGE, [date], instance)
+    assert stack.batch_count() == 3
+
+    first = collect_with_sensor(defs, instance, cursor, expected=1, timeout_s=0.1)
+    assert first.collected == []  # batches still running: the sensor waits, no run
+    assert first.waiting == [f"spam_triage|{date}"]
+
+    done = collect_with_sensor(defs, instance, cursor, expected=1, timeout_s=60)
+    assert [c.success for c in done.collected] == [True]
+    parsed = pq.read_table(stack.table("parsed", date))
+    unparsed = pq.read_table(stack.table("unparsed", date))
+    assert parsed.num_rows + unparsed.num_rows == input_rows(date) == 208
+    assert len(set(parsed["batch_id"].to_pylist())) == 3
+
+
+def test_failed_batch_ends_in_unparsed_as_batch_failed(make_stack, instance):
+    stack = make_stack(faults="batch_failed=1")
+    date = "2026-11-07"
+    outcome = run_pipeline(stack.defs(), SPAM_TRIAGE, [date], instance, timeout_s=60)
+
+    assert [c.success for c in outcome.collected] == [True]
+    unparsed = pq.read_table(stack.table("unparsed", date))
+    assert unparsed.num_rows == input_rows(date)
+    assert set(unparsed["reason"].to_pylist()) == {"batch_failed"}
+    assert pq.read_table(stack.table("parsed", date)).num_rows == 0
+    assert checks(instance, outcome.collected[0].run_id) == {
+        "conservation": True,
+        "parse_rate": False,
+    }
+
+
+def test_expired_batch_keeps_partial_output_and_marks_the_rest_expired(make_stack, instance):
+    stack = make_stack(expire_after_s=1.0, delay_s=0.4, chunk_size=50)
+    date = "2026-11-01"
+    outcome = run_pipeline(stack.defs(), SPAM_TRIAGE, [date], instance, timeout_s=60)
+
+    assert [c.success for c in outcome.collected] == [True]
+    parsed = pq.read_table(stack.table("parsed", date))
+    reasons = pq.read_table(stack.table("unparsed", date))["reason"].to_pylist()
+    assert 0 < parsed.num_rows < input_rows(date)  # partial results are kept
+    assert set(reasons) == {"expired"}
+    assert parsed.num_rows + len(reasons) == input_rows(date)
+
+
+def test_empty_partition_materializes_typed_empty_tables_without_a_batch(stack, instance):
+    date = "2026-11-20"  # no sample data that day
+    outcome = run_pipeline(stack.defs(), SPAM_TRIAGE, [date], instance, timeout_s=30)
+
+    assert [c.success for c in outcome.collected] == [True]
+    assert stack.batch_count() == 0
+    parsed = pq.read_table(stack.table("parsed", date))
+    assert parsed.num_rows == 0
+    assert parsed.schema.field("class_label").type == "string"
+    record = instance.get_latest_materialization_event(dg.AssetKey(["spam_triage", "parsed"]))
+    assert "no input rows" in record.asset_materialization.metadata["note"].value  # type: ignore[union-attr]
+
+
+def test_daily_schedule_submits_yesterday(stack):
+    defs = stack.defs()
+    schedule = defs.resolve_schedule_def("spam_triage_daily_schedule")
+    context = dg.build_schedule_context(
+        scheduled_execution_time=dt.datetime(2026, 11, 5, 1, 0, tzinfo=dt.UTC)
+    )
+    requests = schedule.evaluate_tick(context).run_requests
+
+    assert [r.partition_key for r in requests or []] == ["2026-11-04"]
+    assert schedule.job_name == "spam_triage_submit_job"
+
+
+def test_definitions_load(stack):
+    defs = stack.defs()
+    dg.Definitions.validate_loadable(defs)
+    keys = {k.to_user_string() for k in defs.resolve_all_asset_keys()}
+    assert {
+        "spam_triage/emails",
+        "spam_triage/batch_requests",
+        "spam_triage/submitted_batch",
+        "spam_triage/batch_output",
+        "spam_triage/parsed",
+        "spam_triage/unparsed",
+        "spam_triage/label_summary",
+    } <= keys
+    sensor = defs.resolve_sensor_def("batch_completion_sensor")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert json.loads(SensorCursor().dump()) == {"after": {}, "pending": {}}
