@@ -7,9 +7,10 @@ OpenAI's lines (body as a JSON string), markdown-fenced JSON and lines that are 
 Batch-API lines at all. Nothing here raises on bad input.
 """
 
-from typing import Any, Literal, NotRequired
+import functools
+from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import BaseModel, Json, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, Json, TypeAdapter, ValidationError
 from pydantic_core import from_json
 from typing_extensions import TypedDict
 
@@ -63,6 +64,7 @@ class _FastUsage(TypedDict, total=False):
     total_tokens: int
 
 
+@functools.lru_cache(maxsize=64)
 def fast_envelope(response_model: type[BaseModel]) -> TypeAdapter[Any]:
     """A validator for the common line (200, finish_reason stop, JSON content) in one call.
 
@@ -82,7 +84,7 @@ def fast_envelope(response_model: type[BaseModel]) -> TypeAdapter[Any]:
     class Body(TypedDict):
         model: NotRequired[str]
         usage: NotRequired[_FastUsage]
-        choices: list[Choice]
+        choices: Annotated[list[Choice], Field(min_length=1)]
 
     class Response(TypedDict):
         status_code: Literal[200]
@@ -90,7 +92,7 @@ def fast_envelope(response_model: type[BaseModel]) -> TypeAdapter[Any]:
         body: Body
 
     class Line(TypedDict):
-        custom_id: str
+        custom_id: Annotated[str, Field(min_length=1)]
         response: Response
         error: NotRequired[None]
 
@@ -192,12 +194,11 @@ class LineClassifier:
         self.batch_id = batch_id
         self.fast = fast_envelope(response_model).validate_json
 
-    def __call__(self, raw: bytes, source: str) -> Parsed | Unparsed:
-        """Return the record for one line (``raw`` without its newline)."""
-        try:
-            line = self.fast(raw)
-        except ValidationError:
-            return self.classify(raw, source)
+    def fast_row(self, raw: bytes) -> tuple[Any, ...]:
+        """The common line in one pydantic-core call: ``(custom_id, value, model, request_id,
+        prompt_tokens, completion_tokens, total_tokens)``; raises ``ValidationError`` for
+        any other line (which :meth:`classify` then handles)."""
+        line = self.fast(raw)
         response = line["response"]
         body = response["body"]
         usage = body.get("usage", {})
@@ -205,10 +206,25 @@ class LineClassifier:
         total = usage.get("total_tokens")
         if total is None and prompt is not None and completion is not None:
             total = prompt + completion
-        meta = LineMeta(
-            body.get("model"), self.batch_id, response.get("request_id"), prompt, completion, total
+        value = body["choices"][0]["message"]["content"]
+        return (
+            line["custom_id"],
+            value,
+            body.get("model"),
+            response.get("request_id"),
+            prompt,
+            completion,
+            total,
         )
-        return Parsed(line["custom_id"], body["choices"][0]["message"]["content"], meta)
+
+    def __call__(self, raw: bytes, source: str) -> Parsed | Unparsed:
+        """Return the record for one line (``raw`` without its newline)."""
+        try:
+            custom_id, value, model, request_id, prompt, completion, total = self.fast_row(raw)
+        except ValidationError:
+            return self.classify(raw, source)
+        meta = LineMeta(model, self.batch_id, request_id, prompt, completion, total)
+        return Parsed(custom_id, value, meta)
 
     def classify(self, raw: bytes, source: str) -> Parsed | Unparsed:
         """The full classification of one line, whatever its shape."""

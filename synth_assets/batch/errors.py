@@ -44,7 +44,8 @@ class InvalidRequestFileError(SynthError):
         self.path = path
         self.problems = problems
         first = problems[0] if problems else None
-        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        extra = len(problems) - 1
+        more = f" (and {extra} more problem{'s' if extra > 1 else ''})" if extra else ""
         super().__init__(f"{path} is not a valid Batch-API request file: {first}{more}.")
 
 

@@ -88,7 +88,9 @@ class BatchJob:
             else numbered(messages_batch)
         )
         if file_path is not None:
-            return write_request_file(requests, builder, file_path)
+            return write_request_file(
+                requests, builder, file_path, check_ids=custom_ids is not None
+            )
         return (builder.line(custom_id, messages) for custom_id, messages in checked(requests))
 
     @classmethod

@@ -18,10 +18,11 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from pydantic_core import from_json, to_json
 
 from .classify import LineClassifier
@@ -208,7 +209,9 @@ def paused_gc() -> Iterator[None]:
 @dataclass(slots=True)
 class _Block:
     parsed: pa.Table
-    unparsed: list[Unparsed]
+    # Each unparsed record with the number of parsed rows before it: the file order, which
+    # first-answer-wins needs.
+    unparsed: list[tuple[int, Unparsed]]
 
 
 class _BlockParser:
@@ -224,23 +227,42 @@ class _BlockParser:
             handle.seek(start)
             data = handle.read(end - start)
         classify = LineClassifier(self.response_model, batch_id)
-        parsed: list[Parsed] = []
-        unparsed: list[Unparsed] = []
+        fast_row = classify.fast_row
+        rows: list[tuple[Any, ...]] = []  # (custom_id, value, model, request_id, tokens...)
+        unparsed: list[tuple[int, Unparsed]] = []
         for raw in data.split(b"\n"):
-            if raw and not raw.isspace():
-                record = classify(raw, source)
-                (parsed if isinstance(record, Parsed) else unparsed).append(record)
-        return _Block(self.table(parsed), unparsed)
+            if not raw or raw.isspace():
+                continue
+            try:
+                rows.append(fast_row(raw))
+            except ValidationError:
+                record = classify.classify(raw, source)
+                if isinstance(record, Parsed):
+                    meta = record.meta
+                    rows.append(
+                        (record.custom_id, record.value, meta.model, meta.request_id,
+                         meta.prompt_tokens, meta.completion_tokens, meta.total_tokens)
+                    )  # fmt: skip
+                else:
+                    unparsed.append((len(rows), record))
+        return _Block(self.table(rows, batch_id), unparsed)
 
-    def table(self, parsed: list[Parsed]) -> pa.Table:
-        values = self.columns.table([p.value for p in parsed])
-        metas = [p.meta for p in parsed]
-        meta_columns = [
-            pa.array([getattr(m, name) for m in metas], type=self.schema.field(name).type)
-            for name in META_COLUMNS
-        ]
-        ids = pa.array([p.custom_id for p in parsed], type=pa.string())
-        return pa.Table.from_arrays([ids, *values.columns, *meta_columns], schema=self.schema)
+    def table(self, rows: list[tuple[Any, ...]], batch_id: str | None) -> pa.Table:
+        """Arrow table of parsed rows: custom_id, the model's columns, then metadata."""
+        columns = list(zip(*rows, strict=True)) if rows else [()] * 7
+        ids, values, models, request_ids, prompt, completion, total = columns
+        field_columns = self.columns.table(list(values)).columns
+        int64 = pa.int64()
+        meta = {
+            "model": pa.array(models, type=pa.string()),
+            "batch_id": pa.array([batch_id] * len(rows), type=pa.string()),
+            "request_id": pa.array(request_ids, type=pa.string()),
+            "prompt_tokens": pa.array(prompt, type=int64),
+            "completion_tokens": pa.array(completion, type=int64),
+            "total_tokens": pa.array(total, type=int64),
+        }
+        arrays = [pa.array(ids, type=pa.string()), *field_columns, *(meta[n] for n in META_COLUMNS)]
+        return pa.Table.from_arrays(arrays, schema=self.schema)
 
 
 _worker: _BlockParser | None = None
@@ -365,10 +387,15 @@ def _blocks(
 def _admit_block(
     block: _Block, admission: _Admission, wanted: dict[str, None] | None, parser: _BlockParser
 ) -> tuple[pa.Table, list[Unparsed]]:
-    """Apply first-answer-wins to a block; rejected parsed rows become unparsed rows."""
+    """Apply first-answer-wins to a block in file order; rejected parsed rows become unparsed."""
     rejected: list[Unparsed] = []
     keep: list[bool] = []
+    pending = iter(block.unparsed)
+    upcoming = next(pending, None)
     for index, custom_id in enumerate(block.parsed.column("custom_id").to_pylist()):
+        while upcoming is not None and upcoming[0] <= index:  # failures before this row
+            rejected.append(admission.admit(upcoming[1], wanted))  # type: ignore[arg-type]
+            upcoming = next(pending, None)
         reject = admission.check(custom_id, wanted)
         keep.append(reject is None)
         if reject is not None:  # rare: rebuild the row's answer and metadata from Arrow
@@ -378,8 +405,10 @@ def _admit_block(
             reject.source = "output"
             reject.meta = LineMeta(**{name: row[name] for name in META_COLUMNS})
             rejected.append(reject)
-    kept = block.parsed if all(keep) else block.parsed.filter(pa.array(keep))
-    rejected.extend(admission.admit(record, wanted) for record in block.unparsed)  # type: ignore[misc]
+    while upcoming is not None:
+        rejected.append(admission.admit(upcoming[1], wanted))  # type: ignore[arg-type]
+        upcoming = next(pending, None)
+    kept = block.parsed if all(keep) else block.parsed.filter(pa.array(keep, type=pa.bool_()))
     return kept, rejected
 
 

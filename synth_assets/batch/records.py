@@ -7,9 +7,16 @@ from pydantic import BaseModel
 
 from .reasons import Reason
 
-# Reasons that describe an extra line rather than a requested row: such rows are counted
-# apart, so that parsed + unparsed (other reasons) == requested holds.
+# Reasons a row can have when it stands for an extra line rather than a requested row.
 EXTRA_LINE_REASONS = frozenset({Reason.DUPLICATE, Reason.INVALID_LINE})
+
+
+def is_extra_line(reason: str, custom_id: str | None) -> bool:
+    """True for rows that are not requested rows: a second answer for an id (duplicate), or
+    a line naming no requested id (invalid_line without custom_id). They are counted apart,
+    so that parsed + unparsed (other rows) == requested holds. An invalid line that names a
+    requested id is that request's outcome."""
+    return reason == Reason.DUPLICATE or custom_id is None
 
 
 @dataclass(slots=True)
@@ -63,4 +70,4 @@ class Unparsed:
     @property
     def is_extra_line(self) -> bool:
         """True for duplicate and invalid lines, which are not requested rows."""
-        return self.reason in EXTRA_LINE_REASONS
+        return is_extra_line(self.reason, self.custom_id)

@@ -109,7 +109,9 @@ class RequestBuilder:
 
     def encode(self, custom_id: str, messages: Messages) -> bytes:
         """Return one request line, newline included, as bytes."""
-        return self._prefix + to_json(custom_id) + self._middle + to_json(messages) + self._suffix
+        return b"".join(
+            (self._prefix, to_json(custom_id), self._middle, to_json(messages), self._suffix)
+        )
 
     def line(self, custom_id: str, messages: Messages) -> dict[str, Any]:
         """Return one request line as a dict (the tutorial's ``json.dumps`` path)."""

@@ -1,9 +1,10 @@
 """Arrow schemas for response models, and streaming Parquet writers.
 
 A response model becomes typed columns: enums and Literals -> string, nested models ->
-struct, lists -> list, Optional -> nullable, dates and datetimes -> date32 / timestamp.
-Rows are converted through pydantic's JSON-mode dump (so any enum, UUID or Decimal becomes
-its JSON value) into an Arrow table with string temporals, then cast to the real types.
+struct, lists -> list, Optional -> nullable, dates -> date32; datetimes, times, UUIDs and
+Decimals -> their ISO / exact text; a field with a union of several types or a recursive
+model inside -> its JSON text. Rows go through pydantic's JSON-mode dump (so validators and
+serializers apply) into Arrow, dates are then cast from text.
 """
 
 import datetime as dt
@@ -20,6 +21,7 @@ from typing import Any, Literal, get_args, get_origin
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel, TypeAdapter
+from pydantic_core import to_json
 
 from .errors import UnsupportedModelError
 
@@ -57,25 +59,29 @@ _SCALARS: dict[Any, pa.DataType] = {
     bool: pa.bool_(),
     bytes: pa.string(),  # pydantic dumps bytes as UTF-8 text in JSON mode
     dt.date: pa.date32(),
-    dt.datetime: pa.timestamp("us", tz="UTC"),
-    dt.time: pa.time64("us"),
+    # Answers mix naive and offset datetimes, which no single Arrow timestamp type holds
+    # losslessly: keep them as ISO 8601 text (DuckDB: `cast(col as timestamptz)`).
+    dt.datetime: pa.string(),
+    dt.time: pa.string(),
     uuid.UUID: pa.string(),
     decimal.Decimal: pa.string(),  # exact: JSON mode dumps Decimals as strings
 }
 
 
-def _arrow_type(annotation: Any, where: str) -> tuple[pa.DataType, bool]:
-    """Return (arrow type, nullable) for one annotation."""
+class _NotColumnar(Exception):
+    """A type with no single Arrow type: a union of several types, a recursive model."""
+
+
+def _arrow_type(annotation: Any, where: str, models: tuple[type, ...]) -> tuple[pa.DataType, bool]:
+    """Return (arrow type, nullable) for one annotation; ``models``: the enclosing models."""
     origin = get_origin(annotation)
     if origin is typing.Annotated:
-        return _arrow_type(get_args(annotation)[0], where)
+        return _arrow_type(get_args(annotation)[0], where, models)
     if origin in (typing.Union, types.UnionType):
         members = [a for a in get_args(annotation) if a is not type(None)]
-        nullable = len(members) < len(get_args(annotation))
-        if len(members) == 1:
-            return _arrow_type(members[0], where)[0], nullable
-        # A union of several types has no single column type: keep its JSON text.
-        return pa.string(), nullable
+        if len(members) != 1:
+            raise _NotColumnar
+        return _arrow_type(members[0], where, models)[0], len(members) < len(get_args(annotation))
     if origin is Literal:
         values = get_args(annotation)
         if all(isinstance(v, bool) for v in values):
@@ -86,12 +92,20 @@ def _arrow_type(annotation: Any, where: str) -> tuple[pa.DataType, bool]:
     if origin in (list, tuple, set, frozenset, Sequence):
         args = [a for a in get_args(annotation) if a is not Ellipsis]
         if len(set(args)) != 1:
-            return pa.string(), False
-        item, item_nullable = _arrow_type(args[0], f"{where}[]")
+            raise _NotColumnar
+        item, item_nullable = _arrow_type(args[0], f"{where}[]", models)
         return pa.list_(pa.field("item", item, nullable=item_nullable)), False
     if isinstance(annotation, type):
         if issubclass(annotation, BaseModel):
-            return pa.struct(model_fields(annotation, where)), False
+            if annotation in models:
+                raise _NotColumnar  # recursive: no fixed depth of struct
+            fields = [
+                pa.field(
+                    column, *_arrow_type(info.annotation, f"{where}.{name}", (*models, annotation))
+                )
+                for name, column, info in _model_fields(annotation)
+            ]
+            return pa.struct(fields), False
         if issubclass(annotation, enum.Enum):
             values = [m.value for m in annotation]
             if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
@@ -106,26 +120,35 @@ def _arrow_type(annotation: Any, where: str) -> tuple[pa.DataType, bool]:
     )
 
 
-def _needs_json_text(annotation: Any) -> bool:
-    """True when a field is stored as JSON text (a union of several types)."""
-    origin = get_origin(annotation)
-    if origin is typing.Annotated:
-        return _needs_json_text(get_args(annotation)[0])
-    if origin in (typing.Union, types.UnionType):
-        return len([a for a in get_args(annotation) if a is not type(None)]) > 1
-    return False
+def _model_fields(model: type[BaseModel]) -> list[tuple[str, str, Any]]:
+    """(name, column name, FieldInfo) of a model's fields, in order."""
+    return [
+        (name, info.serialization_alias or name, info) for name, info in model.model_fields.items()
+    ]
 
 
-def model_fields(response_model: type[BaseModel], where: str | None = None) -> list[pa.Field]:
+def _columns(response_model: type[BaseModel]) -> list[tuple[pa.Field, bool]]:
+    """The model's top-level columns, each with True when it is stored as JSON text.
+
+    A field holding something with no single Arrow type anywhere inside it (a union of
+    several types, a recursive model) is stored whole as its JSON text.
+    """
+    columns = []
+    for name, column, info in _model_fields(response_model):
+        where = f"{response_model.__name__}.{name}"
+        try:
+            arrow_type, nullable = _arrow_type(info.annotation, where, (response_model,))
+            json_text = False
+        except _NotColumnar:
+            arrow_type, nullable, json_text = pa.string(), True, True
+        field = pa.field(column, arrow_type, nullable=nullable or not info.is_required())
+        columns.append((field, json_text))
+    return columns
+
+
+def model_fields(response_model: type[BaseModel]) -> list[pa.Field]:
     """Return the Arrow fields of a response model, one per model field, in order."""
-    fields = []
-    for name, info in response_model.model_fields.items():
-        column = info.serialization_alias or name
-        arrow_type, nullable = _arrow_type(
-            info.annotation, f"{where or response_model.__name__}.{name}"
-        )
-        fields.append(pa.field(column, arrow_type, nullable=nullable or not info.is_required()))
-    return fields
+    return [field for field, _ in _columns(response_model)]
 
 
 def _as_json_types(data_type: pa.DataType) -> pa.DataType:
@@ -143,7 +166,8 @@ class ModelColumns:
     """Converts validated model instances into Arrow columns, fast, for one response model."""
 
     def __init__(self, response_model: type[BaseModel]) -> None:
-        self.fields = model_fields(response_model)
+        columns = _columns(response_model)
+        self.fields = [field for field, _ in columns]
         clashes = RESERVED_COLUMNS.intersection(f.name for f in self.fields)
         if clashes:
             raise UnsupportedModelError(
@@ -153,19 +177,13 @@ class ModelColumns:
         self.schema = pa.schema(self.fields)
         self._json_schema = pa.schema([f.with_type(_as_json_types(f.type)) for f in self.fields])
         self._needs_cast = self._json_schema != self.schema
-        self._json_text = [
-            (info.serialization_alias or name)
-            for name, info in response_model.model_fields.items()
-            if _needs_json_text(info.annotation)
-        ]
+        self._json_text = [field.name for field, json_text in columns if json_text]
         self._adapter = TypeAdapter(list[response_model])  # type: ignore[valid-type]
 
     def table(self, instances: list[BaseModel]) -> pa.Table:
         """Return a table with one row per instance and one column per model field."""
         rows = self._adapter.dump_python(instances, mode="json", by_alias=True)
         if self._json_text:
-            from pydantic_core import to_json
-
             for row in rows:
                 for name in self._json_text:
                     if row[name] is not None:

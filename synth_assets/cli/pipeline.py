@@ -116,7 +116,7 @@ def _summary(task, dates: list[str]) -> None:  # type: ignore[no-untyped-def]
 
     import pyarrow.parquet as pq
 
-    from synth_assets.batch.records import EXTRA_LINE_REASONS
+    from synth_assets.batch.records import is_extra_line
     from synth_assets.defs import layout
     from synth_assets.defs.resources import StorageResource
     from synth_assets.pipeline.steps import summarize_labels
@@ -133,10 +133,10 @@ def _summary(task, dates: list[str]) -> None:  # type: ignore[no-untyped-def]
             click.echo(f"{date:<12} {'-':>9} {'-':>7} {'-':>8}  (not collected)")
             continue
         p = pq.ParquetFile(parsed).metadata.num_rows
-        day_reasons = Counter(pq.read_table(unparsed, columns=["reason"])["reason"].to_pylist())
-        reasons.update(day_reasons)
-        u = sum(day_reasons.values())
-        requested = p + u - sum(day_reasons[r] for r in EXTRA_LINE_REASONS)
+        rows = pq.read_table(unparsed, columns=["reason", "custom_id"]).to_pylist()
+        reasons.update(row["reason"] for row in rows)
+        u = len(rows)
+        requested = p + u - sum(is_extra_line(row["reason"], row["custom_id"]) for row in rows)
         labels = summarize_labels(task, parsed, layout.inputs_snapshot(storage, task, date))
         agreement = f"{labels.agreement:.0%}" if labels.agreement is not None else "-"
         totals = [totals[0] + requested, totals[1] + p, totals[2] + u]

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from synth_assets.batch.parse import ParseSummary
-from synth_assets.batch.records import EXTRA_LINE_REASONS
+from synth_assets.batch.reasons import Reason
 
 
 def conservation_check(
@@ -16,8 +16,10 @@ def conservation_check(
     Read from the written tables, not from the parser's counters. Duplicate answers and
     invalid lines are extra rows and are counted apart.
     """
-    extra_reasons = pa.array([r.value for r in EXTRA_LINE_REASONS])
-    is_extra = pc.is_in(unparsed["reason"], value_set=extra_reasons)
+    # Extra rows (see records.is_extra_line): duplicates, and lines naming no requested id.
+    is_extra = pc.or_(
+        pc.equal(unparsed["reason"], Reason.DUPLICATE.value), pc.is_null(unparsed["custom_id"])
+    )
     requested_unparsed = unparsed.filter(pc.invert(is_extra))
     ids = pa.chunked_array(
         [*parsed["custom_id"].chunks, *requested_unparsed["custom_id"].chunks], type=pa.string()

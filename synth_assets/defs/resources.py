@@ -1,5 +1,6 @@
 """Resources: thin, configurable handles on the Batch API, the storage and task settings."""
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -42,8 +43,14 @@ class StorageResource(dg.ConfigurableResource):
     """Where files go: ``work_dir`` (local disk) for request and raw result files, ``root``
     (a path or a URL pyarrow understands, e.g. ``s3://bucket/prefix``) for the tables."""
 
-    root: str = Field(default="data/out", description="Tables: a path or a URL (s3://, gs://).")
-    work_dir: str = Field(default="data/work", description="Local folder for request/result files.")
+    root: str = Field(
+        default_factory=lambda: os.environ.get("SYNTH_STORAGE_ROOT") or "data/out",
+        description="Tables: a path or a URL (s3://); default $SYNTH_STORAGE_ROOT or data/out.",
+    )
+    work_dir: str = Field(
+        default_factory=lambda: os.environ.get("SYNTH_WORK_DIR") or "data/work",
+        description="Local folder for request/result files; default $SYNTH_WORK_DIR or data/work.",
+    )
 
     def work_path(self, *parts: str) -> Path:
         """A local path under the work folder (relative folders are under the project)."""

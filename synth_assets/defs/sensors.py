@@ -9,6 +9,7 @@ run, and the same batches never get two).
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -62,11 +63,13 @@ def build_completion_sensor(
 ) -> dg.SensorDefinition:
     """The sensor watching every task's submitted batches."""
     by_name = {task.name: task for task in tasks}
+    # Seconds between ticks: 30, or SYNTH_SENSOR_INTERVAL_S (the UI tests use a few seconds).
+    interval_s = int(os.environ.get("SYNTH_SENSOR_INTERVAL_S") or 30)
 
     @dg.sensor(
         name="batch_completion_sensor",
         jobs=list(collect_jobs),
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Requests a collect run for each partition once all its batches finished.",
     )
