@@ -233,13 +233,15 @@ class LineClassifier:
         line = _decode(raw)
         if not isinstance(line, dict):
             return Unparsed(
-                None, Reason.INVALID_LINE, "not a JSON object", _text(raw), source=source
-            )
+                None, Reason.INVALID_LINE, "not a JSON object", _text(raw), source=source,
+                meta=LineMeta(batch_id=self.batch_id),
+            )  # fmt: skip
         custom_id = line.get("custom_id")
         if not isinstance(custom_id, str) or not custom_id:
             return Unparsed(
-                None, Reason.INVALID_LINE, "line has no custom_id", _text(raw), source=source
-            )
+                None, Reason.INVALID_LINE, "line has no custom_id", _text(raw), source=source,
+                meta=LineMeta(batch_id=self.batch_id),
+            )  # fmt: skip
         response, error = line.get("response"), line.get("error")
         if isinstance(response, dict) and response.get("status_code") == 200 and not error:
             return self._answer(custom_id, response, raw, source)

@@ -11,7 +11,6 @@ apart: parsed + unparsed (other reasons) == requested.
 import gc
 import multiprocessing
 import os
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -23,15 +22,17 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ValidationError
-from pydantic_core import from_json, to_json
+from pydantic_core import to_json
 
 from .classify import LineClassifier
 from .errors import SynthError
-from .lines import BLOCK, iter_lines
+from .lines import BLOCK, custom_id_of, iter_lines
 from .reasons import Reason
 from .records import LineMeta, Parsed, Unparsed
 from .tables import META_COLUMNS, UNPARSED_SCHEMA, ModelColumns, ParquetSink, parsed_schema
 
+# What admission returns for an id that a later attempt answers: not a row at all.
+SUPERSEDED = Unparsed(None, Reason.INVALID_LINE, "superseded by a later attempt")
 # Requested ids that got no line: why, by the batch's final status.
 _UNANSWERED_REASON = {
     "expired": Reason.EXPIRED,
@@ -41,7 +42,6 @@ _UNANSWERED_REASON = {
 }
 # Files smaller than this are parsed in-process: worker start-up would cost more than it saves.
 PARALLEL_MIN_BYTES = 32 << 20
-_CUSTOM_ID_PREFIX = re.compile(rb'^\s*\{\s*"custom_id"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +58,8 @@ class ResultFiles:
     status: str | None = None
     requested: str | os.PathLike[str] | Iterable[str] | None = None
     batch_error: str | None = None
+    # Resubmissions: attempt k+1 holds requests of attempt k retried; the last outcome wins.
+    attempt: int = 1
 
 
 @dataclass(slots=True)
@@ -92,27 +94,37 @@ def requested_ids(requested: str | os.PathLike[str] | Iterable[str]) -> dict[str
         return dict.fromkeys(requested)
     ids: dict[str, None] = {}
     for line in iter_lines(requested):
-        match = _CUSTOM_ID_PREFIX.match(line)  # our own files put custom_id first: cheap
-        if match and b"\\" not in match.group(1):
-            ids[match.group(1).decode()] = None
-        elif line.strip():
-            try:
-                custom_id = from_json(line).get("custom_id")
-            except (ValueError, AttributeError):
-                custom_id = None
-            if isinstance(custom_id, str):
-                ids[custom_id] = None
+        custom_id = custom_id_of(line)
+        if custom_id is not None:
+            ids[custom_id] = None
     return ids
 
 
 class _Admission:
-    """Enforces conservation over a stream of records: first answer wins, ids requested."""
+    """Enforces conservation over a stream of records: first answer wins, ids requested.
+
+    Batches are admitted newest attempt first; ids a later attempt requested again are
+    ``superseded`` in earlier attempts, whose lines for them are skipped (kept on disk).
+    """
 
     def __init__(self) -> None:
         self.seen: set[str] = set()
+        self.superseded: set[str] = set()
+        self._decided: set[str] = set()  # requested by the attempt being admitted
+        self._attempt: int | None = None
+
+    def begin(self, attempt: int) -> None:
+        """Start a batch; moving to an earlier attempt supersedes what later ones decided."""
+        if attempt != self._attempt:
+            self.superseded |= self._decided
+            self._decided = set()
+            self._attempt = attempt
 
     def check(self, custom_id: str, wanted: dict[str, None] | None) -> Unparsed | None:
-        """None when this is the first answer for a requested id, else the reject's row."""
+        """None when this is the first answer for a requested id, else the reject's row
+        (:data:`SUPERSEDED` for an id a later attempt answers)."""
+        if custom_id in self.superseded:
+            return SUPERSEDED
         if wanted is not None and custom_id not in wanted:
             return Unparsed(None, Reason.INVALID_LINE, f"custom_id {custom_id!r} was not requested")
         if custom_id in self.seen:
@@ -120,19 +132,36 @@ class _Admission:
         self.seen.add(custom_id)
         return None
 
-    def admit(self, record: Parsed | Unparsed, wanted: dict[str, None] | None) -> Parsed | Unparsed:
-        """The record itself, or the duplicate / invalid-line row it turns into."""
+    def admit(
+        self, record: Parsed | Unparsed, wanted: dict[str, None] | None, attempt: int
+    ) -> Parsed | Unparsed | None:
+        """The record itself, the duplicate / invalid-line row it turns into, or None when a
+        later attempt supersedes it. Stamps the attempt."""
+        if record.meta is None:
+            record.meta = LineMeta()
+        record.meta.attempt = attempt
         if record.custom_id is None:
             return record
         reject = self.check(record.custom_id, wanted)
         if reject is None:
             return record
+        if reject is SUPERSEDED:
+            return None
         if isinstance(record, Parsed):
             reject.raw, reject.source = record.value.model_dump_json(), "output"
         else:
             reject.raw, reject.source = record.raw, record.source
         reject.meta = record.meta
         return reject
+
+    def requested(self, wanted: dict[str, None]) -> int:
+        """How many of ``wanted`` are this attempt's to answer (not superseded)."""
+        return sum(1 for custom_id in wanted if custom_id not in self.superseded)
+
+    def close_batch(self, wanted: dict[str, None] | None) -> None:
+        """After a batch: its requested ids are decided; earlier attempts will skip them."""
+        if wanted is not None:
+            self._decided.update(wanted)
 
     def unanswered(self, files: ResultFiles, wanted: dict[str, None]) -> Iterator[Unparsed]:
         """Rows for requested ids that no line answered."""
@@ -143,9 +172,9 @@ class _Admission:
             Reason.CANCELLED: "never run: the batch was cancelled",
             Reason.BATCH_FAILED: files.batch_error or "the batch failed validation",
         }[reason]
-        meta = LineMeta(batch_id=files.batch_id)
+        meta = LineMeta(batch_id=files.batch_id, attempt=files.attempt)
         for custom_id in wanted:
-            if custom_id not in self.seen:
+            if custom_id not in self.seen and custom_id not in self.superseded:
                 self.seen.add(custom_id)
                 yield Unparsed(custom_id, reason, message, source="request", meta=meta)
 
@@ -166,15 +195,24 @@ def iter_results(
 ) -> Iterator[Parsed | Unparsed]:
     """Yield one record per requested row (plus extra lines), streaming every file once."""
     admission = _Admission()
-    for files in [results] if isinstance(results, ResultFiles) else results:
+    for files in _newest_attempt_first(results):
+        admission.begin(files.attempt)
         classify = LineClassifier(response_model, files.batch_id)
         wanted = requested_ids(files.requested) if files.requested is not None else None
         for source, path in _sources(files):
             for raw in iter_lines(path):
                 if raw.strip():
-                    yield admission.admit(classify(raw, source), wanted)
+                    record = admission.admit(classify(raw, source), wanted, files.attempt)
+                    if record is not None:
+                        yield record
         if wanted is not None:
             yield from admission.unanswered(files, wanted)
+        admission.close_batch(wanted)
+
+
+def _newest_attempt_first(results: ResultFiles | Iterable[ResultFiles]) -> list[ResultFiles]:
+    batches = [results] if isinstance(results, ResultFiles) else list(results)
+    return sorted(batches, key=lambda files: -files.attempt)
 
 
 def parse_results(
@@ -260,6 +298,7 @@ class _BlockParser:
             "prompt_tokens": pa.array(prompt, type=int64),
             "completion_tokens": pa.array(completion, type=int64),
             "total_tokens": pa.array(total, type=int64),
+            "attempt": pa.nulls(len(rows), type=pa.int32()),  # stamped at admission
         }
         arrays = [pa.array(ids, type=pa.string()), *field_columns, *(meta[n] for n in META_COLUMNS)]
         return pa.Table.from_arrays(arrays, schema=self.schema)
@@ -306,16 +345,20 @@ def write_tables(
     response_model: type[BaseModel],
     parsed_path: str | os.PathLike[str],
     unparsed_path: str | os.PathLike[str],
+    rejected_inputs: Iterable[Unparsed] = (),
     workers: int | None = None,
 ) -> ParseSummary:
     """Parse result files into a parsed and an unparsed Parquet file; return the counts.
+
+    ``rejected_inputs`` are rows never sent (``invalid_input``): they are written to the
+    unparsed table and counted as requested, so conservation covers every input row.
 
     Memory stays flat in the number of lines: files are read in blocks, tables are written
     in row groups. Large inputs are parsed by ``workers`` forked processes (default: one
     per core when the files exceed 32 MB); ``workers=1`` keeps everything in-process.
     Both files are written under temporary names and renamed, so a crash leaves no half file.
     """
-    batches = [results] if isinstance(results, ResultFiles) else list(results)
+    batches = _newest_attempt_first(results)
     total = sum(path.stat().st_size for files in batches for _, path in _sources(files))
     count = _choose_workers(workers, total)
     block_parser = _BlockParser(response_model)
@@ -327,12 +370,19 @@ def write_tables(
         ParquetSink(unparsed_path, UNPARSED_SCHEMA) as unparsed_sink,
         _executor(count, response_model) as pool,
     ):
+        never_sent = list(rejected_inputs)
+        for record in never_sent:
+            admission.seen.add(record.custom_id)  # type: ignore[arg-type]
+            summary.add(record)
+        summary.requested = len(never_sent) if never_sent else None
+        unparsed_sink.write(_unparsed_table(never_sent))
         for files in batches:
+            admission.begin(files.attempt)
             wanted = requested_ids(files.requested) if files.requested is not None else None
             if wanted is not None:
-                summary.requested = (summary.requested or 0) + len(wanted)
+                summary.requested = (summary.requested or 0) + admission.requested(wanted)
             for block in _blocks(files, block_parser, pool, count):
-                kept, rejected = _admit_block(block, admission, wanted, block_parser)
+                kept, rejected = _admit_block(block, admission, wanted, block_parser, files.attempt)
                 parsed_sink.write(kept)
                 summary.parsed += kept.num_rows
                 summary.prompt_tokens += pc.sum(kept["prompt_tokens"]).as_py() or 0
@@ -345,6 +395,7 @@ def write_tables(
                 for record in missing:
                     summary.add(record)
                 unparsed_sink.write(_unparsed_table(missing))
+            admission.close_batch(wanted)
     return summary
 
 
@@ -385,30 +436,48 @@ def _blocks(
 
 
 def _admit_block(
-    block: _Block, admission: _Admission, wanted: dict[str, None] | None, parser: _BlockParser
+    block: _Block,
+    admission: _Admission,
+    wanted: dict[str, None] | None,
+    parser: _BlockParser,
+    attempt: int,
 ) -> tuple[pa.Table, list[Unparsed]]:
     """Apply first-answer-wins to a block in file order; rejected parsed rows become unparsed."""
     rejected: list[Unparsed] = []
     keep: list[bool] = []
+
+    def admit(record: Unparsed) -> None:
+        admitted = admission.admit(record, wanted, attempt)
+        if admitted is not None:
+            rejected.append(admitted)  # type: ignore[arg-type]
+
     pending = iter(block.unparsed)
     upcoming = next(pending, None)
     for index, custom_id in enumerate(block.parsed.column("custom_id").to_pylist()):
         while upcoming is not None and upcoming[0] <= index:  # failures before this row
-            rejected.append(admission.admit(upcoming[1], wanted))  # type: ignore[arg-type]
+            admit(upcoming[1])
             upcoming = next(pending, None)
         reject = admission.check(custom_id, wanted)
         keep.append(reject is None)
-        if reject is not None:  # rare: rebuild the row's answer and metadata from Arrow
+        if reject is not None and reject is not SUPERSEDED:
+            # rare: rebuild the row's answer and metadata from Arrow
             row = block.parsed.slice(index, 1).to_pylist()[0]
             values = {f.name: row[f.name] for f in parser.columns.fields}
             reject.raw = to_json(values).decode()
             reject.source = "output"
             reject.meta = LineMeta(**{name: row[name] for name in META_COLUMNS})
+            reject.meta.attempt = attempt
             rejected.append(reject)
     while upcoming is not None:
-        rejected.append(admission.admit(upcoming[1], wanted))  # type: ignore[arg-type]
+        admit(upcoming[1])
         upcoming = next(pending, None)
     kept = block.parsed if all(keep) else block.parsed.filter(pa.array(keep, type=pa.bool_()))
+    if kept.num_rows:
+        kept = kept.set_column(
+            kept.schema.get_field_index("attempt"),
+            "attempt",
+            pa.array([attempt] * kept.num_rows, type=pa.int32()),
+        )
     return kept, rejected
 
 

@@ -19,3 +19,5 @@ class Reason(StrEnum):
     MISSING = "missing"
     DUPLICATE = "duplicate"
     INVALID_LINE = "invalid_line"
+    INVALID_INPUT = "invalid_input"
+    """An input row never sent: the dataset loader's ``problem`` column says why."""

@@ -29,6 +29,7 @@ class LineMeta:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
+    attempt: int | None = None  # 1 for the first submission, 2 for its first resubmission...
 
 
 @dataclass(slots=True)

@@ -131,6 +131,8 @@ def keyed(
     custom_ids: Iterable[str], messages_batch: Iterable[Messages]
 ) -> Iterator[tuple[str, Messages]]:
     """Pair caller-given custom_ids with message lists; the two must have the same length."""
+    if isinstance(custom_ids, str | bytes):
+        raise SynthError("custom_ids must be a list of ids, one per request, not one string.")
     ids, batch = iter(custom_ids), iter(messages_batch)
     sentinel = object()
     while True:
@@ -146,8 +148,11 @@ def keyed(
 
 def from_rows(rows: Iterable[Any], *, key: Any, to_messages: Any) -> Iterator[tuple[str, Messages]]:
     """Pair rows with messages: ``key(row)`` is the custom_id, ``to_messages(row)`` the rest."""
-    for row in rows:
-        yield str(key(row)), to_messages(row)
+    for index, row in enumerate(rows):
+        custom_id = key(row)
+        if custom_id is None:
+            raise InvalidCustomIdError(f"row {index}: its key is None; every row needs a key.")
+        yield str(custom_id), to_messages(row)
 
 
 def checked(requests: Iterable[tuple[str, Messages]]) -> Iterator[tuple[str, Messages]]:

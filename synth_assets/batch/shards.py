@@ -4,11 +4,12 @@ import hashlib
 import os
 import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import SynthError
+from .lines import custom_id_of, iter_lines
 from .requests import Messages, RequestBuilder, checked
 
 MAX_REQUESTS_PER_FILE = 50_000
@@ -80,7 +81,7 @@ class _ShardFile:
         self._queue.put(None)
         self._writer.join()
 
-    def finish(self, builder: RequestBuilder) -> Shard:
+    def finish(self, model: str, endpoint: str) -> Shard:
         self._flush()
         self._stop_writer()
         if self._error is not None:
@@ -94,8 +95,8 @@ class _ShardFile:
             requests=self.requests,
             bytes=self.bytes,
             sha256=self.hash.hexdigest(),
-            model=builder.model,
-            endpoint=builder.endpoint,
+            model=model,
+            endpoint=endpoint,
             first_custom_id=self.first,
             last_custom_id=self.last,
         )
@@ -122,15 +123,61 @@ def write_shards(
     ``max_bytes``. Files are written under temporary names and renamed when complete.
     No input writes no file and returns ``[]``.
     """
+    lines = (
+        (custom_id, builder.encode(custom_id, messages))
+        for custom_id, messages in checked(requests)
+    )
+    return _split(
+        lines, Path(out_dir), name, max_requests, max_bytes, builder.model, builder.endpoint
+    )
+
+
+def write_subset(
+    sources: Iterable[Shard],
+    custom_ids: Collection[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    name: str = "requests",
+    max_requests: int = MAX_REQUESTS_PER_FILE,
+    max_bytes: int = MAX_BYTES_PER_FILE,
+) -> list[Shard]:
+    """Copy the request lines of ``custom_ids`` from shard files, byte for byte, into new
+    shards (e.g. to resubmit the failed requests of a batch). All sources share one model
+    and endpoint; lines keep their order."""
+    sources = list(sources)
+    if not sources:
+        return []
+
+    def lines() -> Iterator[tuple[str, bytes]]:
+        for shard in sources:
+            for raw in iter_lines(shard.path):
+                custom_id = custom_id_of(raw)
+                if custom_id is not None and custom_id in custom_ids:
+                    yield custom_id, raw + b"\n"
+
+    first = sources[0]
+    return _split(
+        lines(), Path(out_dir), name, max_requests, max_bytes, first.model, first.endpoint
+    )
+
+
+def _split(
+    lines: Iterable[tuple[str, bytes]],
+    out: Path,
+    name: str,
+    max_requests: int,
+    max_bytes: int,
+    model: str,
+    endpoint: str,
+) -> list[Shard]:
+    """Write encoded lines into shards within the limits (see write_shards)."""
     if max_requests < 1 or max_bytes < 1:
         raise SynthError("max_requests and max_bytes must be positive.")
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     shards: list[Shard] = []
     current: _ShardFile | None = None
     try:
-        for custom_id, messages in checked(requests):
-            line = builder.encode(custom_id, messages)
+        for custom_id, line in lines:
             if len(line) > max_bytes:
                 raise SynthError(
                     f"request {custom_id!r} alone is {len(line)} bytes, over the "
@@ -139,13 +186,13 @@ def write_shards(
             if current and (
                 current.requests >= max_requests or current.bytes + len(line) > max_bytes
             ):
-                shards.append(current.finish(builder))
+                shards.append(current.finish(model, endpoint))
                 current = None
             if current is None:
                 current = _ShardFile(out / f"{name}-{len(shards):05d}.jsonl")
             current.add(custom_id, line)
         if current:
-            shards.append(current.finish(builder))
+            shards.append(current.finish(model, endpoint))
             current = None
     except BaseException:
         # A failed call (an oversized request or a duplicate id found late) leaves no shard
@@ -177,7 +224,7 @@ def write_request_file(
     try:
         for custom_id, messages in checked(requests) if check_ids else requests:
             current.add(custom_id, builder.encode(custom_id, messages))
-        return current.finish(builder)
+        return current.finish(builder.model, builder.endpoint)
     except BaseException:
         current.abandon()
         raise

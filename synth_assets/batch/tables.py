@@ -34,6 +34,7 @@ PARSED_META = pa.schema(
         ("prompt_tokens", pa.int64()),
         ("completion_tokens", pa.int64()),
         ("total_tokens", pa.int64()),
+        ("attempt", pa.int32()),
     ]
 )
 META_COLUMNS = tuple(PARSED_META.names)

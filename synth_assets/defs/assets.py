@@ -54,6 +54,28 @@ def latest_metadata(
     return {k: v.value for k, v in (materialization.metadata if materialization else {}).items()}
 
 
+def _batch_ids(attempt: dict[str, Any]) -> list[str]:
+    return [b["batch_id"] for b in attempt["batches"]]
+
+
+def _attempts_markdown(progress: steps.Attempts) -> str:
+    """Which batches belong to which attempt, their status, and why each resubmission."""
+    status = {d.batch_id: (d.status, d.completed, d.failed) for d in progress.downloaded}
+    lines = ["| attempt | batch | requests | status | completed | failed | why resubmitted |"]
+    lines.append("|---|---|---|---|---|---|---|")
+    for attempt in progress.attempts:
+        why = ", ".join(f"{k} {v}" for k, v in attempt.get("why", {}).items()) or "-"
+        for batch in attempt["batches"]:
+            state, done, failed = status.get(batch["batch_id"], ("submitted", "", ""))
+            lines.append(
+                f"| {attempt['attempt']} | {batch['batch_id']} | {batch['requests']} | {state} "
+                f"| {done} | {failed} | {why} |"
+            )
+    if len(lines) == 2:
+        return "*no batches: the partition has no input rows*"
+    return "\n".join(lines)
+
+
 def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition]:
     """The assets and checks of one task."""
     partitions = partitions_for(task)
@@ -76,11 +98,17 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition]:
         date = context.partition_key
         spec = steps.spec_with_path(task.dataset, task_settings.dataset_path, PROJECT_ROOT)
         with user_errors():
-            summary = steps.snapshot_inputs(spec, date, layout.inputs_snapshot(storage, task, date))
+            summary = steps.snapshot_inputs(
+                spec,
+                date,
+                layout.inputs_snapshot(storage, task, date),
+                max_text_chars=task_settings.max_text_chars,
+            )
         metadata: dict[str, Any] = {
             "dagster/row_count": summary.rows,
             "snapshot": dg.MetadataValue.path(summary.path),
             "source": dg.MetadataValue.path(spec.path),
+            "rows_with_a_problem": summary.problems,  # kept, never sent: invalid_input
         }
         if summary.rows == 0:
             metadata["note"] = f"no input rows for {date}: the day's tables will be empty"
@@ -129,8 +157,9 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition]:
             else dg.MetadataValue.text(f"unknown: no price for {summary.model}"),
             "folder": dg.MetadataValue.path(str(layout.requests_dir(storage, task, date))),
         }
+        metadata["invalid_inputs"] = summary.invalid_inputs
         if summary.requests == 0:
-            metadata["note"] = "no input rows: no request file, no batch will be submitted"
+            metadata["note"] = "no request to send: no request file, no batch will be submitted"
         return dg.MaterializeResult(metadata=metadata)
 
     @dg.asset(
@@ -169,11 +198,15 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition]:
         key=output_key,
         deps=[submitted_key],
         kinds={"openai", "json"},
-        description="The output and error files of the partition's batches, as served.",
+        description="The output and error files of the partition's batches, as served; "
+        "requests that failed for a retryable reason are resubmitted as a next attempt.",
         **common,
     )
     def batch_output(
-        context: dg.AssetExecutionContext, batch_api: BatchApiResource, storage: StorageResource
+        context: dg.AssetExecutionContext,
+        batch_api: BatchApiResource,
+        storage: StorageResource,
+        task_settings: TaskSettings,
     ) -> dg.MaterializeResult:
         date = context.partition_key
         submitted = latest_metadata(context, submitted_key, date)
@@ -183,24 +216,31 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition]:
                 f"{date}; materialize it first.",
                 allow_retries=False,
             )
+        first = {"attempt": 1, "batches": submitted["batches"], "why": {}}
+        history = (latest_metadata(context, output_key, date) or {}).get("attempts") or []
+        if not history or _batch_ids(history[0]) != _batch_ids(first):
+            history = [first]  # a new submission starts a new history
         with user_errors(), steps.backend_errors(batch_api.backend()):
-            downloaded = steps.download_results(
-                batch_api.client(), submitted["batches"], layout.results_dir(storage, task, date)
+            progress = steps.collect_attempt(
+                batch_api.client(),
+                task,
+                date,
+                history,
+                layout.results_dir(storage, task, date),
+                layout.requests_dir(storage, task, date),
+                max_attempts=task_settings.max_attempts,
+                retry_reasons=task_settings.retry_reasons,
+                max_requests=batch_api.max_requests_per_file,
+                max_bytes=batch_api.max_bytes_per_file,
+                log=context.log.info,
             )
-        rows = [
-            {
-                "batch_id": d.batch_id,
-                "status": d.status,
-                "completed": d.completed,
-                "failed": d.failed,
-                "bytes": d.bytes,
-            }
-            for d in downloaded
-        ]
         return dg.MaterializeResult(
             metadata={
-                "batches": dg.MetadataValue.json(rows),
-                "bytes": sum(d.bytes for d in downloaded),
+                "attempts": dg.MetadataValue.json(progress.attempts),
+                "attempts_table": dg.MetadataValue.md(_attempts_markdown(progress)),
+                "pending_batches": dg.MetadataValue.json(progress.pending),
+                "final": progress.final,
+                "bytes": sum(d.bytes for d in progress.downloaded),
                 "folder": dg.MetadataValue.path(str(layout.results_dir(storage, task, date))),
             }
         )
@@ -238,7 +278,11 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition]:
         with user_errors():
             downloaded = steps.load_downloads(layout.results_dir(storage, task, date))
             summary = steps.write_partition_tables(
-                task, [d.result_files() for d in downloaded], parsed_path, unparsed_path
+                task,
+                [d.result_files() for d in downloaded],
+                parsed_path,
+                unparsed_path,
+                rejected_inputs=steps.invalid_inputs(layout.requests_dir(storage, task, date)),
             )
         for table, path in (("parsed", parsed_path), ("unparsed", unparsed_path)):
             storage.publish(path, layout.table_location(storage, task, table, date))

@@ -9,6 +9,7 @@ import pyarrow.fs as pafs
 from pydantic import Field
 
 from synth_assets.batch.client import Backend, make_client, resolve_backend
+from synth_assets.batch.retry import DEFAULT_RETRY_REASONS
 from synth_assets.batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -59,21 +60,25 @@ class StorageResource(dg.ConfigurableResource):
 
     @property
     def is_local(self) -> bool:
-        """True when the table root is a local folder."""
-        return "://" not in self.root or self.root.startswith("file://")
+        """True when the table root is a plain local folder (no URL scheme)."""
+        return "://" not in self.root
 
     def table_location(self, *parts: str) -> str:
         """The table file's location under the root, as a path or a URL."""
         if self.is_local:
-            base = Path(self.root.removeprefix("file://"))
+            base = Path(self.root)
             return str((base if base.is_absolute() else PROJECT_ROOT / base).joinpath(*parts))
         return "/".join([self.root.rstrip("/"), *parts])
 
     def publish(self, local_file: Path, location: str) -> None:
-        """Put a finished local file at ``location`` (a no-op when it is already there)."""
+        """Copy a finished local file to ``location`` under a URL root (no-op for a folder).
+
+        Object stores replace a key atomically, so readers see the old or the new file.
+        """
         if self.is_local:
             return
         filesystem, path = pafs.FileSystem.from_uri(location)
+        filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
         pafs.copy_files(str(local_file), path, destination_filesystem=filesystem)
 
 
@@ -84,6 +89,22 @@ class TaskSettings(dg.ConfigurableResource):
     mode: str | None = Field(default=None, description="json_schema or tools.")
     dataset_path: str | None = Field(default=None, description="Override the input dataset path.")
     max_tokens: int | None = Field(default=None, ge=1, description="max_tokens per request.")
+    max_text_chars: int | None = Field(
+        default=100_000,
+        ge=1,
+        description="Input texts longer than this are not sent (invalid_input): far beyond "
+        "any model's context, they would fail and cost.",
+    )
     min_parse_rate: float = Field(
         default=0.9, ge=0, le=1, description="The parse-rate check warns below this share."
+    )
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="Submissions per request: 1 + resubmissions of retryable failures.",
+    )
+    retry_reasons: list[str] = Field(
+        default=sorted(r.value for r in DEFAULT_RETRY_REASONS),
+        description="Unparsed reasons worth a resubmission (http_error: only 429 and 5xx).",
     )

@@ -90,18 +90,18 @@ def collect_with_sensor(
     instance: dg.DagsterInstance,
     cursor: SensorCursor,
     *,
-    expected: int,
     timeout_s: float = 120.0,
-    interval_s: float = 1.0,
+    interval_s: float = 0.5,
     log: Callable[[str], None] = print,
 ) -> PipelineRun:
-    """Tick the real sensor until ``expected`` partitions were collected (or time is up)."""
+    """Tick the real sensor, running the collect runs it requests, until no partition is
+    waiting any more (resubmissions included) or time is up."""
     sensor = defs.resolve_sensor_def(SENSOR_NAME)
     resources = {"batch_api": defs.resources["batch_api"]}  # type: ignore[index]
     outcome = PipelineRun()
     deadline = time.monotonic() + timeout_s
     text = cursor.dump()
-    while len(outcome.collected) < expected and time.monotonic() < deadline:
+    while True:
         context = dg.build_sensor_context(
             instance=instance, cursor=text, resources=resources, definitions=defs
         )
@@ -109,7 +109,10 @@ def collect_with_sensor(
         text = result.cursor or text
         for request in result.run_requests or []:
             outcome.collected.append(_run_request(defs, instance, request, log))
-        if result.skip_message and len(outcome.collected) < expected:
+        waiting = SensorCursor.load(text).pending
+        if (not waiting and not result.run_requests) or time.monotonic() >= deadline:
+            break
+        if not result.run_requests:
             time.sleep(interval_s)
     outcome.waiting = sorted(SensorCursor.load(text).pending)
     return outcome
@@ -160,8 +163,6 @@ def run_pipeline(
     """Submit ``dates`` and collect them through the sensor: the whole chain, in-process."""
     cursor = SensorCursor(after=latest_storage_id(instance, [task]))
     submitted = submit_partitions(defs, task, dates, instance, log)
-    outcome = collect_with_sensor(
-        defs, instance, cursor, expected=len(submitted), timeout_s=timeout_s, log=log
-    )
+    outcome = collect_with_sensor(defs, instance, cursor, timeout_s=timeout_s, log=log)
     outcome.submitted = submitted
     return outcome

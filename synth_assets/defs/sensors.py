@@ -1,7 +1,9 @@
 """``batch_completion_sensor``: waits for batches so that no run ever does.
 
-Its cursor (JSON) holds, per task, the last submitted_batch materialization read, and the
-partitions still waiting with their batch ids. Each tick reads new submissions, checks a
+Its cursor (JSON) holds, per task, the last submitted_batch and batch_output
+materializations read, and the partitions still waiting with their batch ids. A
+submission (attempt 1) or a resubmission of failed requests (recorded by batch_output as
+``pending_batches``) puts a partition in waiting. Each tick reads new submissions, checks a
 bounded number of batches, and requests one collect run per partition whose batches are
 all terminal, keyed by the batch ids (so a partition resubmitted as new batches gets a new
 run, and the same batches never get two).
@@ -79,22 +81,31 @@ def build_completion_sensor(
         cursor = SensorCursor.load(context.cursor)
         storage_ids: dict[str, int] = {}
         for task in tasks:
-            records = context.instance.fetch_materializations(
-                dg.AssetRecordsFilter(
-                    asset_key=asset_key(task, "submitted_batch"),
-                    after_storage_id=cursor.after.get(task.name),
-                ),
-                limit=MAX_NEW_RECORDS_PER_TICK,
-                ascending=True,
-            ).records
-            for record in records:
-                materialization = record.asset_materialization
-                entry = materialization.metadata.get("batches") if materialization else None
-                batches = entry.value if entry is not None else []
-                pending_key = f"{task.name}|{record.partition_key}"
-                cursor.pending[pending_key] = [b["batch_id"] for b in batches]  # type: ignore[union-attr]
-                storage_ids[pending_key] = record.storage_id
-                cursor.after[task.name] = record.storage_id
+            # A submission (attempt 1), or a collect run that resubmitted failed requests.
+            for asset, ids_key in (
+                ("submitted_batch", "batches"),
+                ("batch_output", "pending_batches"),
+            ):
+                cursor_key = task.name if asset == "submitted_batch" else f"{task.name}:{asset}"
+                records = context.instance.fetch_materializations(
+                    dg.AssetRecordsFilter(
+                        asset_key=asset_key(task, asset),
+                        after_storage_id=cursor.after.get(cursor_key),
+                    ),
+                    limit=MAX_NEW_RECORDS_PER_TICK,
+                    ascending=True,
+                ).records
+                for record in records:
+                    cursor.after[cursor_key] = record.storage_id
+                    materialization = record.asset_materialization
+                    entry = materialization.metadata.get(ids_key) if materialization else None
+                    value = entry.value if entry is not None else []
+                    ids = [b["batch_id"] if isinstance(b, dict) else b for b in value]  # type: ignore[union-attr]
+                    if asset == "batch_output" and not ids:
+                        continue  # a final collect: nothing more to wait for
+                    pending_key = f"{task.name}|{record.partition_key}"
+                    cursor.pending[pending_key] = ids
+                    storage_ids[pending_key] = record.storage_id
 
         run_requests: list[dg.RunRequest] = []
         retrieves = 0

@@ -3,11 +3,11 @@
 import dataclasses
 import os
 import shutil
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import openai
 import pyarrow as pa
@@ -19,6 +19,8 @@ from synth_assets.batch.client import Backend, translate_api_error
 from synth_assets.batch.errors import SynthError
 from synth_assets.batch.parse import ParseSummary, ResultFiles, write_tables
 from synth_assets.batch.pricing import batch_cost, estimate_tokens
+from synth_assets.batch.reasons import Reason
+from synth_assets.batch.records import Unparsed
 from synth_assets.batch.remote import (
     DEAD,
     batch_error_summary,
@@ -28,12 +30,16 @@ from synth_assets.batch.remote import (
     submit_file,
 )
 from synth_assets.batch.requests import Messages, RequestBuilder, RequestMode
-from synth_assets.batch.shards import Shard, write_shards
+from synth_assets.batch.retry import retry_plan
+from synth_assets.batch.shards import Shard, write_shards, write_subset
+from synth_assets.batch.tables import ModelColumns
 from synth_assets.tasks.base import BatchTask, custom_id_for
 from synth_assets.tasks.dataset import DatasetSpec, read_partition
 
 _ROWS_PER_SLICE = 10_000
 SHARDS_FILE = "shards.json"
+INVALID_INPUTS_FILE = "invalid_inputs.jsonl"
+_RAW_INPUT_CHARS = 2000  # of an invalid input's text kept in the unparsed table
 DOWNLOADS_FILE = "downloads.json"
 
 
@@ -44,16 +50,25 @@ class InputSummary:
     path: str
     rows: int
     columns: list[str]
+    problems: int = 0
 
 
-def snapshot_inputs(spec: DatasetSpec, date: str, path: Path) -> InputSummary:
-    """Read one day of the dataset (validated by the loader) into a Parquet snapshot."""
-    table = read_partition(spec, date)
+def snapshot_inputs(
+    spec: DatasetSpec, date: str, path: Path, *, max_text_chars: int | None = None
+) -> InputSummary:
+    """Read one day of the dataset into a Parquet snapshot; rows the loader found a problem
+    with keep it in their ``problem`` column (they will not be sent)."""
+    table = read_partition(spec, date, max_text_chars=max_text_chars)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     pq.write_table(table, tmp)
     os.replace(tmp, path)
-    return InputSummary(str(path), table.num_rows, table.column_names)
+    problems = (
+        table.num_rows - table.column("problem").null_count
+        if "problem" in table.column_names
+        else 0
+    )
+    return InputSummary(str(path), table.num_rows, table.column_names, problems)
 
 
 def _rows(snapshot: Path) -> Iterator[dict[str, Any]]:
@@ -72,6 +87,7 @@ class RequestsSummary:
     estimated_input_tokens: int
     estimated_input_cost_usd: float | None
     model: str
+    invalid_inputs: int = 0
 
 
 def builder_for(
@@ -82,6 +98,7 @@ def builder_for(
     max_tokens: int | None = None,
 ) -> RequestBuilder:
     """The request builder of a task, with deployment overrides applied."""
+    ModelColumns(task.response_model)  # refuse a model the tables cannot hold, before paying
     params = dict(task.params)
     if max_tokens is not None:
         params["max_tokens"] = max_tokens
@@ -102,23 +119,39 @@ def build_requests(
     max_requests: int,
     max_bytes: int,
 ) -> RequestsSummary:
-    """Write the partition's request shards (deterministic: same input, same bytes)."""
+    """Write the partition's request shards (deterministic: same input, same bytes).
+
+    Input rows the loader marked with a ``problem`` are never sent: they are written to
+    ``invalid_inputs.jsonl`` and end in the unparsed table as ``invalid_input``.
+    """
     if out_dir.exists():
         shutil.rmtree(out_dir)  # shards of an earlier build (other limits) must not linger
+    out_dir.mkdir(parents=True)
     characters = 0
+    invalid = 0
     # Each request also carries the schema and envelope: count them once per request.
     overhead_chars = len(builder.encode("", []))
 
-    def requests() -> Iterator[tuple[str, Messages]]:
-        nonlocal characters
+    def requests(rejects: BinaryIO) -> Iterator[tuple[str, Messages]]:
+        nonlocal characters, invalid
         for row in _rows(snapshot):
+            custom_id = custom_id_for(str(row["id"]))
+            if row.get("problem"):
+                invalid += 1
+                text = str(row.get("text") or "")[:_RAW_INPUT_CHARS]
+                rejects.write(
+                    to_json({"custom_id": custom_id, "problem": row["problem"], "text": text})
+                    + b"\n"
+                )
+                continue
             messages = task.to_messages(row)
             characters += overhead_chars + sum(len(str(m.get("content", ""))) for m in messages)
-            yield custom_id_for(str(row["id"])), messages
+            yield custom_id, messages
 
-    shards = write_shards(
-        requests(), builder, out_dir, max_requests=max_requests, max_bytes=max_bytes
-    )
+    with open(out_dir / INVALID_INPUTS_FILE, "wb") as rejects:
+        shards = write_shards(
+            requests(rejects), builder, out_dir, max_requests=max_requests, max_bytes=max_bytes
+        )
     write_json(out_dir / SHARDS_FILE, [dataclasses.asdict(s) for s in shards])
     tokens = estimate_tokens(characters)
     return RequestsSummary(
@@ -128,7 +161,20 @@ def build_requests(
         estimated_input_tokens=tokens,
         estimated_input_cost_usd=batch_cost(builder.model, tokens, 0).usd,
         model=builder.model,
+        invalid_inputs=invalid,
     )
+
+
+def invalid_inputs(requests_dir: Path) -> list[Unparsed]:
+    """The partition's input rows that were never sent, as unparsed ``invalid_input`` rows."""
+    path = requests_dir / INVALID_INPUTS_FILE
+    if not path.exists():
+        return []
+    rows = [from_json(line) for line in path.read_bytes().splitlines() if line.strip()]
+    return [
+        Unparsed(r["custom_id"], Reason.INVALID_INPUT, r["problem"], r["text"], source="input")
+        for r in rows
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,15 +189,29 @@ class SubmittedShard:
     batch_id: str
     status: str
     how: str
+    model: str = ""
+    attempt: int = 1
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data for metadata."""
         return dataclasses.asdict(self)
 
+    def as_shard(self) -> Shard:
+        """The request file it was made from (to copy lines from for a resubmission)."""
+        return Shard(self.path, self.requests, 0, self.sha256, self.model, self.endpoint, "", "")
 
-def identity(task: BatchTask, date: str, shard: Shard) -> dict[str, str]:
-    """A shard's identity, stored in its batch's metadata: (task, partition, sha256)."""
-    return {"synth_task": task.name, "synth_partition": date, "synth_sha256": shard.sha256}
+
+def identity(task: BatchTask, date: str, shard: Shard, attempt: int = 1) -> dict[str, str]:
+    """A shard's identity, stored in its batch's metadata: (task, partition, sha256, attempt).
+
+    The attempt is part of it: a resubmission of the same failed requests has the same
+    bytes as the previous one, and must not be mistaken for it."""
+    return {
+        "synth_task": task.name,
+        "synth_partition": date,
+        "synth_sha256": shard.sha256,
+        "synth_attempt": str(attempt),
+    }
 
 
 def submit_shards(
@@ -161,6 +221,7 @@ def submit_shards(
     shards: list[Shard],
     recorded: Mapping[str, str],
     log: Callable[[str], None] = lambda _: None,
+    attempt: int = 1,
 ) -> list[SubmittedShard]:
     """Make sure each shard has a live batch, creating one only when none exists.
 
@@ -180,10 +241,10 @@ def submit_shards(
             if candidate is not None and candidate.status not in DEAD:
                 batch, how = candidate, "event_log"
         if batch is None:
-            batch = find_batch(client, identity(task, date, shard))
+            batch = find_batch(client, identity(task, date, shard, attempt))
             how = "api" if batch else "new"
         if batch is None:
-            meta = {**identity(task, date, shard), "synth_shard": Path(shard.path).name}
+            meta = {**identity(task, date, shard, attempt), "synth_shard": Path(shard.path).name}
             batch = submit_file(client, shard.path, endpoint=shard.endpoint, metadata=meta)
         log(f"{Path(shard.path).name}: batch {batch.id} ({how}, {batch.status})")
         submitted.append(
@@ -196,6 +257,8 @@ def submit_shards(
                 batch_id=batch.id,
                 status=batch.status,
                 how=how,
+                model=shard.model,
+                attempt=attempt,
             )
         )
     return submitted
@@ -215,6 +278,7 @@ class DownloadedBatch:
     failed: int
     batch_error: str | None
     model: str | None = None
+    attempt: int = 1
 
     def result_files(self) -> ResultFiles:
         """What the parser needs, the request file included for conservation."""
@@ -225,13 +289,14 @@ class DownloadedBatch:
             status=self.status,
             requested=self.request_path,
             batch_error=self.batch_error,
+            attempt=self.attempt,
         )
 
 
 def download_results(
-    client: openai.OpenAI, submitted: list[Mapping[str, Any]], out_dir: Path
+    client: openai.OpenAI, submitted: Iterable[Mapping[str, Any]], out_dir: Path
 ) -> list[DownloadedBatch]:
-    """Download the output and error files of every (terminal) batch of a partition."""
+    """Download the output and error files of (terminal) batches, streamed and atomic."""
     downloaded = []
     for entry in submitted:
         batch = client.batches.retrieve(entry["batch_id"])
@@ -256,10 +321,78 @@ def download_results(
                 failed=counts.failed if counts else 0,
                 batch_error=batch_error_summary(batch),
                 model=batch.model,
+                attempt=entry.get("attempt", 1),
             )
         )
-    write_json(out_dir / DOWNLOADS_FILE, [dataclasses.asdict(d) for d in downloaded])
     return downloaded
+
+
+@dataclass
+class Attempts:
+    """A partition's submissions: attempt 1 (the shards), then each resubmission."""
+
+    attempts: list[dict[str, Any]]  # {"attempt", "batches": [SubmittedShard dicts], "why"}
+    downloaded: list[DownloadedBatch]
+    pending: list[str]  # batch ids of a resubmission just made (the sensor waits for them)
+
+    @property
+    def final(self) -> bool:
+        """True when no resubmission is under way: the tables hold the last outcomes."""
+        return not self.pending
+
+
+def collect_attempt(
+    client: openai.OpenAI,
+    task: BatchTask,
+    date: str,
+    attempts: list[dict[str, Any]],
+    results_dir: Path,
+    requests_dir: Path,
+    *,
+    max_attempts: int,
+    retry_reasons: Collection[str],
+    max_requests: int,
+    max_bytes: int,
+    log: Callable[[str], None] = lambda _: None,
+) -> Attempts:
+    """Download the newest attempt's results; resubmit its retryable failures if the
+    attempt budget allows (as attempt n+1, idempotent by identity like attempt 1).
+
+    ``downloads.json`` keeps every attempt's files for the tables (last outcome wins).
+    """
+    current = attempts[-1]
+    number = current["attempt"]
+    earlier = [
+        d
+        for d in (load_downloads(results_dir) if (results_dir / DOWNLOADS_FILE).exists() else [])
+        if d.attempt < number
+    ]
+    fresh = download_results(client, current["batches"], results_dir)
+    downloaded = earlier + fresh
+    write_json(results_dir / DOWNLOADS_FILE, [dataclasses.asdict(d) for d in downloaded])
+    pending: list[str] = []
+    if number < max_attempts and fresh:
+        ids, why = retry_plan([d.result_files() for d in fresh], task.response_model, retry_reasons)
+        if ids:
+            sources = [SubmittedShard(**b).as_shard() for b in current["batches"]]
+            folder = requests_dir / f"attempt-{number + 1}"
+            if folder.exists():
+                shutil.rmtree(folder)
+            shards = write_subset(
+                sources, ids, folder, max_requests=max_requests, max_bytes=max_bytes
+            )
+            log(f"attempt {number + 1}: resubmitting {len(ids)} requests ({dict(why)})")
+            submitted = submit_shards(client, task, date, shards, {}, log, attempt=number + 1)
+            attempts = [
+                *attempts,
+                {
+                    "attempt": number + 1,
+                    "batches": [b.as_dict() for b in submitted],
+                    "why": dict(why),
+                },
+            ]
+            pending = [b.batch_id for b in submitted]
+    return Attempts(attempts, downloaded, pending)
 
 
 def load_shards(requests_dir: Path) -> list[Shard]:
@@ -286,6 +419,7 @@ def write_partition_tables(
     results: list[ResultFiles],
     parsed_path: Path,
     unparsed_path: Path,
+    rejected_inputs: list[Unparsed] = (),  # type: ignore[assignment]
     workers: int | None = None,
 ) -> ParseSummary:
     """Parse every batch of a partition into its parsed and unparsed Parquet files."""
@@ -294,6 +428,7 @@ def write_partition_tables(
         response_model=task.response_model,
         parsed_path=parsed_path,
         unparsed_path=unparsed_path,
+        rejected_inputs=rejected_inputs,
         workers=workers,
     )
 

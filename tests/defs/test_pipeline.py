@@ -8,6 +8,8 @@ import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
 
+from synth_assets.defs import build_definitions
+from synth_assets.defs.resources import BatchApiResource, StorageResource, TaskSettings
 from synth_assets.defs.runs import collect_with_sensor, run_pipeline, submit_partitions
 from synth_assets.defs.sensors import SensorCursor
 from synth_assets.tasks import SPAM_TRIAGE
@@ -108,11 +110,11 @@ def test_partition_with_several_shards_completes_only_when_all_do(make_stack, in
     submit_partitions(defs, SPAM_TRIAGE, [date], instance)
     assert stack.batch_count() == 3
 
-    first = collect_with_sensor(defs, instance, cursor, expected=1, timeout_s=0.1)
+    first = collect_with_sensor(defs, instance, cursor, timeout_s=0.1)
     assert first.collected == []  # batches still running: the sensor waits, no run
     assert first.waiting == [f"spam_triage|{date}"]
 
-    done = collect_with_sensor(defs, instance, cursor, expected=1, timeout_s=60)
+    done = collect_with_sensor(defs, instance, cursor, timeout_s=60)
     assert [c.success for c in done.collected] == [True]
     parsed = pq.read_table(stack.table("parsed", date))
     unparsed = pq.read_table(stack.table("unparsed", date))
@@ -190,3 +192,67 @@ def test_definitions_load(stack):
     sensor = defs.resolve_sensor_def("batch_completion_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     assert json.loads(SensorCursor().dump()) == {"after": {}, "pending": {}}
+
+
+def test_tables_under_a_url_root_are_staged_then_published(stack, instance):
+    url_root = f"file://{stack.root}/bucket/tables"
+    defs = build_definitions(
+        resources={
+            "batch_api": BatchApiResource(base_url=stack.url),
+            "storage": StorageResource(root=url_root, work_dir=str(stack.root / "work")),
+        }
+    )
+    date = "2026-11-02"
+    outcome = run_pipeline(defs, SPAM_TRIAGE, [date], instance, timeout_s=60)
+
+    assert [c.success for c in outcome.collected] == [True]
+    published = stack.root / "bucket" / "tables" / "spam_triage" / "parsed" / f"date={date}"
+    table = pq.read_table(published / "part-0.parquet")
+    assert table.num_rows == input_rows(date)
+    # label_summary read the table back through the URL
+    summary = instance.get_latest_materialization_event(
+        dg.AssetKey(["spam_triage", "label_summary"])
+    )
+    assert summary.asset_materialization.metadata["compared_with_truth"].value == table.num_rows  # type: ignore[union-attr]
+
+
+def test_bad_input_rows_are_kept_as_invalid_input_and_never_sent(stack, instance, tmp_path):
+    date = "2026-11-01"
+    folder = tmp_path / "inbox" / f"date={date}"
+    folder.mkdir(parents=True)
+    good = [
+        {"email_id": f"ok-{i}", "date": date, "subject": "hi", "body": f"Meeting at {i} pm"}
+        for i in range(5)
+    ]
+    lines = [json.dumps(row).encode() for row in good]
+    lines += [
+        json.dumps({"email_id": "empty", "date": date, "body": "   "}).encode(),
+        json.dumps({"email_id": "ok-0", "date": date, "body": "a second ok-0"}).encode(),
+        json.dumps({"email_id": "huge", "date": date, "body": "x" * 5000}).encode(),
+        b'{"email_id": "latin1", "date": "' + date.encode() + b'", "body": "caf\xe9"}',
+    ]
+    (folder / "emails.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    defs = build_definitions(
+        resources={
+            "batch_api": BatchApiResource(base_url=stack.url),
+            "storage": StorageResource(
+                root=str(stack.root / "out"), work_dir=str(stack.root / "work")
+            ),
+            "task_settings": TaskSettings(
+                dataset_path=str(tmp_path / "inbox"), max_text_chars=1000
+            ),
+        }
+    )
+
+    outcome = run_pipeline(defs, SPAM_TRIAGE, [date], instance, timeout_s=60)
+
+    assert [c.success for c in outcome.collected] == [True]
+    batches = list(stack.client.batches.list())
+    assert [b.request_counts.total for b in batches] == [5]  # only the good rows were sent
+    parsed = pq.read_table(stack.table("parsed", date))
+    unparsed = pq.read_table(stack.table("unparsed", date)).to_pylist()
+    invalid = {r["custom_id"]: r["message"] for r in unparsed if r["reason"] == "invalid_input"}
+    assert parsed.num_rows + len(unparsed) == 9
+    assert set(invalid) == {"empty", "ok-0#dup2", "huge", "latin1"}
+    assert "whitespace" in invalid["empty"] and "UTF-8" in invalid["latin1"]
+    assert checks(instance, outcome.collected[0].run_id)["conservation"] is True

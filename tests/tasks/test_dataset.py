@@ -48,13 +48,13 @@ def assert_one_sentence(message: str) -> None:
     assert not re.search(r"[.!?] [A-Z]", message), message
 
 
-def raises(spec: DatasetSpec, date: str | None = None) -> str:
+def raises(spec: DatasetSpec, date: str | None = None, max_text_chars: object = None) -> str:
     """Run read_partition (or list_partitions without a date) and return the error."""
     with pytest.raises(DatasetError) as info:
         if date is None:
             list_partitions(spec)
         else:
-            read_partition(spec, date)
+            read_partition(spec, date, max_text_chars=max_text_chars)  # type: ignore[arg-type]
     message = str(info.value)
     assert_one_sentence(message)
     return message
@@ -106,9 +106,12 @@ def test_read_sample_partitions() -> None:
     reference = sample_rows()
     for day in DAYS:
         table = read_partition(spec, day)
-        assert table.schema.names == ["id", "text", "label", "language"]
+        assert table.schema.names == ["id", "text", "label", "language", "problem"]
         assert table.schema.field("id").type == pa.string()
         assert table.schema.field("text").type == pa.string()
+        assert table.schema.field("problem").type == pa.string()
+        # The committed sample is clean: not one row is marked.
+        assert table.column("problem").null_count == table.num_rows
         expected = [r for r in reference if r["date"] == day]
         # Byte-exact text (emoji, RTL, zero-width spaces, BOMs, CRLF) and file order.
         assert table.column("id").to_pylist() == [r["email_id"] for r in expected]
@@ -180,7 +183,8 @@ def test_single_file_matches_hive_folder(single_files: dict[str, Path], fmt: str
     for day in DAYS:
         expected = read_partition(hive, day)
         got = read_partition(single, day)
-        assert got.schema.names == ["id", "text", "label"]
+        assert got.schema.names == ["id", "text", "label", "problem"]
+        assert got.column("problem").null_count == got.num_rows
         assert got.column("id").to_pylist() == expected.column("id").to_pylist()
         assert got.column("text").to_pylist() == expected.column("text").to_pylist()
         assert got.column("label").to_pylist() == expected.column("label").to_pylist()
@@ -215,6 +219,7 @@ def test_custom_columns_integer_ids_and_extras(tmp_path: Path) -> None:
         "id": ["00042", "7"],
         "text": ["first", "second"],
         "priority": [1, 3],
+        "problem": [None, None],
     }
     parquet = tmp_path / "tickets.parquet"
     pq.write_table(
@@ -236,7 +241,7 @@ def test_custom_columns_integer_ids_and_extras(tmp_path: Path) -> None:
     rows = {"email_id": ["a", "b"], "body": ["x", "y"], "date": DAYS[:2], "score": [1.5, 2.0]}
     pq.write_table(pa.Table.from_pydict(rows, schema=schema), strict)
     table = read_partition(DatasetSpec(str(strict), extra_columns=("score",)), DAYS[1])
-    assert table.to_pydict() == {"id": ["b"], "text": ["y"], "score": [2.0]}
+    assert table.to_pydict() == {"id": ["b"], "text": ["y"], "score": [2.0], "problem": [None]}
 
 
 def test_date_column_types(tmp_path: Path) -> None:
@@ -281,6 +286,7 @@ def test_hive_folder_with_several_files_and_formats(tmp_path: Path) -> None:
         "id": ["a", "b", "c"],
         "text": ["first", "second", "third"],
         "label": [None, None, "spam"],
+        "problem": [None, None, None],
     }
 
 
@@ -333,15 +339,17 @@ def test_streaming_type_inference_falls_back_to_whole_file(
 def assert_empty_typed(table: pa.Table) -> None:
     assert table.num_rows == 0
     assert table.schema.names[:2] == ["id", "text"]
+    assert table.schema.names[-1] == "problem"
     assert table.schema.field("id").type == pa.string()
     assert table.schema.field("text").type == pa.string()
+    assert table.schema.field("problem").type == pa.string()
 
 
 def test_missing_partition_folder_is_an_empty_day() -> None:
     spec = DatasetSpec(str(SAMPLE))
     table = read_partition(spec, "2026-12-25")
     assert_empty_typed(table)
-    assert table.schema.names == ["id", "text"]
+    assert table.schema.names == ["id", "text", "problem"]
 
 
 def test_empty_folder_empty_file_and_header_only_csv(tmp_path: Path) -> None:
@@ -354,7 +362,7 @@ def test_empty_folder_empty_file_and_header_only_csv(tmp_path: Path) -> None:
     assert list_partitions(spec) == DAYS[:3]
     for day in DAYS[:3]:
         assert_empty_typed(read_partition(spec, day))
-    assert read_partition(spec, DAYS[2]).schema.names == ["id", "text", "label"]
+    assert read_partition(spec, DAYS[2]).schema.names == ["id", "text", "label", "problem"]
     # A single file with no row on that day.
     single = DatasetSpec(
         str(write_jsonl(tmp_path / "one.jsonl", [{"email_id": "a", "body": "x", "date": DAYS[0]}]))
@@ -384,7 +392,8 @@ def test_path_does_not_exist(tmp_path: Path) -> None:
         ("emails.jsonl", b'{"email_id": "a", "body": "x"}\n{"email_id": "b", body}\n', "JSONL"),
         ("emails.jsonl", b'[{"email_id": "a", "body": "x"}]\n', "JSONL"),
         ("emails.csv", b"email_id,body\na,x,surplus\n", "CSV"),
-        ("emails.csv", "email_id,body\na,café\n".encode("latin-1"), "UTF-8"),
+        # A JSON key is a column name: not UTF-8, the file has no readable schema.
+        ("emails.jsonl", b'{"email_id": "a", "body": "x", "\xffkey": 1}\n', "column name"),
         ("emails.parquet", b"definitely not parquet", "Parquet"),
     ],
 )
@@ -427,72 +436,6 @@ def test_missing_column_in_hive_file(tmp_path: Path) -> None:
     assert str(path) in message
     assert "'body'" in message
     assert "available columns: email_id, text" in message
-
-
-def test_empty_or_null_text(tmp_path: Path) -> None:
-    rows = [{"email_id": f"m{i}", "body": "fine", "date": DAYS[0]} for i in range(10)]
-    for i, bad in enumerate([None, "", "   \n\t", None, "", None, ""]):
-        rows[i + 2]["body"] = bad
-    rows.append({"email_id": "no-key", "date": DAYS[0]})  # key absent: null as well
-    path = write_jsonl(tmp_path / "emails.jsonl", rows)
-    message = raises(DatasetSpec(str(path)), DAYS[0])
-    assert str(path) in message
-    assert "8 rows" in message
-    assert "'body'" in message
-    assert "m2, m3, m4, m5, m6" in message  # the first five are named
-    assert "m7" not in message
-
-
-def test_empty_or_null_id(tmp_path: Path) -> None:
-    path = write_jsonl(
-        tmp_path / f"date={DAYS[0]}" / "emails.jsonl",
-        [{"email_id": "a", "body": "x"}, {"email_id": "", "body": "y"}, {"body": "z"}],
-    )
-    message = raises(DatasetSpec(str(tmp_path)), DAYS[0])
-    assert str(path) in message
-    assert "2 rows" in message
-    assert "'email_id'" in message
-    assert "rows 2, 3" in message
-
-
-def test_duplicate_ids(tmp_path: Path) -> None:
-    ids = ["a", "b", "a", "c", "d", "e", "f", "g", "b", "c", "d", "e", "f", "g", "h"]
-    rows = [{"email_id": i, "body": f"text {n}", "date": DAYS[0]} for n, i in enumerate(ids)]
-    rows.append({"email_id": "h", "body": "other day", "date": DAYS[1]})  # not a duplicate
-    path = write_jsonl(tmp_path / "emails.jsonl", rows)
-    message = raises(DatasetSpec(str(path)), DAYS[0])
-    assert str(path) in message
-    assert "7 ids" in message
-    assert "(a, b, c, d, e)" in message
-    assert "'email_id'" in message
-    assert read_partition(DatasetSpec(str(path)), DAYS[1]).num_rows == 1
-
-
-def test_duplicate_ids_across_files_of_a_partition(tmp_path: Path) -> None:
-    folder = tmp_path / f"date={DAYS[0]}"
-    first = write_jsonl(
-        folder / "a.jsonl", [{"email_id": "x", "body": "1"}, {"email_id": "y", "body": "2"}]
-    )
-    second = write_jsonl(folder / "b.jsonl", [{"email_id": "x", "body": "3"}])
-    message = raises(DatasetSpec(str(tmp_path)), DAYS[0])
-    assert str(first) in message and str(second) in message
-    assert "1 id that appears more than once" in message
-    assert "(x)" in message
-
-
-def test_row_date_disagrees_with_hive_folder(tmp_path: Path) -> None:
-    rows = [
-        {"email_id": "ok", "body": "x", "date": DAYS[0]},
-        {"email_id": "nulldate", "body": "x", "date": None},  # the folder supplies it
-        {"email_id": "moved", "body": "x", "date": DAYS[1]},
-        {"email_id": "garbled", "body": "x", "date": "yesterday"},
-    ]
-    path = write_jsonl(tmp_path / f"date={DAYS[0]}" / "emails.jsonl", rows)
-    message = raises(DatasetSpec(str(tmp_path)), DAYS[0])
-    assert str(path) in message
-    assert "2 rows" in message
-    assert "moved, garbled" in message
-    assert DAYS[0] in message
 
 
 def test_single_file_rows_without_valid_date(tmp_path: Path) -> None:
@@ -549,3 +492,348 @@ def test_bad_partition_argument_and_bad_spec() -> None:
     with pytest.raises(DatasetError, match="'text'"):
         DatasetSpec("x", extra_columns=("text",))
     assert DatasetSpec("x", extra_columns=["a"]).extra_columns == ("a",)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------------------------
+# Bad rows: kept, marked, never dropped
+# ---------------------------------------------------------------------------------------
+
+
+def marked(table: pa.Table) -> dict[str, str | None]:
+    """id -> problem, after checking the invariants every returned table keeps."""
+    ids = table.column("id").to_pylist()
+    assert len(set(ids)) == len(ids), "ids must be unique across good and bad rows"
+    assert all(isinstance(i, str) and i.strip() for i in ids)
+    problems = table.column("problem").to_pylist()
+    for problem in problems:
+        # One sentence without its full stop: clauses joined by "; ", lower case.
+        assert problem is None or (problem[0].islower() and "\n" not in problem), problem
+        assert problem is None or not problem.endswith("."), problem
+    return dict(zip(ids, problems, strict=True))
+
+
+def line_count(path: Path) -> int:
+    return len(path.read_bytes().splitlines())
+
+
+def test_empty_or_missing_text_is_marked(tmp_path: Path) -> None:
+    rows = [{"email_id": f"m{i}", "body": "fine", "date": DAYS[0]} for i in range(6)]
+    rows[1]["body"] = None
+    rows[2]["body"] = ""
+    rows[3]["body"] = "   \n\t"
+    del rows[4]["body"]  # key absent: missing as well
+    rows.append({"email_id": "late", "body": "", "date": DAYS[1]})  # another day's row
+    path = write_jsonl(tmp_path / "emails.jsonl", rows)
+    table = read_partition(DatasetSpec(str(path)), DAYS[0])
+    assert table.num_rows == 6
+    assert marked(table) == {
+        "m0": None,
+        "m1": "text is missing",
+        "m2": "text is empty",
+        "m3": "text is only whitespace",
+        "m4": "text is missing",
+        "m5": None,
+    }
+    # Texts are kept as they were (null stays null), in file order.
+    assert table.column("text").to_pylist() == ["fine", None, "", "   \n\t", None, "fine"]
+
+
+def test_empty_or_missing_id_gets_a_placeholder(tmp_path: Path) -> None:
+    path = write_jsonl(
+        tmp_path / f"date={DAYS[0]}" / "emails.jsonl",
+        [
+            {"email_id": "a", "body": "x"},
+            {"email_id": "", "body": "y"},
+            {"body": "z"},
+            {"email_id": None, "body": "w"},
+            {"email_id": " \t", "body": "v"},
+        ],
+    )
+    table = read_partition(DatasetSpec(str(tmp_path)), DAYS[0])
+    assert table.num_rows == line_count(path) == 5
+    assert marked(table) == {
+        "a": None,
+        "row-emails.jsonl-2": "id is empty",
+        "row-emails.jsonl-3": "id is missing",
+        "row-emails.jsonl-4": "id is missing",
+        "row-emails.jsonl-5": "id is only whitespace",
+    }
+    assert table.column("text").to_pylist() == ["x", "y", "z", "w", "v"]
+    # Stable: the same file gives the same placeholders.
+    assert read_partition(DatasetSpec(str(tmp_path)), DAYS[0]).equals(table)
+
+
+def test_duplicate_ids_keep_the_first_and_derive_the_rest(tmp_path: Path) -> None:
+    ids = ["a", "b", "a", "c", "a", "b"]
+    rows = [{"email_id": i, "body": f"text {n}", "date": DAYS[0]} for n, i in enumerate(ids)]
+    rows.append({"email_id": "a", "body": "other day", "date": DAYS[1]})  # not a duplicate
+    path = write_jsonl(tmp_path / "emails.jsonl", rows)
+    table = read_partition(DatasetSpec(str(path)), DAYS[0])
+    assert table.num_rows == 6
+    assert marked(table) == {
+        "a": None,
+        "b": None,
+        "a#dup2": "id 'a' already appears on row 1 of emails.jsonl",
+        "c": None,
+        "a#dup3": "id 'a' already appears on row 1 of emails.jsonl",
+        "b#dup2": "id 'b' already appears on row 2 of emails.jsonl",
+    }
+    # The first occurrence keeps its text; nothing moved.
+    assert table.column("text").to_pylist() == [f"text {n}" for n in range(6)]
+    assert marked(read_partition(DatasetSpec(str(path)), DAYS[1])) == {"a": None}
+
+
+def test_derived_ids_never_take_a_real_id(tmp_path: Path) -> None:
+    # "a#dup2" and "row-e.jsonl-3" are real ids further down: the derived ids step aside,
+    # and the real rows keep theirs.
+    rows = [
+        {"email_id": "a", "body": "1"},
+        {"email_id": "a", "body": "2"},
+        {"email_id": "", "body": "3"},
+        {"email_id": "a#dup2", "body": "4"},
+        {"email_id": "row-e.jsonl-3", "body": "5"},
+        {"email_id": "a", "body": "6"},
+    ]
+    write_jsonl(tmp_path / f"date={DAYS[0]}" / "e.jsonl", rows)
+    table = read_partition(DatasetSpec(str(tmp_path)), DAYS[0])
+    assert table.column("id").to_pylist() == [
+        "a",
+        "a#dup3",
+        "row-e.jsonl-3#dup2",
+        "a#dup2",
+        "row-e.jsonl-3",
+        "a#dup4",
+    ]
+    problems = marked(table)
+    assert problems["a#dup2"] is None and problems["row-e.jsonl-3"] is None
+    assert problems["row-e.jsonl-3#dup2"] == "id is empty"
+
+
+def test_duplicate_ids_across_files_of_a_partition(tmp_path: Path) -> None:
+    folder = tmp_path / f"date={DAYS[0]}"
+    write_jsonl(
+        folder / "a.jsonl", [{"email_id": "x", "body": "1"}, {"email_id": "y", "body": "2"}]
+    )
+    write_jsonl(folder / "b.jsonl", [{"email_id": "q", "body": "3"}, {"email_id": "y", "body": ""}])
+    table = read_partition(DatasetSpec(str(tmp_path)), DAYS[0])
+    # Several problems in one row: the repeated id comes first.
+    assert marked(table) == {
+        "x": None,
+        "y": None,
+        "q": None,
+        "y#dup2": "id 'y' already appears on row 2 of a.jsonl; text is empty",
+    }
+
+
+def test_row_date_disagrees_with_hive_folder(tmp_path: Path) -> None:
+    rows = [
+        {"email_id": "ok", "body": "x", "date": DAYS[0]},
+        {"email_id": "nulldate", "body": "x", "date": None},  # the folder supplies it
+        {"email_id": "blank", "body": "x", "date": " "},  # so does a blank one
+        {"email_id": "moved", "body": "x", "date": DAYS[1]},
+        {"email_id": "garbled", "body": "x", "date": "yesterday"},
+        {"email_id": "stamped", "body": "x", "date": f"{DAYS[0]}T23:59:59+02:00"},
+    ]
+    path = write_jsonl(tmp_path / f"date={DAYS[0]}" / "emails.jsonl", rows)
+    table = read_partition(DatasetSpec(str(tmp_path)), DAYS[0])
+    assert table.num_rows == line_count(path)
+    assert marked(table) == {
+        "ok": None,
+        "nulldate": None,
+        "blank": None,
+        "moved": f"date {DAYS[1]} is outside the partition {DAYS[0]}",
+        "garbled": "date 'yesterday' is not a valid YYYY-MM-DD date",
+        "stamped": None,
+    }
+
+
+def test_text_budget(tmp_path: Path) -> None:
+    rows = [
+        {"email_id": "fits", "body": "é" * 10},  # 10 characters (20 bytes): at the budget
+        {"email_id": "over", "body": "😊" * 11},
+        {"email_id": "long", "body": "x" * 250_000},
+    ]
+    write_jsonl(tmp_path / f"date={DAYS[0]}" / "e.jsonl", rows)
+    spec = DatasetSpec(str(tmp_path))
+    assert marked(read_partition(spec, DAYS[0], max_text_chars=10)) == {
+        "fits": None,
+        "over": "text has 11 characters, over the budget of 10",
+        "long": "text has 250,000 characters, over the budget of 10",
+    }
+    assert set(marked(read_partition(spec, DAYS[0])).values()) == {None}  # no budget
+    table = read_partition(spec, DAYS[0], max_text_chars=100_000)
+    assert marked(table)["long"] == "text has 250,000 characters, over the budget of 100,000"
+    assert table.column("text")[2].as_py() == "x" * 250_000  # kept whole, never cut
+    for bad in (0, -1, 2.5, True, "100"):
+        assert "max_text_chars" in raises(spec, DAYS[0], max_text_chars=bad)
+
+
+def test_jsonl_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / f"date={DAYS[0]}" / "emails.jsonl"
+    path.parent.mkdir()
+    path.write_bytes(
+        b'{"email_id": "good", "body": "caf\xc3\xa9", "subject": "hi"}\n'
+        b'{"email_id": "latin", "body": "caf\xe9 au lait", "subject": "hi"}\n'
+        b'{"email_id": "cut", "body": "\xe2\x82", "subject": "hi"}\n'
+        b'{"email_id": "id\xff", "body": "fine"}\n'
+        b'{"email_id": "subj", "body": "fine", "subject": "\xfeoops"}\n'
+    )
+    table = read_partition(DatasetSpec(str(tmp_path), extra_columns=("subject",)), DAYS[0])
+    assert table.num_rows == line_count(path) == 5
+    assert table.schema.field("subject").type == pa.string()
+    assert marked(table) == {
+        "good": None,
+        "latin": "text is not valid UTF-8 (byte 0xe9 at offset 3)",
+        "cut": "text is not valid UTF-8 (byte 0xe2 at offset 0)",
+        "id\ufffd": "id is not valid UTF-8 (byte 0xff at offset 2)",
+        "subj": "column 'subject' is not valid UTF-8 (byte 0xfe at offset 0)",
+    }
+    # The kept values are valid strings, bad bytes replaced with U+FFFD.
+    assert table.column("text").to_pylist()[:3] == ["café", "caf\ufffd au lait", "\ufffd"]
+    assert table.column("subject").to_pylist()[-1] == "\ufffdoops"
+    pq.write_table(table, tmp_path / "snapshot.parquet")  # what the pipeline does next
+
+
+def test_csv_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "emails.csv"
+    path.write_bytes(
+        b"email_id,body,date,subject\n"
+        b"good,plain,2026-11-01,hi\n"
+        b'latin,"caf\xe9\nsecond line",2026-11-01,hi\n'
+        b"\xff,x,2026-11-01,hi\n"
+        b"subj,fine,2026-11-01,\xe9t\xe9\n"
+        b"other,\xe9,2026-11-02,hi\n"
+    )
+    spec = DatasetSpec(str(path), extra_columns=("subject",))
+    assert list_partitions(spec) == DAYS[:2]
+    table = read_partition(spec, DAYS[0])
+    assert table.num_rows == 4
+    assert marked(table) == {
+        "good": None,
+        "latin": "text is not valid UTF-8 (byte 0xe9 at offset 3)",
+        "\ufffd": "id is not valid UTF-8 (byte 0xff at offset 0)",
+        "subj": "column 'subject' is not valid UTF-8 (byte 0xe9 at offset 0)",
+    }
+    assert table.column("text").to_pylist()[1] == "caf\ufffd\nsecond line"
+    assert table.column("subject").to_pylist() == ["hi", "hi", "hi", "\ufffdt\ufffd"]
+    # A whole file in Latin-1 is marked row by row too, as long as one row is usable.
+    latin = tmp_path / f"date={DAYS[0]}" / "emails.csv"
+    latin.parent.mkdir()
+    latin.write_bytes("email_id,body\na,café\nb,plain\n".encode("latin-1"))
+    assert marked(read_partition(DatasetSpec(str(tmp_path)), DAYS[0])) == {
+        "a": "text is not valid UTF-8 (byte 0xe9 at offset 3)",
+        "b": None,
+    }
+
+
+def test_parquet_binary_text_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "e.parquet"
+    table = pa.table(
+        {
+            "email_id": ["a", "b"],
+            "body": pa.array([b"ok", b"\x80bad"], pa.binary()),
+            "date": [DAYS[0]] * 2,
+            "blob": pa.array([b"\x00\xff", b"\xfe"], pa.binary()),  # real bytes: untouched
+        }
+    )
+    pq.write_table(table, path)
+    got = read_partition(DatasetSpec(str(path), extra_columns=("blob",)), DAYS[0])
+    assert marked(got) == {"a": None, "b": "text is not valid UTF-8 (byte 0x80 at offset 0)"}
+    assert got.column("blob").to_pylist() == [b"\x00\xff", b"\xfe"]
+
+
+def test_bad_bytes_in_a_later_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The first block infers "subject" as text; a later one holds bytes that are not
+    # UTF-8, so the file is re-read whole (subject becomes binary) and each row is marked
+    # once, none lost or repeated.
+    monkeypatch.setattr(dataset, "BLOCK_SIZE", 4096)
+    whole_reads: list[bool] = []
+    real_open = dataset._open
+
+    def spy_open(*args, **kwargs):
+        whole_reads.append(kwargs["whole"])
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(dataset, "_open", spy_open)
+    lines = ["email_id,body,date,subject"] + [f"m{i},b{i},{DAYS[0]},s{i}" for i in range(600)]
+    path = tmp_path / "e.csv"
+    path.write_bytes(
+        ("\n".join(lines) + "\n").encode() + f"late,\xe9,{DAYS[0]},\xe9\n".encode("latin-1")
+    )
+    table = read_partition(DatasetSpec(str(path), extra_columns=("subject",)), DAYS[0])
+    problems = marked(table)
+    assert table.num_rows == 601
+    assert [p for p in problems.values() if p] == [
+        "text is not valid UTF-8 (byte 0xe9 at offset 0); "
+        "column 'subject' is not valid UTF-8 (byte 0xe9 at offset 0)"
+    ]
+    assert table.column("subject").type == pa.string()
+    assert whole_reads == [False, True]
+
+
+def test_every_kind_in_one_file_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / f"date={DAYS[0]}" / "emails.jsonl"
+    path.parent.mkdir()
+    path.write_bytes(
+        b'{"email_id": "ok", "body": "fine"}\n'
+        b'{"email_id": "ok", "body": "fine"}\n'
+        b'{"email_id": "", "body": "fine"}\n'
+        b'{"email_id": "e", "body": ""}\n'
+        b'{"email_id": "u", "body": "\xff"}\n'
+        b'{"email_id": "l", "body": "' + b"y" * 50 + b'"}\n'
+        b'{"email_id": "d", "body": "fine", "date": "2026-11-05"}\n'
+    )
+    table = read_partition(DatasetSpec(str(tmp_path)), DAYS[0], max_text_chars=20)
+    assert table.num_rows == line_count(path) == 7
+    problems = marked(table)
+    assert sum(p is None for p in problems.values()) == 1
+    assert list(problems) == ["ok", "ok#dup2", "row-emails.jsonl-3", "e", "u", "l", "d"]
+
+
+# ---------------------------------------------------------------------------------------
+# A day with rows and none usable stops, in one sentence
+# ---------------------------------------------------------------------------------------
+
+
+def test_day_with_no_usable_row_raises(tmp_path: Path) -> None:
+    rows = [{"email_id": f"m{i}", "body": "", "date": DAYS[0]} for i in range(5)]
+    rows += [{"email_id": "n", "body": None, "date": DAYS[0]}]
+    rows += [{"email_id": "good", "body": "fine", "date": DAYS[1]}]  # another day
+    path = write_jsonl(tmp_path / "emails.jsonl", rows)
+    spec = DatasetSpec(str(path))
+    message = raises(spec, DAYS[0])
+    assert message.startswith(f"{path} has no usable row for {DAYS[0]}:")
+    assert 'all 6 rows have a problem, most often "text is empty" (5 rows)' in message
+    assert read_partition(spec, DAYS[1]).num_rows == 1  # the other day is fine
+    assert_empty_typed(read_partition(spec, DAYS[2]))  # no rows is not "unusable"
+
+
+def test_one_usable_row_is_enough(tmp_path: Path) -> None:
+    rows = [{"email_id": "same", "body": ""} for _ in range(9)] + [{"email_id": "ok", "body": "x"}]
+    write_jsonl(tmp_path / f"date={DAYS[0]}" / "e.jsonl", rows)
+    problems = marked(read_partition(DatasetSpec(str(tmp_path)), DAYS[0]))
+    assert len(problems) == 10
+    assert problems["ok"] is None
+
+
+def test_unusable_day_names_the_file_or_the_folder(tmp_path: Path) -> None:
+    one = tmp_path / "one"
+    path = write_jsonl(one / f"date={DAYS[0]}" / "e.jsonl", [{"email_id": "a", "body": " "}])
+    message = raises(DatasetSpec(str(one)), DAYS[0])
+    assert message.startswith(f"{path} has no usable row for {DAYS[0]}:")
+    assert 'its only row has a problem, "text is only whitespace"' in message
+
+    many = tmp_path / "many" / f"date={DAYS[0]}"
+    write_jsonl(many / "a.jsonl", [{"email_id": "a", "body": "x" * 30}])
+    write_jsonl(
+        many / "b.jsonl", [{"email_id": "b", "body": "y" * 30}, {"email_id": "", "body": "z" * 30}]
+    )
+    message = raises(DatasetSpec(str(tmp_path / "many")), DAYS[0], max_text_chars=10)
+    assert message.startswith(f"{many} (2 files) has no usable row for {DAYS[0]}:")
+    assert '"text is over the character budget" (3 rows)' in message
+    assert "raise max_text_chars" in message
+
+
+def test_problem_is_a_reserved_column_name() -> None:
+    with pytest.raises(DatasetError, match="'problem'"):
+        DatasetSpec("x", extra_columns=("problem",))

@@ -1,0 +1,1 @@
+"""Tests of the ``synth batch`` commands (a package so module names never clash)."""
