@@ -40,6 +40,14 @@ class Parsed:
     value: BaseModel
     meta: LineMeta
 
+    def as_row(self) -> dict[str, Any]:
+        """A flat dict: custom_id, the answer's fields (JSON-ready, by alias), metadata."""
+        return {
+            "custom_id": self.custom_id,
+            **self.value.model_dump(mode="json", by_alias=True),
+            **asdict(self.meta),
+        }
+
 
 @dataclass(slots=True)
 class Unparsed:

@@ -6,7 +6,7 @@ batch with that identity before a new one is created.
 """
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import openai
@@ -65,8 +65,17 @@ def submit_file(
     )
 
 
-def download_file(client: openai.OpenAI, file_id: str, destination: str | os.PathLike[str]) -> int:
-    """Stream a file's content to ``destination`` atomically; return the number of bytes."""
+def download_file(
+    client: openai.OpenAI,
+    file_id: str,
+    destination: str | os.PathLike[str],
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Stream a file's content to ``destination`` atomically; return the number of bytes.
+
+    ``progress``, when given, is called with the bytes written so far after each chunk.
+    """
     target = Path(destination)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.part")
@@ -79,6 +88,8 @@ def download_file(client: openai.OpenAI, file_id: str, destination: str | os.Pat
             for chunk in response.iter_bytes(_CHUNK):
                 out.write(chunk)
                 written += len(chunk)
+                if progress is not None:
+                    progress(written)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, target)

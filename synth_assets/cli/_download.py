@@ -4,11 +4,8 @@ The streaming and the atomic write are the library's (:func:`remote.download_fil
 module only decides what to fetch and shows progress while the library writes.
 """
 
-import inspect
 import os
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +25,6 @@ from synth_assets.batch.remote import TERMINAL, batch_error_summary, download_fi
 
 from ._common import Api
 from ._render import counts
-
-_POLL_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,31 +95,7 @@ def fetch(api: Api, file_id: str, destination: Path, kind: str, console: Console
 def _download_with_progress(
     api: Api, file_id: str, destination: Path, advance: Callable[[int], None]
 ) -> int:
-    # Use the library's progress callback when it has one; until then, watch the partial
-    # file it writes (its size is the progress), rather than copy its streaming code here.
-    if "progress" in inspect.signature(download_file).parameters:
-        return download_file(api.client, file_id, destination, progress=advance)  # type: ignore[call-arg]
-    with _watch_size(destination.with_name(f".{destination.name}.part"), advance):
-        return download_file(api.client, file_id, destination)
-
-
-@contextmanager
-def _watch_size(path: Path, report: Callable[[int], None]) -> Iterator[None]:
-    stop = threading.Event()
-
-    def poll() -> None:
-        while not stop.wait(_POLL_S):
-            # Not created yet, or already renamed into place: nothing to report this time.
-            with suppress(OSError):
-                report(path.stat().st_size)
-
-    watcher = threading.Thread(target=poll, daemon=True)
-    watcher.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        watcher.join()
+    return download_file(api.client, file_id, destination, progress=advance)
 
 
 def write_empty(path: Path) -> None:

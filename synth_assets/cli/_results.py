@@ -8,7 +8,6 @@ library's ``UNPARSED_SCHEMA`` (reason, status and error codes, message, raw cont
 import os
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import BinaryIO
 
@@ -69,15 +68,8 @@ def write_results(
         unparsed = stack.enter_context(_atomic(unparsed_out))
         for record in iter_results(files, response_model):
             summary.add(record)
-            if isinstance(record, Parsed):
-                row = {
-                    "custom_id": record.custom_id,
-                    **record.value.model_dump(mode="json", by_alias=True),
-                    **asdict(record.meta),
-                }
-                parsed.write(to_json(row) + b"\n")
-            else:
-                unparsed.write(to_json(record.as_row()) + b"\n")
+            target = parsed if isinstance(record, Parsed) else unparsed
+            target.write(to_json(record.as_row()) + b"\n")
     return summary
 
 

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from synth_assets.batch.errors import SynthError
 from synth_assets.batch.pricing import batch_cost
+from synth_assets.batch.tables import ModelColumns
 from synth_assets.pipeline import steps
 from synth_assets.tasks import BatchTask
 
@@ -52,6 +53,20 @@ def latest_metadata(
         return None
     materialization = result.records[0].asset_materialization
     return {k: v.value for k, v in (materialization.metadata if materialization else {}).items()}
+
+
+def _field_descriptions(task: BatchTask) -> dict[str, str]:
+    """Column descriptions from the response model (Field descriptions, enum choices)."""
+    described = {}
+    for name, info in task.response_model.model_fields.items():
+        text = info.description or ""
+        choices = getattr(info.annotation, "__members__", None)
+        if choices:
+            values = ", ".join(str(m.value) for m in choices.values())
+            text = f"{text} (one of: {values})".strip()
+        if text:
+            described[info.serialization_alias or name] = text
+    return described
 
 
 def _batch_ids(attempt: dict[str, Any]) -> list[str]:
@@ -263,8 +278,20 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition]:
             ),
         ],
         check_specs=[
-            dg.AssetCheckSpec("conservation", asset=parsed_key, blocking=False),
-            dg.AssetCheckSpec("parse_rate", asset=parsed_key),
+            dg.AssetCheckSpec(
+                "conservation",
+                asset=parsed_key,
+                # A table that lost or doubled rows must not feed the analytics downstream.
+                blocking=True,
+                description="parsed + unparsed == requested rows, each custom_id once "
+                "(ERROR otherwise)",
+            ),
+            dg.AssetCheckSpec(
+                "parse_rate",
+                asset=parsed_key,
+                description="share of requested rows that parsed; warns below "
+                "task_settings.min_parse_rate",
+            ),
         ],
         partitions_def=partitions,
         name=f"{task.name}_tables",
@@ -292,20 +319,23 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition]:
             "requested": summary.requested or 0,
             "prompt_tokens": summary.prompt_tokens,
             "completion_tokens": summary.completion_tokens,
-            "cost_usd": dg.MetadataValue.float(cost.usd)
+            "cost_usd": dg.MetadataValue.float(round(cost.usd, 6))
             if cost.usd is not None
             else dg.MetadataValue.text(str(cost)),
         }
         if not downloaded:
             shared["note"] = f"no input rows for {date}: empty tables with the full schema"
+        model_columns = ModelColumns(task.response_model)
         parsed_table = pq.read_table(parsed_path)
         unparsed_table = pq.read_table(unparsed_path)
         yield dg.MaterializeResult(
             asset_key=parsed_key,
             metadata={
                 "dagster/row_count": parsed_table.num_rows,
-                **schema_metadata(parsed_table.schema),
-                "preview": table_preview(parsed_table, limit=10),
+                **schema_metadata(parsed_table.schema, _field_descriptions(task)),
+                "preview": table_preview(
+                    parsed_table.select(["custom_id", *(f.name for f in model_columns.fields)])
+                ),
                 "path": dg.MetadataValue.path(layout.table_location(storage, task, "parsed", date)),
                 **shared,
             },
@@ -316,7 +346,11 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition]:
                 "dagster/row_count": unparsed_table.num_rows,
                 **schema_metadata(unparsed_table.schema),
                 "reasons": dg.MetadataValue.json(dict(summary.reasons)),
-                "preview": table_preview(unparsed_table.drop_columns(["raw"]), limit=10),
+                "preview": table_preview(
+                    unparsed_table.select(
+                        ["custom_id", "reason", "status_code", "error_code", "message", "attempt"]
+                    )
+                ),
                 "path": dg.MetadataValue.path(
                     layout.table_location(storage, task, "unparsed", date)
                 ),

@@ -187,7 +187,7 @@ class SubmittedShard:
     requests: int
     endpoint: str
     batch_id: str
-    status: str
+    status_at_submit: str
     how: str
     model: str = ""
     attempt: int = 1
@@ -255,7 +255,7 @@ def submit_shards(
                 requests=shard.requests,
                 endpoint=shard.endpoint,
                 batch_id=batch.id,
-                status=batch.status,
+                status_at_submit=batch.status,
                 how=how,
                 model=shard.model,
                 attempt=attempt,

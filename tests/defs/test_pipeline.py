@@ -141,7 +141,16 @@ def test_failed_batch_ends_in_unparsed_as_batch_failed(make_stack, instance):
 def test_expired_batch_keeps_partial_output_and_marks_the_rest_expired(make_stack, instance):
     stack = make_stack(expire_after_s=1.0, delay_s=0.4, chunk_size=50)
     date = "2026-11-01"
-    outcome = run_pipeline(stack.defs(), SPAM_TRIAGE, [date], instance, timeout_s=60)
+    defs = build_definitions(  # one attempt: expired requests are not resubmitted here
+        resources={
+            "batch_api": BatchApiResource(base_url=stack.url),
+            "storage": StorageResource(
+                root=str(stack.root / "out"), work_dir=str(stack.root / "work")
+            ),
+            "task_settings": TaskSettings(max_attempts=1),
+        }
+    )
+    outcome = run_pipeline(defs, SPAM_TRIAGE, [date], instance, timeout_s=60)
 
     assert [c.success for c in outcome.collected] == [True]
     parsed = pq.read_table(stack.table("parsed", date))

@@ -16,15 +16,19 @@ import pytest
 
 from .stack import CHROMIUM, PROJECT_ROOT, DagsterStack
 
-if not CHROMIUM.exists() or importlib.util.find_spec("playwright") is None:
+_missing = [
+    *([f"Chromium at {CHROMIUM}"] if not CHROMIUM.exists() else []),
+    *(["the playwright package"] if importlib.util.find_spec("playwright") is None else []),
+]
+if _missing:
     pytest.skip(
-        "Dagster UI tests skipped: they need Chromium and Playwright "
-        "(`apt-get install chromium` and `pip install playwright`)",
+        f"Dagster UI tests need {' and '.join(_missing)}; to run them: "
+        "`apt-get install chromium` and `pip install playwright`",
         allow_module_level=True,
     )
 
-from playwright.sync_api import Locator, Page, expect
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import Locator, Page, expect  # noqa: E402
+from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 
 DATE = "2026-11-01"
 TASK = "spam_triage"
@@ -50,6 +54,20 @@ query ($runId: ID!) { logsForRun(runId: $runId) { __typename ... on EventConnect
 """
 
 expect.set_options(timeout=20_000)  # a loaded CI machine renders slowly
+# Dagster's icons are CSS masks over SVG files fetched on first use: load every icon on
+# the page and let two frames paint before a screenshot, or it shows empty icon boxes.
+ICONS_LOADED = """async () => {
+  const urls = new Set();
+  for (const el of document.querySelectorAll('[style*="--icon-image-path"]')) {
+    const m = /url\\((['"]?)(.*?)\\1\\)/.exec(el.style.getPropertyValue('--icon-image-path'));
+    if (m) urls.add(new URL(m[2], location.href).href);
+  }
+  await Promise.all([...urls].map(src => new Promise(done => {
+    const img = new Image(); img.onload = img.onerror = done; img.src = src;
+  })));
+  await new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)));
+  return urls.size;
+}"""
 passed: set[str] = set()  # steps that passed, for the steps after them
 shots: list[str] = []
 
@@ -66,11 +84,16 @@ def nav(page: Page, name: str) -> None:
     page.get_by_role("navigation").get_by_role("link", name=name).click()
 
 
-def shot(page: Page, folder: Path, name: str, **options: Any) -> Path:
-    """Save a numbered screenshot of the page."""
+def shot(page: Page, folder: Path, name: str, readme: str | None = None) -> Path:
+    """Save a numbered screenshot of the page (transitions finished); with ``readme`` and
+    SYNTH_UI_UPDATE_IMAGES=1, also as that README picture."""
     shots.append(name)
     path = folder / f"{len(shots):02d}-{name}.png"
-    page.screenshot(path=path, **options)
+    page.evaluate(ICONS_LOADED)
+    page.screenshot(path=path, animations="disabled")
+    if readme and UPDATE_IMAGES:
+        README_IMAGES.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=README_IMAGES / readme, animations="disabled")
     return path
 
 
@@ -226,15 +249,13 @@ def test_parsed_asset_page_shows_rows_schema_and_preview(
             has=page.get_by_role("cell", name=field.name, exact=True)
         )
         expect(column.filter(has_text=str(field.type)).first).to_be_visible()
-    shot(page, ui_artifacts, "parsed-asset")
-    if UPDATE_IMAGES:
-        README_IMAGES.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=README_IMAGES / "parsed-asset.png")
+    shot(page, ui_artifacts, "parsed-asset", readme="parsed-asset.png")
 
     preview = page.get_by_role("row").filter(
         has=page.get_by_role("cell", name="preview", exact=True)
     )
     preview.first.scroll_into_view_if_needed()
+    shot(page, ui_artifacts, "parsed-metadata")
     first_id = table["custom_id"][0].as_py()
     hidden = preview.get_by_text("[Show Markdown]")
     if hidden.count():  # a long Markdown value opens in a dialog
@@ -267,16 +288,17 @@ def test_asset_checks_passed(page: Page, ui_artifacts: Path) -> None:
 
 def test_asset_graph_after_the_runs(page: Page, ui_artifacts: Path) -> None:
     needs("collect")
-    page.set_viewport_size({"width": 1920, "height": 600})
-    try:
-        page.goto(f"/locations/synth_assets/asset-groups/{TASK}")
-        page.get_by_role("button", name="Hide navigation").click()
-        graph = page.locator("svg").filter(has=page.locator("foreignObject"))
-        parsed = graph.locator("foreignObject").filter(has_text="parsed").first
-        expect(parsed).to_contain_text("Passed")  # full nodes: status, checks, partitions
-        shot(page, ui_artifacts, "asset-graph-materialized")
-        if UPDATE_IMAGES:
-            README_IMAGES.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=README_IMAGES / "asset-graph.png")
-    finally:
-        page.set_viewport_size({"width": 1440, "height": 900})
+    # Wide enough, navigation hidden: the graph fits with full nodes (status, checks).
+    page.set_viewport_size({"width": 1600, "height": 540})
+    page.goto(f"/locations/synth_assets/asset-groups/{TASK}")
+    page.get_by_role("button", name="Hide navigation").click()
+    page.reload()  # the graph fits itself to the space it has when it loads
+    graph = page.locator("svg").filter(has=page.locator("foreignObject"))
+    for name in CHAIN:
+        node = graph.locator("foreignObject").filter(has=page.get_by_text(name, exact=True))
+        expect(node.first).to_contain_text("Latest event")
+        if name == "parsed":
+            expect(node.first).to_contain_text(re.compile(r"2\s*/\s*2\s*Passed"))
+    shot(page, ui_artifacts, "asset-graph-materialized", readme="asset-graph.png")
+    page.set_viewport_size({"width": 1440, "height": 900})
+    passed.add("graph-after")
