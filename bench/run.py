@@ -350,7 +350,8 @@ def main() -> None:
     print("\n".join(header))
     print_table(rows)
     print(
-        "\nseconds: the step alone, in its own process (not start-up or imports). CPU s: user +"
+        "\nseconds: the step alone, in its own process (not start-up or imports; for build, the"
+        "\nmessages are decoded into a list before the clock, for every side). CPU s: user +"
         "\nsystem time, forked workers included. peak MB: that process's max RSS (imports"
         "\nincluded); worker MB: the largest forked worker's max RSS (shares pages with the"
         "\nparent). vs instructor: this row's seconds against the instructor row of the same"

@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field, Json, TypeAdapter, ValidationError
 from pydantic_core import from_json
 from typing_extensions import TypedDict
 
+from .lines import custom_id_of
 from .reasons import Reason
 from .records import LineMeta, Parsed, Unparsed
 
@@ -65,21 +66,33 @@ class _FastUsage(TypedDict, total=False):
 
 
 @functools.lru_cache(maxsize=64)
-def fast_envelope(response_model: type[BaseModel]) -> TypeAdapter[Any]:
-    """A validator for the common line (200, finish_reason stop, JSON content) in one call.
+def fast_envelope(response_model: type[BaseModel], tools: bool = False) -> TypeAdapter[Any]:
+    """A validator for the common line (200, a finished answer) in one call.
 
-    Envelope and content (``Json[response_model]``) are validated by pydantic-core in a
-    single pass; any line it rejects goes through the full classification instead.
+    Envelope and answer (``Json[response_model]``: the message content, or with ``tools``
+    the first tool call's arguments) are validated by pydantic-core in a single pass; any
+    line it rejects goes through the full classification instead.
     """
+    answer = Json[response_model]  # type: ignore[valid-type]
 
-    class Message(TypedDict):
-        content: Json[response_model]  # type: ignore[valid-type]
+    class Function(TypedDict):
+        arguments: answer  # type: ignore[valid-type]
+
+    class ToolCall(TypedDict):
+        function: Function
+
+    class ContentMessage(TypedDict):
+        content: answer  # type: ignore[valid-type]
         refusal: NotRequired[None]
         tool_calls: NotRequired[None]
 
+    class ToolsMessage(TypedDict):
+        refusal: NotRequired[None]
+        tool_calls: Annotated[list[ToolCall], Field(min_length=1)]
+
     class Choice(TypedDict):
-        message: Message
-        finish_reason: Literal["stop"]
+        message: ToolsMessage if tools else ContentMessage  # type: ignore[valid-type]
+        finish_reason: Literal["stop", "tool_calls"] if tools else Literal["stop"]  # type: ignore[valid-type]
 
     class Body(TypedDict):
         model: NotRequired[str]
@@ -192,13 +205,28 @@ class LineClassifier:
     def __init__(self, response_model: type[BaseModel], batch_id: str | None = None) -> None:
         self.response_model = response_model
         self.batch_id = batch_id
-        self.fast = fast_envelope(response_model).validate_json
+        # The two common shapes: JSON content (json_schema mode) and tool-call arguments
+        # (tools mode). A file holds one mode, so the one that last fitted is tried first.
+        self._fast = [
+            (fast_envelope(response_model).validate_json, False),
+            (fast_envelope(response_model, tools=True).validate_json, True),
+        ]
 
-    def fast_row(self, raw: bytes) -> tuple[Any, ...]:
+    def fast_row(self, raw: bytes) -> tuple[Any, ...] | None:
         """The common line in one pydantic-core call: ``(custom_id, value, model, request_id,
-        prompt_tokens, completion_tokens, total_tokens)``; raises ``ValidationError`` for
-        any other line (which :meth:`classify` then handles)."""
-        line = self.fast(raw)
+        prompt_tokens, completion_tokens, total_tokens)``; None for any other line (which
+        :meth:`classify` then handles)."""
+        for index, shape in enumerate(self._fast):
+            try:
+                line = shape[0](raw)
+            except ValidationError:
+                continue
+            if index:
+                self._fast.insert(0, self._fast.pop(index))
+            break
+        else:
+            return None
+        tools = shape[1]
         response = line["response"]
         body = response["body"]
         usage = body.get("usage", {})
@@ -206,7 +234,8 @@ class LineClassifier:
         total = usage.get("total_tokens")
         if total is None and prompt is not None and completion is not None:
             total = prompt + completion
-        value = body["choices"][0]["message"]["content"]
+        message = body["choices"][0]["message"]
+        value = message["tool_calls"][0]["function"]["arguments"] if tools else message["content"]
         return (
             line["custom_id"],
             value,
@@ -219,10 +248,10 @@ class LineClassifier:
 
     def __call__(self, raw: bytes, source: str) -> Parsed | Unparsed:
         """Return the record for one line (``raw`` without its newline)."""
-        try:
-            custom_id, value, model, request_id, prompt, completion, total = self.fast_row(raw)
-        except ValidationError:
+        row = self.fast_row(raw)
+        if row is None:
             return self.classify(raw, source)
+        custom_id, value, model, request_id, prompt, completion, total = row
         meta = LineMeta(model, self.batch_id, request_id, prompt, completion, total)
         return Parsed(custom_id, value, meta)
 
@@ -232,8 +261,12 @@ class LineClassifier:
             raw = raw[:-1]
         line = _decode(raw)
         if not isinstance(line, dict):
+            # A line too broken (or too deeply nested) to decode may still name its request
+            # first: then it is that request's outcome, not an extra line.
+            named = custom_id_of(raw) if line is None else None
+            problem = "not a JSON object" if line is not None else "not valid JSON (or too deep)"
             return Unparsed(
-                None, Reason.INVALID_LINE, "not a JSON object", _text(raw), source=source,
+                named, Reason.INVALID_LINE, problem, _text(raw), source=source,
                 meta=LineMeta(batch_id=self.batch_id),
             )  # fmt: skip
         custom_id = line.get("custom_id")

@@ -17,7 +17,7 @@ from .requests import (
     keyed,
     numbered,
 )
-from .shards import Shard, write_request_file
+from .shards import Shard, write_numbered_file, write_request_file
 
 
 class BatchJob:
@@ -87,10 +87,10 @@ class BatchJob:
             if custom_ids is not None
             else numbered(messages_batch)
         )
+        if file_path is not None and custom_ids is None:
+            return write_numbered_file(messages_batch, builder, file_path)
         if file_path is not None:
-            return write_request_file(
-                requests, builder, file_path, check_ids=custom_ids is not None
-            )
+            return write_request_file(requests, builder, file_path)
         return (builder.line(custom_id, messages) for custom_id, messages in checked(requests))
 
     @classmethod

@@ -21,7 +21,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from pydantic_core import to_json
 
 from .classify import LineClassifier
@@ -271,9 +271,10 @@ class _BlockParser:
         for raw in data.split(b"\n"):
             if not raw or raw.isspace():
                 continue
-            try:
-                rows.append(fast_row(raw))
-            except ValidationError:
+            row = fast_row(raw)
+            if row is not None:
+                rows.append(row)
+            else:
                 record = classify.classify(raw, source)
                 if isinstance(record, Parsed):
                     meta = record.meta

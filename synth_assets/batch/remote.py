@@ -15,8 +15,10 @@ from openai.types import Batch
 from .errors import SynthError
 
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
-# A batch in one of these states will never answer: its identity may be submitted again.
-DEAD = frozenset({"failed", "expired", "cancelled", "cancelling"})
+# A failed batch ran nothing (its file was refused): its identity may be submitted again.
+# Expired and cancelled ones did run part of their requests: they are reused, and the
+# pipeline resubmits only what they left undone (never the whole file twice).
+NOT_REUSABLE = frozenset({"failed"})
 _CHUNK = 1 << 20
 
 
@@ -38,12 +40,18 @@ def iter_batches(
 def find_batch(
     client: openai.OpenAI, identity: Mapping[str, str], *, max_pages: int = 50
 ) -> Batch | None:
-    """The newest batch whose metadata holds ``identity`` and that is not dead, if any."""
-    for batch in iter_batches(client, max_pages=max_pages):
+    """The oldest reusable batch whose metadata holds ``identity``, if any.
+
+    The oldest, so that two submitters racing on one identity agree on the same batch.
+    """
+    found = None
+    for batch in iter_batches(client, max_pages=max_pages):  # newest first
         metadata = batch.metadata or {}
-        if batch.status not in DEAD and all(metadata.get(k) == v for k, v in identity.items()):
-            return batch
-    return None
+        if batch.status not in NOT_REUSABLE and all(
+            metadata.get(k) == v for k, v in identity.items()
+        ):
+            found = batch
+    return found
 
 
 def submit_file(

@@ -113,6 +113,11 @@ class RequestBuilder:
             (self._prefix, to_json(custom_id), self._middle, to_json(messages), self._suffix)
         )
 
+    def numbered_template(self) -> bytes:
+        """A ``bytes % (index, messages_json)`` template of the line of ``request-<index>``."""
+        escaped = [part.replace(b"%", b"%%") for part in (self._prefix, self._middle, self._suffix)]
+        return escaped[0] + b'"request-%d"' + escaped[1] + b"%s" + escaped[2]
+
     def line(self, custom_id: str, messages: Messages) -> dict[str, Any]:
         """Return one request line as a dict (the tutorial's ``json.dumps`` path)."""
         body: dict[str, Any] = {"model": self.model}

@@ -9,6 +9,7 @@ from typing import Any
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
+from synth_assets.batch.errors import SynthError
 from synth_assets.tasks import TASKS, BatchTask
 
 from .assets import build_task_assets
@@ -41,13 +42,25 @@ def build_definitions(
         jobs.extend([submit, collect])
         collect_jobs.append(collect)
         schedules.append(build_daily_schedule(task, submit))
+    resources = {**default_resources(), **(resources or {})}
+    _refuse_inline_key(resources.get("batch_api"))
     return dg.Definitions(
         assets=assets,
         jobs=jobs,
         schedules=schedules,
         sensors=[build_completion_sensor(tasks, collect_jobs)],
-        resources={**default_resources(), **(resources or {})},
+        resources=resources,
     )
+
+
+def _refuse_inline_key(batch_api: object) -> None:
+    """An API key written into the code would be stored in every run's snapshot."""
+    key = getattr(batch_api, "api_key", None)
+    if isinstance(key, str) and key and not isinstance(key, dg.EnvVar):
+        raise SynthError(
+            "pass the API key as dg.EnvVar('OPENAI_API_KEY') (or leave it unset and export "
+            "OPENAI_API_KEY), not as a literal: Dagster stores resource values in run records."
+        )
 
 
 __all__ = ["BatchApiResource", "StorageResource", "TaskSettings", "build_definitions"]

@@ -110,7 +110,7 @@ def collect_with_sensor(
         for request in result.run_requests or []:
             outcome.collected.append(_run_request(defs, instance, request, log))
         waiting = SensorCursor.load(text).pending
-        if (not waiting and not result.run_requests) or time.monotonic() >= deadline:
+        if not waiting or time.monotonic() >= deadline:
             break
         if not result.run_requests:
             time.sleep(interval_s)

@@ -14,6 +14,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import dagster as dg
 import openai
@@ -30,14 +31,22 @@ from .resources import BatchApiResource
 # A tick has 60 s: bound the Batch API calls it may make.
 MAX_RETRIEVES_PER_TICK = 50
 MAX_NEW_RECORDS_PER_TICK = 200
+# A collect run that failed (e.g. the Batch API was down when it started) is requested
+# again, under a new run key, this many times.
+MAX_COLLECT_RETRIES = 3
 
 
 @dataclass
 class SensorCursor:
-    """What the sensor has read and what it is waiting for."""
+    """What the sensor has read and what it is waiting for.
 
-    after: dict[str, int] = field(default_factory=dict)  # task -> storage id
-    pending: dict[str, list[str]] = field(default_factory=dict)  # "task|date" -> batch ids
+    ``pending`` maps "task|date" to ``{"ids": batch ids, "key": the run key, "requested":
+    the run key of the collect run requested (None while batches run), "tries": n}``; a
+    partition leaves it once its collect run succeeded.
+    """
+
+    after: dict[str, int] = field(default_factory=dict)  # task[:asset] -> storage id
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, text: str | None) -> "SensorCursor":
@@ -46,6 +55,10 @@ class SensorCursor:
             return cls()
         data = json.loads(text)
         return cls(after=data.get("after", {}), pending=data.get("pending", {}))
+
+    def wait_for(self, pending_key: str, batch_ids: list[str], key: str) -> None:
+        """Start (or restart) waiting for a partition's batches."""
+        self.pending[pending_key] = {"ids": batch_ids, "key": key, "requested": None, "tries": 0}
 
     def dump(self) -> str:
         """Serialize for SensorResult(cursor=...)."""
@@ -79,7 +92,6 @@ def build_completion_sensor(
         context: dg.SensorEvaluationContext, batch_api: BatchApiResource
     ) -> dg.SensorResult:
         cursor = SensorCursor.load(context.cursor)
-        storage_ids: dict[str, int] = {}
         for task in tasks:
             # A submission (attempt 1), or a collect run that resubmitted failed requests.
             for asset, ids_key in (
@@ -103,22 +115,35 @@ def build_completion_sensor(
                     ids = [b["batch_id"] if isinstance(b, dict) else b for b in value]  # type: ignore[union-attr]
                     if asset == "batch_output" and not ids:
                         continue  # a final collect: nothing more to wait for
-                    pending_key = f"{task.name}|{record.partition_key}"
-                    cursor.pending[pending_key] = ids
-                    storage_ids[pending_key] = record.storage_id
+                    date = record.partition_key or ""
+                    key = run_key(task, date, ids, record.storage_id)
+                    cursor.wait_for(f"{task.name}|{date}", ids, key)
 
         run_requests: list[dg.RunRequest] = []
         retrieves = 0
         problem: str | None = None
         client = batch_api.client() if cursor.pending else None
-        for pending_key, batch_ids in list(cursor.pending.items()):
+        for pending_key, entry in list(cursor.pending.items()):
             task_name, date = pending_key.split("|", 1)
             task = by_name.get(task_name)
             if task is None:  # a task removed from the code: nothing to collect
                 del cursor.pending[pending_key]
                 continue
+            if entry["requested"]:  # a collect run was requested: did it succeed?
+                state = _run_state(context.instance, entry["requested"])
+                if state == "success":
+                    del cursor.pending[pending_key]
+                elif state == "failed" and entry["tries"] >= MAX_COLLECT_RETRIES:
+                    context.log.warning(f"{pending_key}: collect failed {entry['tries'] + 1} times")
+                    del cursor.pending[pending_key]
+                elif state == "failed":
+                    entry["tries"] += 1
+                    entry["requested"] = f"{entry['key']}:retry-{entry['tries']}"
+                    run_requests.append(_collect_request(task, date, entry))
+                continue
+            batch_ids = entry["ids"]
             if retrieves + len(batch_ids) > MAX_RETRIEVES_PER_TICK and retrieves:
-                break  # the rest waits for the next tick
+                continue  # the rest waits for the next tick
             try:
                 statuses = []
                 for batch_id in batch_ids:
@@ -132,21 +157,36 @@ def build_completion_sensor(
                 problem = str(translate_api_error(exc, batch_api.backend()))
                 break  # the cursor keeps the pending partitions: the next tick retries
             if all(status in TERMINAL for status in statuses):
-                run_requests.append(
-                    dg.RunRequest(
-                        job_name=collect_job_name(task),
-                        partition_key=date,
-                        run_key=run_key(task, date, batch_ids, storage_ids.get(pending_key)),
-                        tags={"synth/batch_ids": ",".join(batch_ids)[:4000]},
-                    )
-                )
-                del cursor.pending[pending_key]
+                entry["requested"] = entry["key"]
+                run_requests.append(_collect_request(task, date, entry))
         skip = None
         if not run_requests:
-            waiting = len(cursor.pending)
+            waiting = sum(1 for entry in cursor.pending.values() if not entry["requested"])
             skip = problem or (f"{waiting} partition(s) waiting for batches" if waiting else None)
         elif problem:
             context.log.warning(problem)
         return dg.SensorResult(run_requests=run_requests, cursor=cursor.dump(), skip_reason=skip)
 
     return batch_completion_sensor
+
+
+def _collect_request(task: BatchTask, date: str, entry: dict[str, Any]) -> dg.RunRequest:
+    return dg.RunRequest(
+        job_name=collect_job_name(task),
+        partition_key=date,
+        run_key=entry["requested"],
+        tags={"synth/batch_ids": ",".join(entry["ids"])[:4000]},
+    )
+
+
+def _run_state(instance: dg.DagsterInstance, key: str) -> str:
+    """success, failed, or running (also: not created yet) for the run with ``key``."""
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/run_key": key}), limit=1)
+    if not runs:
+        return "running"
+    status = runs[0].status
+    if status == dg.DagsterRunStatus.SUCCESS:
+        return "success"
+    if status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+        return "failed"
+    return "running"

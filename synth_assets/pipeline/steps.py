@@ -22,7 +22,7 @@ from synth_assets.batch.pricing import batch_cost, estimate_tokens
 from synth_assets.batch.reasons import Reason
 from synth_assets.batch.records import Unparsed
 from synth_assets.batch.remote import (
-    DEAD,
+    NOT_REUSABLE,
     batch_error_summary,
     download_file,
     find_batch,
@@ -238,7 +238,7 @@ def submit_shards(
                 candidate = client.batches.retrieve(recorded[shard.sha256])
             except openai.NotFoundError:  # the backend forgot it (e.g. a wiped local server)
                 candidate = None
-            if candidate is not None and candidate.status not in DEAD:
+            if candidate is not None and candidate.status not in NOT_REUSABLE:
                 batch, how = candidate, "event_log"
         if batch is None:
             batch = find_batch(client, identity(task, date, shard, attempt))
@@ -246,6 +246,13 @@ def submit_shards(
         if batch is None:
             meta = {**identity(task, date, shard, attempt), "synth_shard": Path(shard.path).name}
             batch = submit_file(client, shard.path, endpoint=shard.endpoint, metadata=meta)
+            # Two submitters may have raced past the lookup: all agree on the oldest batch,
+            # and a younger one is cancelled before it runs.
+            oldest = find_batch(client, identity(task, date, shard, attempt))
+            if oldest is not None and oldest.id != batch.id:
+                client.batches.cancel(batch.id)
+                log(f"{Path(shard.path).name}: batch {batch.id} raced {oldest.id}; cancelled it")
+                batch, how = oldest, "api"
         log(f"{Path(shard.path).name}: batch {batch.id} ({how}, {batch.status})")
         submitted.append(
             SubmittedShard(

@@ -244,7 +244,7 @@ CASES = [
         '{"custom_id": "a", "response": {"status_code": 200, "bo',
         Reason.INVALID_LINE,
         id="garbage-cut-line",
-        custom_id=None,
+        custom_id="a",  # a cut line that still names its request is that request's outcome
     ),
 ]
 

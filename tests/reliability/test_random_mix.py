@@ -1,0 +1,121 @@
+"""A seeded random mix of faults over several partitions, with the same invariants.
+
+Four sample days plus a few unusable input rows per day (empty text, a repeated id,
+undecodable bytes, a date of another day) run through the whole pipeline against one local
+server injecting every per-request fault at modest random rates, failing some batches at
+validation, with request files small enough that each day has several shards, and with the
+server stopped (and the sensor ticking against nothing) between submission and collection.
+The seed is printed; ``SYNTH_RELIABILITY_SEED=<n>`` replays a run.
+"""
+
+import json
+import os
+import random
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from reliability_kit import (
+    SAMPLE,
+    TASK,
+    TOTALS,
+    assert_collected,
+    assert_sensor_idle,
+    check_partition,
+    conservation_checks_passed,
+    expected_ids,
+    latest_output_metadata,
+)
+
+from synth_assets.defs.resources import TaskSettings
+from synth_assets.defs.runs import collect_with_sensor, latest_storage_id, submit_partitions
+from synth_assets.defs.sensors import SensorCursor
+from synth_assets.localbatch.faults import FaultKind
+
+DATES = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]
+SEED = int(os.environ.get("SYNTH_RELIABILITY_SEED") or 20261101)
+MAX_ATTEMPTS = 3
+
+
+def fault_spec(rng: random.Random) -> str:
+    """Every per-request fault at a random modest rate, and some batches failing."""
+    rates = {
+        kind.value: round(rng.uniform(0.01, 0.05), 3)
+        for kind in FaultKind
+        if kind is not FaultKind.BATCH_FAILED
+    }
+    rates[FaultKind.BATCH_FAILED.value] = round(rng.uniform(0.05, 0.12), 3)
+    return ",".join(f"{kind}={rate}" for kind, rate in rates.items())
+
+
+def dataset_with_bad_rows(folder: Path, rng: random.Random) -> Path:
+    """The sample days, each with a handful of rows that must never be sent."""
+    for date in DATES:
+        day = folder / f"date={date}"
+        day.mkdir(parents=True)
+        shutil.copy(SAMPLE / f"date={date}" / "emails.jsonl", day / "emails.jsonl")
+        first = json.loads((day / "emails.jsonl").read_text(encoding="utf-8").splitlines()[0])
+        bad = [
+            {**first, "email_id": f"{date}-empty", "body": "   "},
+            {**first, "body": "the same id again"},  # a repeated id
+            {
+                **first,
+                "email_id": f"{date}-elsewhere",
+                "date": f"2026-10-{rng.randint(1, 30):02d}",
+            },
+        ]
+        with open(day / "emails.jsonl", "ab") as out:
+            for row in bad:
+                out.write(json.dumps(row, ensure_ascii=False).encode() + b"\n")
+            undecodable = json.dumps({**first, "email_id": f"{date}-bytes", "body": "@@"})
+            out.write(undecodable.encode().replace(b"@@", b"caf\xe9 \xff") + b"\n")
+    return folder
+
+
+@pytest.mark.timeout(180)
+def test_seeded_random_mix_over_four_partitions(make_rig, instance, tmp_path) -> None:
+    rng = random.Random(SEED)
+    spec = fault_spec(rng)
+    dataset = dataset_with_bad_rows(tmp_path / "emails", rng)
+    rig = make_rig(fixed_port=True, faults=spec, seed=SEED, chunk_size=50, delay_s=0.02)
+    settings = TaskSettings(dataset_path=str(dataset), max_attempts=MAX_ATTEMPTS)
+    defs = rig.defs(task_settings=settings, max_requests_per_file=100)
+    cursor = SensorCursor(after=latest_storage_id(instance, [TASK]))
+
+    assert submit_partitions(defs, TASK, DATES, instance, log=lambda _: None) == DATES
+    rig.stop()  # the server goes away; the sensor ticks against nothing and must wait
+    down = collect_with_sensor(defs, instance, cursor, timeout_s=0.01, log=lambda _: None)
+    assert down.collected == [] and len(down.waiting) == len(DATES)
+    rig.start()
+    outcome = collect_with_sensor(defs, instance, cursor, timeout_s=150, interval_s=0.2)
+
+    assert_collected(outcome, DATES)
+    conservation_checks_passed(instance, outcome)
+    reports = [
+        check_partition(rig, instance, date, max_attempts=MAX_ATTEMPTS, dataset_path=str(dataset))
+        for date in DATES
+    ]
+    assert_sensor_idle(rig, defs, instance, DATES)
+    TOTALS.add("random mix", reports)
+
+    reasons: Counter[str] = sum((r.reasons + r.extra_lines for r in reports), Counter())
+    rows = sum(r.rows for r in reports)
+    resubmitted = sum(
+        sum(a["why"].values())
+        for date in DATES
+        for a in latest_output_metadata(instance, date)["attempts"][1:]
+    )
+    assert sum(expected_ids(d, str(dataset)).__len__() for d in DATES) == rows
+    assert reasons["invalid_input"] == 4 * len(DATES)  # never sent, still in unparsed
+    assert resubmitted > 0 and max(r.attempts for r in reports) >= 2
+    line = (
+        f"random mix: seed={SEED} faults tried={len(spec.split(','))} ({spec}) + server stop "
+        f"+ bad input; partitions={len(DATES)} rows checked={rows} "
+        f"rows lost={sum(r.lost for r in reports)} "
+        f"duplicate submissions={sum(r.double_submissions for r in reports)} "
+        f"batches={sum(r.server_batches for r in reports)} resubmitted requests={resubmitted} "
+        f"unparsed={dict(sorted(reasons.items()))}"
+    )
+    TOTALS.lines.append(line)
+    print(line)
