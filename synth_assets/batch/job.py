@@ -112,7 +112,7 @@ class BatchJob:
         parsed: list[BaseModel] = []
         unparsed: list[dict[str, Any]] = []
         files = ResultFiles(file_path, error_file_path, requested=requested)
-        with paused_gc():
+        with paused_gc(freeze=True):
             for record in iter_results(files, response_model):
                 if isinstance(record, Parsed):
                     parsed.append(record.value)

@@ -201,7 +201,7 @@ def iter_results(
         wanted = requested_ids(files.requested) if files.requested is not None else None
         for source, path in _sources(files):
             for raw in iter_lines(path):
-                if raw.strip():
+                if raw and not raw.isspace():
                     record = admission.admit(classify(raw, source), wanted, files.attempt)
                     if record is not None:
                         yield record
@@ -230,13 +230,20 @@ def parse_results(
 
 
 @contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic GC: it re-traverses millions of live objects during bulk work."""
+def paused_gc(*, freeze: bool = False) -> Iterator[None]:
+    """Pause the cyclic GC: it re-traverses millions of live objects during bulk work.
+
+    With ``freeze``, the objects made meanwhile (e.g. a returned list of a million models)
+    are moved to the permanent generation first, so that re-enabling the GC does not
+    traverse them all at once; reference counting still frees them as usual.
+    """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if freeze:
+            gc.freeze()
         if was_enabled:
             gc.enable()
 
