@@ -37,6 +37,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	bash bench/setup_instructor.sh
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+	$(BIN)/python bench/server.py
 
 data: $(STAMP)
 	$(BIN)/python scripts/make_sample_emails.py
