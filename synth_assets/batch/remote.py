@@ -13,6 +13,7 @@ import openai
 from openai.types import Batch
 
 from .errors import SynthError
+from .files import atomic_write
 
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 # A failed batch ran nothing (its file was refused): its identity may be submitted again.
@@ -84,26 +85,16 @@ def download_file(
 
     ``progress``, when given, is called with the bytes written so far after each chunk.
     """
-    target = Path(destination)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.part")
     written = 0
-    try:
-        with (
-            client.files.with_streaming_response.content(file_id) as response,
-            open(tmp, "wb") as out,
-        ):
-            for chunk in response.iter_bytes(_CHUNK):
-                out.write(chunk)
-                written += len(chunk)
-                if progress is not None:
-                    progress(written)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with (
+        client.files.with_streaming_response.content(file_id) as response,
+        atomic_write(destination) as out,
+    ):
+        for chunk in response.iter_bytes(_CHUNK):
+            out.write(chunk)
+            written += len(chunk)
+            if progress is not None:
+                progress(written)
     return written
 
 

@@ -4,7 +4,6 @@ The streaming and the atomic write are the library's (:func:`remote.download_fil
 module only decides what to fetch and shows progress while the library writes.
 """
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from rich.progress import (
 )
 
 from synth_assets.batch.errors import SynthError
+from synth_assets.batch.files import atomic_write
 from synth_assets.batch.remote import TERMINAL, batch_error_summary, download_file
 
 from ._common import Api
@@ -100,7 +100,5 @@ def _download_with_progress(
 
 def write_empty(path: Path) -> None:
     """An empty output file, so that ``synth batch parse`` runs the same for every batch."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_bytes(b"")
-    os.replace(tmp, path)
+    with atomic_write(path):
+        pass

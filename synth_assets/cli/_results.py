@@ -5,16 +5,14 @@ fields, then model / batch_id / request_id / token counts; the unparsed table is
 library's ``UNPARSED_SCHEMA`` (reason, status and error codes, message, raw content).
 """
 
-import os
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
-from typing import BinaryIO
 
 import click
 from pydantic import BaseModel
 from pydantic_core import to_json
 
+from synth_assets.batch.files import atomic_write
 from synth_assets.batch.parse import (
     ParseSummary,
     ResultFiles,
@@ -27,7 +25,6 @@ from synth_assets.batch.records import Parsed
 from synth_assets.batch.tables import parsed_schema
 
 _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-_BUFFER = 1 << 20
 
 
 def output_format(parsed_out: Path, unparsed_out: Path) -> str:
@@ -64,26 +61,10 @@ def write_results(
     if files.requested is not None:
         summary.requested = len(requested_ids(files.requested))
     with ExitStack() as stack, paused_gc():
-        parsed = stack.enter_context(_atomic(parsed_out))
-        unparsed = stack.enter_context(_atomic(unparsed_out))
+        parsed = stack.enter_context(atomic_write(parsed_out))
+        unparsed = stack.enter_context(atomic_write(unparsed_out))
         for record in iter_results(files, response_model):
             summary.add(record)
             target = parsed if isinstance(record, Parsed) else unparsed
             target.write(to_json(record.as_row()) + b"\n")
     return summary
-
-
-@contextmanager
-def _atomic(path: Path) -> Iterator[BinaryIO]:
-    """Write under a temporary name, rename when complete: no reader sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb", buffering=_BUFFER) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -125,6 +125,7 @@ def _summary(task, dates: list[str]) -> None:  # type: ignore[no-untyped-def]
     header = f"{'partition':<12} {'requested':>9} {'parsed':>7} {'unparsed':>8} {'agreement':>9}"
     click.echo("\n" + header)
     totals = [0, 0, 0]
+    retried = 0
     reasons: Counter[str] = Counter()
     for date in dates:
         parsed = layout.table_location(storage, task, "parsed", date)
@@ -133,6 +134,9 @@ def _summary(task, dates: list[str]) -> None:  # type: ignore[no-untyped-def]
             click.echo(f"{date:<12} {'-':>9} {'-':>7} {'-':>8}  (not collected)")
             continue
         p = pq.ParquetFile(parsed).metadata.num_rows
+        retried += sum(
+            a > 1 for a in pq.read_table(parsed, columns=["attempt"])["attempt"].to_pylist()
+        )
         rows = pq.read_table(unparsed, columns=["reason", "custom_id"]).to_pylist()
         reasons.update(row["reason"] for row in rows)
         u = len(rows)
@@ -144,6 +148,8 @@ def _summary(task, dates: list[str]) -> None:  # type: ignore[no-untyped-def]
     click.echo(f"{'total':<12} {totals[0]:>9} {totals[1]:>7} {totals[2]:>8}")
     if reasons:
         click.echo("unparsed reasons: " + ", ".join(f"{r} {n}" for r, n in reasons.most_common()))
+    if retried:
+        click.echo(f"answered by a resubmission of retryable failures: {retried} rows")
     click.echo(
         "(the local server's synthetic responder answers at random, so agreement with the "
         "ground truth is about 50%; point it at a real model to measure one)"

@@ -1,7 +1,6 @@
 """One function per pipeline step: inputs -> requests -> batches -> result files -> tables."""
 
 import dataclasses
-import os
 import shutil
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from pydantic_core import from_json, to_json
 
 from synth_assets.batch.client import Backend, translate_api_error
 from synth_assets.batch.errors import SynthError
+from synth_assets.batch.files import atomic_write
 from synth_assets.batch.parse import ParseSummary, ResultFiles, write_tables
 from synth_assets.batch.pricing import batch_cost, estimate_tokens
 from synth_assets.batch.reasons import Reason
@@ -59,10 +59,8 @@ def snapshot_inputs(
     """Read one day of the dataset into a Parquet snapshot; rows the loader found a problem
     with keep it in their ``problem`` column (they will not be sent)."""
     table = read_partition(spec, date, max_text_chars=max_text_chars)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as out:
+        pq.write_table(table, out)
     problems = (
         table.num_rows - table.column("problem").null_count
         if "problem" in table.column_names
@@ -489,10 +487,8 @@ def spec_with_path(spec: DatasetSpec, path: str | None, project_root: Path) -> D
 
 def write_json(path: Path, data: Any) -> None:
     """Write a small JSON file atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(to_json(data, indent=2))
-    os.replace(tmp, path)
+    with atomic_write(path) as out:
+        out.write(to_json(data, indent=2))
 
 
 def read_json(path: Path, what: str) -> Any:
