@@ -1,7 +1,9 @@
 """``synth demo``, ``synth dev`` and ``synth backfill``: the pipeline from a shell."""
 
+import contextlib
 import datetime as dt
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -274,15 +276,38 @@ def dev(port: int) -> None:
     """
     home = dagster_home()
     backend = resolve_backend()
+    # Ctrl-C (or a SIGTERM) stops both, even when started where SIGINT was ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     with local_server_if_needed(backend):
         command = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port)]
         click.echo(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={home})")
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT)
+        # Its own process group: `dagster dev` and its children are stopped as one.
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, start_new_session=True)
         try:
             process.wait()
         except KeyboardInterrupt:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+            click.echo("stopping dagster dev and the local Batch server...")
+        finally:
+            _stop_group(process)
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_group(process: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
+    """SIGINT to the process group (what Ctrl-C does), then SIGKILL after ``timeout_s``."""
+    for sig, wait in ((signal.SIGINT, timeout_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        # The leader is gone; its children may not be: finish the group off quietly.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        return
