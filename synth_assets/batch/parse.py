@@ -4,8 +4,10 @@ Conservation is the law: every requested custom_id ends exactly once, in ``parse
 ``unparsed``. The first answer for a custom_id wins (output file before error file); a
 second one is a ``duplicate`` row; a requested id never answered is ``missing`` (or
 ``expired`` / ``cancelled`` / ``batch_failed`` after such a batch); a line that is not a
-Batch-API line is ``invalid_line``. Duplicate and invalid lines are extra rows, counted
-apart: parsed + unparsed (other reasons) == requested.
+Batch-API line is ``invalid_line`` (with the request's id when it still names one).
+Second answers and lines naming no requested id are extra rows, counted apart
+(``records.is_extra_line``): parsed + unparsed (other rows) == requested. With several
+attempts (resubmissions of failed requests), the last attempt's outcome wins.
 """
 
 import gc

@@ -7,9 +7,6 @@ from pydantic import BaseModel
 
 from .reasons import Reason
 
-# Reasons a row can have when it stands for an extra line rather than a requested row.
-EXTRA_LINE_REASONS = frozenset({Reason.DUPLICATE, Reason.INVALID_LINE})
-
 
 def is_extra_line(reason: str, custom_id: str | None) -> bool:
     """True for rows that are not requested rows: a second answer for an id (duplicate), or

@@ -7,7 +7,6 @@ import openai
 import pytest
 
 from synth_assets.batch import Parsed, Reason, parse_results
-from synth_assets.batch.records import EXTRA_LINE_REASONS
 from synth_assets.localbatch.faults import FaultKind, Faults
 
 from .helpers import MODES, Triage, download, submit, wait, write_requests
@@ -44,9 +43,7 @@ def _parse(client: openai.OpenAI, batch, requests: Path, tmp_path: Path) -> list
 
 def _assert_conserved(records: list, ids: list[str]) -> None:
     """Every requested id ends exactly once outside the extra-line rows."""
-    rows = Counter(
-        r.custom_id for r in records if isinstance(r, Parsed) or r.reason not in EXTRA_LINE_REASONS
-    )
+    rows = Counter(r.custom_id for r in records if isinstance(r, Parsed) or not r.is_extra_line)
     assert sorted(rows) == sorted(ids)
     assert set(rows.values()) == {1}
 
