@@ -61,45 +61,27 @@ def reachable(backend: Backend) -> bool:
 
 
 @contextmanager
-def local_server_if_needed(
-    backend: Backend, *, extra_args: tuple[str, ...] = (), echo: bool = True
-) -> Iterator[None]:
+def local_server_if_needed(backend: Backend, *, faults: str = "") -> Iterator[None]:
     """Start the local Batch server for the duration, when it is the backend and is down."""
     if not backend.is_local or reachable(backend):
         yield
         return
     if backend.base_url != f"http://{LOCAL_HOST}:{LOCAL_PORT}/v1":
         raise SynthError(f"nothing answers at {backend.base_url}; start your server first.")
-    LOCAL_DATA_DIR.mkdir(parents=True, exist_ok=True)
-    log = open(LOCAL_DATA_DIR / "server.log", "ab")  # noqa: SIM115 - closed below
-    command = [
-        sys.executable,
-        "-m",
-        "synth_assets.localbatch",
-        "serve",
-        "--data-dir",
-        str(LOCAL_DATA_DIR),
-        *extra_args,
-    ]
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    from synth_assets.localbatch.background import ServerProcess
+    from synth_assets.localbatch.config import ServerSettings
+
+    settings = ServerSettings(data_dir=LOCAL_DATA_DIR, port=LOCAL_PORT, faults=faults)
+    server = ServerProcess(settings)
     try:
-        deadline = time.monotonic() + 30
-        while not reachable(backend):
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SynthError(
-                    f"the local Batch server did not start; see {LOCAL_DATA_DIR / 'server.log'}."
-                )
-            time.sleep(0.2)
-        if echo:
-            click.echo(f"started the local Batch server at {backend.base_url} (pid {process.pid})")
+        server.start()
+    except RuntimeError:
+        raise SynthError(f"the local Batch server did not start; see {server.log_path}.") from None
+    try:
+        click.echo(f"started the local Batch server at {server.base_url}")
         yield
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        server.stop()
 
 
 def _task(name: str):  # type: ignore[no-untyped-def]
@@ -207,7 +189,7 @@ def demo(task_name: str, timeout: float, faults: str) -> None:
         f"backend: {backend.label}; Dagster home: {home}; partitions: {dates[0]}..{dates[-1]}"
     )
     started = time.monotonic()
-    with local_server_if_needed(backend, extra_args=("--faults", faults) if faults else ()):
+    with local_server_if_needed(backend, faults=faults):
         defs = build_definitions()
         with dg.DagsterInstance.get() as instance:
             outcome = run_pipeline(defs, task, dates, instance, timeout_s=timeout, log=click.echo)
