@@ -10,8 +10,8 @@ Batch-API lines at all. Nothing here raises on bad input.
 import functools
 from typing import Annotated, Any, Literal, NotRequired
 
-from pydantic import BaseModel, Field, Json, TypeAdapter, ValidationError
-from pydantic_core import from_json
+from pydantic import AliasPath, BaseModel, Field, Json, TypeAdapter, ValidationError
+from pydantic_core import SchemaValidator, from_json
 from typing_extensions import TypedDict
 
 from .lines import custom_id_of
@@ -59,57 +59,42 @@ class _Line(TypedDict, total=False):
 _ENVELOPE = TypeAdapter(_Line)
 
 
-class _FastUsage(TypedDict, total=False):
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
+def _at(*path: str | int) -> Any:
+    return Field(validation_alias=AliasPath(*path))
 
 
 @functools.lru_cache(maxsize=64)
-def fast_envelope(response_model: type[BaseModel], tools: bool = False) -> TypeAdapter[Any]:
+def fast_envelope(response_model: type[BaseModel], tools: bool = False) -> SchemaValidator:
     """A validator for the common line (200, a finished answer) in one call.
 
-    Envelope and answer (``Json[response_model]``: the message content, or with ``tools``
-    the first tool call's arguments) are validated by pydantic-core in a single pass; any
-    line it rejects goes through the full classification instead.
+    It picks the few values we keep out of the line, flat, and checks the envelope and the
+    answer (``Json[response_model]``: the message content, or with ``tools`` the first tool
+    call's arguments) in a single pass of pydantic-core; any line it rejects goes through
+    the full classification instead.
     """
     answer = Json[response_model]  # type: ignore[valid-type]
-
-    class Function(TypedDict):
-        arguments: answer  # type: ignore[valid-type]
-
-    class ToolCall(TypedDict):
-        function: Function
-
-    class ContentMessage(TypedDict):
-        content: answer  # type: ignore[valid-type]
-        refusal: NotRequired[None]
-        tool_calls: NotRequired[None]
-
-    class ToolsMessage(TypedDict):
-        refusal: NotRequired[None]
-        tool_calls: Annotated[list[ToolCall], Field(min_length=1)]
-
-    class Choice(TypedDict):
-        message: ToolsMessage if tools else ContentMessage  # type: ignore[valid-type]
-        finish_reason: Literal["stop", "tool_calls"] if tools else Literal["stop"]  # type: ignore[valid-type]
-
-    class Body(TypedDict):
-        model: NotRequired[str]
-        usage: NotRequired[_FastUsage]
-        choices: Annotated[list[Choice], Field(min_length=1)]
-
-    class Response(TypedDict):
-        status_code: Literal[200]
-        request_id: NotRequired[str | None]
-        body: Body
+    message = ("response", "body", "choices", 0, "message")
+    finished = Literal["stop", "tool_calls"] if tools else Literal["stop"]
+    usage = ("response", "body", "usage")
 
     class Line(TypedDict):
         custom_id: Annotated[str, Field(min_length=1)]
-        response: Response
         error: NotRequired[None]
+        status_code: Annotated[Literal[200], _at("response", "status_code")]
+        request_id: NotRequired[Annotated[str | None, _at("response", "request_id")]]
+        model: NotRequired[Annotated[str, _at("response", "body", "model")]]
+        prompt_tokens: NotRequired[Annotated[int, _at(*usage, "prompt_tokens")]]
+        completion_tokens: NotRequired[Annotated[int, _at(*usage, "completion_tokens")]]
+        total_tokens: NotRequired[Annotated[int, _at(*usage, "total_tokens")]]
+        finish_reason: Annotated[finished, _at("response", "body", "choices", 0, "finish_reason")]  # type: ignore[valid-type]
+        refusal: NotRequired[Annotated[None, _at(*message, "refusal")]]
+        if tools:
+            value: Annotated[answer, _at(*message, "tool_calls", 0, "function", "arguments")]  # type: ignore[valid-type]
+        else:
+            tool_calls: NotRequired[Annotated[None, _at(*message, "tool_calls")]]
+            value: Annotated[answer, _at(*message, "content")]  # type: ignore[valid-type,no-redef]
 
-    return TypeAdapter(Line)
+    return TypeAdapter(Line).validator  # type: ignore[return-value]
 
 
 _ERROR_CODE_REASONS = {
@@ -208,17 +193,17 @@ class LineClassifier:
         # The two common shapes: JSON content (json_schema mode) and tool-call arguments
         # (tools mode). A file holds one mode, so the one that last fitted is tried first.
         self._fast = [
-            (fast_envelope(response_model).validate_json, False),
-            (fast_envelope(response_model, tools=True).validate_json, True),
+            fast_envelope(response_model).validate_json,
+            fast_envelope(response_model, tools=True).validate_json,
         ]
 
     def fast_row(self, raw: bytes) -> tuple[Any, ...] | None:
         """The common line in one pydantic-core call: ``(custom_id, value, model, request_id,
         prompt_tokens, completion_tokens, total_tokens)``; None for any other line (which
         :meth:`classify` then handles)."""
-        for index, shape in enumerate(self._fast):
+        for index, validate in enumerate(self._fast):
             try:
-                line = shape[0](raw)
+                line = validate(raw)
             except ValidationError:
                 continue
             if index:
@@ -226,21 +211,19 @@ class LineClassifier:
             break
         else:
             return None
-        tools = shape[1]
-        response = line["response"]
-        body = response["body"]
-        usage = body.get("usage", {})
-        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-        total = usage.get("total_tokens")
+        get = line.get
+        prompt, completion, total = (
+            get("prompt_tokens"),
+            get("completion_tokens"),
+            get("total_tokens"),
+        )
         if total is None and prompt is not None and completion is not None:
             total = prompt + completion
-        message = body["choices"][0]["message"]
-        value = message["tool_calls"][0]["function"]["arguments"] if tools else message["content"]
         return (
             line["custom_id"],
-            value,
-            body.get("model"),
-            response.get("request_id"),
+            line["value"],
+            get("model"),
+            get("request_id"),
             prompt,
             completion,
             total,

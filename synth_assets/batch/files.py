@@ -1,5 +1,8 @@
-"""Writing a file so that no reader, and no crash, ever leaves half of it in place."""
+"""Writing files: atomically (no reader, and no crash, ever leaves half of one in place),
+and large ones straight to disk."""
 
+import errno
+import mmap
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -7,6 +10,11 @@ from pathlib import Path
 from typing import BinaryIO
 
 _BUFFER = 1 << 20
+# O_DIRECT needs buffer addresses, lengths and offsets aligned to the logical block size:
+# 4 KB covers both 512-byte and 4 KB devices; an mmap buffer is page-aligned.
+_ALIGN = 4096
+_DIRECT_BUFFER = 8 << 20
+_O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 
 
 @contextmanager
@@ -25,3 +33,101 @@ def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+class DirectFile:
+    """A new file written sequentially past the page cache (O_DIRECT) where the system allows.
+
+    A request file is written once and read once, by the upload. Through the page cache
+    every 4 KB of it first takes a fresh page of memory, which on virtual machines costs
+    more than building the lines (~300 MB/s on this project's VM, against ~1 GB/s straight
+    to disk) and evicts pages other work needs. Data goes through one reused, page-aligned
+    buffer in whole blocks; the last partial block is written with O_DIRECT switched off.
+    Where O_DIRECT is missing or refused (macOS, some filesystems), writes are ordinary.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+        self._buffer: mmap.mmap | None = None
+        self._used = 0  # bytes in the buffer not written yet
+        if _O_DIRECT:
+            try:
+                self._fd = os.open(path, flags | _O_DIRECT, 0o666)
+                self._buffer = mmap.mmap(-1, _DIRECT_BUFFER)
+                return
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:  # EINVAL: this filesystem has no O_DIRECT
+                    raise
+        self._fd = os.open(path, flags, 0o666)
+
+    @property
+    def direct(self) -> bool:
+        """Whether writes still bypass the page cache."""
+        return self._buffer is not None
+
+    def write(self, data: bytes) -> None:
+        """Append ``data``."""
+        if self._buffer is None:
+            _write_all(self._fd, memoryview(data))
+            return
+        view = memoryview(data)
+        while view:
+            take = min(len(view), _DIRECT_BUFFER - self._used)
+            self._buffer[self._used : self._used + take] = view[:take]
+            self._used += take
+            view = view[take:]
+            self._write_blocks()
+
+    def _write_blocks(self) -> None:
+        """Write the buffer's whole blocks and keep the remainder at its start."""
+        assert self._buffer is not None
+        whole = self._used - self._used % _ALIGN
+        written, refused = 0, False
+        with memoryview(self._buffer) as view:
+            try:
+                while written < whole:
+                    written += os.write(self._fd, view[written:whole])
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                refused = True  # O_DIRECT was accepted at open, yet not for these writes
+        self._buffer.move(0, written, self._used - written)
+        self._used -= written
+        if refused:
+            self._stop_direct()
+
+    def _stop_direct(self) -> None:
+        """Switch O_DIRECT off and write what the buffer holds the ordinary way."""
+        import fcntl  # Unix only, like O_DIRECT itself
+
+        assert self._buffer is not None
+        fcntl.fcntl(self._fd, fcntl.F_SETFL, fcntl.fcntl(self._fd, fcntl.F_GETFL) & ~_O_DIRECT)
+        buffer, used = self._buffer, self._used
+        self._buffer, self._used = None, 0
+        with memoryview(buffer) as view:
+            _write_all(self._fd, view[:used])
+        buffer.close()
+
+    def close(self, *, sync: bool = False) -> None:
+        """Write what is left, ``fsync`` when ``sync``, and close the file."""
+        try:
+            if self._buffer is not None:
+                self._stop_direct()
+            if sync:
+                os.fsync(self._fd)
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        """Close the file without writing what is left (the caller removes it)."""
+        if self._buffer is not None:
+            self._buffer.close()
+            self._buffer = None
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        data = data[os.write(fd, data) :]

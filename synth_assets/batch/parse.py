@@ -28,7 +28,8 @@ from pydantic_core import to_json
 
 from .classify import LineClassifier
 from .errors import SynthError
-from .lines import BLOCK, custom_id_of, iter_lines
+from .idset import IdSet
+from .lines import BLOCK, custom_id_of, iter_blocks, iter_lines
 from .reasons import Reason
 from .records import LineMeta, Parsed, Unparsed
 from .tables import META_COLUMNS, UNPARSED_SCHEMA, ModelColumns, ParquetSink, parsed_schema
@@ -102,59 +103,89 @@ def requested_ids(requested: str | os.PathLike[str] | Iterable[str]) -> dict[str
     return ids
 
 
+def _not_requested(custom_id: str) -> Unparsed:
+    return Unparsed(None, Reason.INVALID_LINE, f"custom_id {custom_id!r} was not requested")
+
+
 class _Admission:
     """Enforces conservation over a stream of records: first answer wins, ids requested.
 
     Batches are admitted newest attempt first; ids a later attempt requested again are
     ``superseded`` in earlier attempts, whose lines for them are skipped (kept on disk).
+    The ids are kept in :class:`IdSet`: a few bytes each, so memory stays nearly flat in
+    the number of rows.
     """
 
-    def __init__(self) -> None:
-        self.seen: set[str] = set()
-        self.superseded: set[str] = set()
-        self._decided: set[str] = set()  # requested by the attempt being admitted
+    def __init__(self, attempts: Iterable[int] = (1,)) -> None:
+        self.seen = IdSet()
+        self.superseded = IdSet()
+        # With a single attempt nothing is superseded: skip remembering what it decided.
+        self._several_attempts = len(set(attempts)) > 1
+        self._decided = IdSet()  # requested by the attempt being admitted
         self._attempt: int | None = None
+        self._superseding = False
 
     def begin(self, attempt: int) -> None:
         """Start a batch; moving to an earlier attempt supersedes what later ones decided."""
         if attempt != self._attempt:
-            self.superseded |= self._decided
-            self._decided = set()
+            self.superseded.update(self._decided)
+            self._decided = IdSet()
             self._attempt = attempt
+            self._superseding = len(self.superseded) > 0  # a flag: checked for every row
 
-    def check(self, custom_id: str, wanted: dict[str, None] | None) -> Unparsed | None:
-        """None when this is the first answer for a requested id, else the reject's row
-        (:data:`SUPERSEDED` for an id a later attempt answers)."""
-        if custom_id in self.superseded:
-            return SUPERSEDED
-        if wanted is not None and custom_id not in wanted:
-            return Unparsed(None, Reason.INVALID_LINE, f"custom_id {custom_id!r} was not requested")
-        if custom_id in self.seen:
-            return Unparsed(custom_id, Reason.DUPLICATE, "a second answer; the first was kept")
-        self.seen.add(custom_id)
-        return None
+    def check_all(
+        self, ids: list[str], wanted: dict[str, None] | None
+    ) -> list[tuple[int, Unparsed]]:
+        """For ids in file order, ``(position, reject)`` of each id that is not the first
+        answer for a requested id, in order: a duplicate or invalid-line row, or
+        :data:`SUPERSEDED` for an id a later attempt answers."""
+        rejects: dict[int, Unparsed] = {}
+        if self._superseding:
+            superseded = self.superseded
+            rejects.update((i, SUPERSEDED) for i, c in enumerate(ids) if c in superseded)
+        if wanted is not None:
+            rejects.update(
+                (i, _not_requested(c))
+                for i, c in enumerate(ids)
+                if c not in wanted and i not in rejects
+            )
+        # The rest are answers to requested ids: the first one for each wins.
+        candidates = [i for i in range(len(ids)) if i not in rejects] if rejects else None
+        answers = ids if candidates is None else [ids[i] for i in candidates]
+        for position in self.seen.add_all(answers):
+            i = position if candidates is None else candidates[position]
+            rejects[i] = Unparsed(ids[i], Reason.DUPLICATE, "a second answer; the first was kept")
+        return sorted(rejects.items(), key=lambda item: item[0])
 
-    def admit(
-        self, record: Parsed | Unparsed, wanted: dict[str, None] | None, attempt: int
-    ) -> Parsed | Unparsed | None:
-        """The record itself, the duplicate / invalid-line row it turns into, or None when a
-        later attempt supersedes it. Stamps the attempt."""
-        if record.meta is None:
-            record.meta = LineMeta()
-        record.meta.attempt = attempt
-        if record.custom_id is None:
-            return record
-        reject = self.check(record.custom_id, wanted)
-        if reject is None:
-            return record
-        if reject is SUPERSEDED:
-            return None
-        if isinstance(record, Parsed):
-            reject.raw, reject.source = record.value.model_dump_json(), "output"
-        else:
-            reject.raw, reject.source = record.raw, record.source
-        reject.meta = record.meta
-        return reject
+    def admit_all(
+        self, records: list[Parsed | Unparsed], wanted: dict[str, None] | None, attempt: int
+    ) -> list[Parsed | Unparsed]:
+        """The records in file order, each stamped with the attempt, as it stands: itself,
+        the duplicate / invalid-line row it turns into, or left out when a later attempt
+        supersedes it."""
+        named: list[int] = []
+        for index, record in enumerate(records):
+            if record.meta is None:
+                record.meta = LineMeta()
+            record.meta.attempt = attempt
+            if record.custom_id is not None:
+                named.append(index)
+        ids = [records[i].custom_id for i in named]
+        rejects = self.check_all(ids, wanted)  # type: ignore[arg-type]
+        if not rejects:
+            return records
+        admitted: list[Parsed | Unparsed | None] = list(records)
+        for position, reject in rejects:
+            index = named[position]
+            record = records[index]
+            if reject is not SUPERSEDED:
+                if isinstance(record, Parsed):
+                    reject.raw, reject.source = record.value.model_dump_json(), "output"
+                else:
+                    reject.raw, reject.source = record.raw, record.source
+                reject.meta = record.meta
+            admitted[index] = None if reject is SUPERSEDED else reject
+        return [record for record in admitted if record is not None]
 
     def requested(self, wanted: dict[str, None]) -> int:
         """How many of ``wanted`` are this attempt's to answer (not superseded)."""
@@ -162,7 +193,7 @@ class _Admission:
 
     def close_batch(self, wanted: dict[str, None] | None) -> None:
         """After a batch: its requested ids are decided; earlier attempts will skip them."""
-        if wanted is not None:
+        if wanted is not None and self._several_attempts:
             self._decided.update(wanted)
 
     def unanswered(self, files: ResultFiles, wanted: dict[str, None]) -> Iterator[Unparsed]:
@@ -175,9 +206,10 @@ class _Admission:
             Reason.BATCH_FAILED: files.batch_error or "the batch failed validation",
         }[reason]
         meta = LineMeta(batch_id=files.batch_id, attempt=files.attempt)
-        for custom_id in wanted:
-            if custom_id not in self.seen and custom_id not in self.superseded:
-                self.seen.add(custom_id)
+        ids = [c for c in wanted if c not in self.superseded] if self._superseding else [*wanted]
+        answered = set(self.seen.add_all(ids))
+        for position, custom_id in enumerate(ids):
+            if position not in answered:
                 yield Unparsed(custom_id, reason, message, source="request", meta=meta)
 
 
@@ -196,17 +228,16 @@ def iter_results(
     results: ResultFiles | Iterable[ResultFiles], response_model: type[BaseModel]
 ) -> Iterator[Parsed | Unparsed]:
     """Yield one record per requested row (plus extra lines), streaming every file once."""
-    admission = _Admission()
-    for files in _newest_attempt_first(results):
+    batches = _newest_attempt_first(results)
+    admission = _Admission(files.attempt for files in batches)
+    for files in batches:
         admission.begin(files.attempt)
         classify = LineClassifier(response_model, files.batch_id)
         wanted = requested_ids(files.requested) if files.requested is not None else None
         for source, path in _sources(files):
-            for raw in iter_lines(path):
-                if raw and not raw.isspace():
-                    record = admission.admit(classify(raw, source), wanted, files.attempt)
-                    if record is not None:
-                        yield record
+            for lines in iter_blocks(path):
+                records = [classify(raw, source) for raw in lines if raw and not raw.isspace()]
+                yield from admission.admit_all(records, wanted, files.attempt)
         if wanted is not None:
             yield from admission.unanswered(files, wanted)
         admission.close_batch(wanted)
@@ -373,7 +404,7 @@ def write_tables(
     count = _choose_workers(workers, total)
     block_parser = _BlockParser(response_model)
     summary = ParseSummary()
-    admission = _Admission()
+    admission = _Admission(files.attempt for files in batches)
     with (
         paused_gc(),
         ParquetSink(parsed_path, block_parser.schema) as parsed_sink,
@@ -381,8 +412,8 @@ def write_tables(
         _executor(count, response_model) as pool,
     ):
         never_sent = list(rejected_inputs)
+        admission.seen.update(record.custom_id for record in never_sent)  # type: ignore[misc]
         for record in never_sent:
-            admission.seen.add(record.custom_id)  # type: ignore[arg-type]
             summary.add(record)
         summary.requested = len(never_sent) if never_sent else None
         unparsed_sink.write(_unparsed_table(never_sent))
@@ -454,34 +485,22 @@ def _admit_block(
 ) -> tuple[pa.Table, list[Unparsed]]:
     """Apply first-answer-wins to a block in file order; rejected parsed rows become unparsed."""
     rejected: list[Unparsed] = []
-    keep: list[bool] = []
-
-    def admit(record: Unparsed) -> None:
-        admitted = admission.admit(record, wanted, attempt)
-        if admitted is not None:
-            rejected.append(admitted)  # type: ignore[arg-type]
-
-    pending = iter(block.unparsed)
-    upcoming = next(pending, None)
-    for index, custom_id in enumerate(block.parsed.column("custom_id").to_pylist()):
-        while upcoming is not None and upcoming[0] <= index:  # failures before this row
-            admit(upcoming[1])
-            upcoming = next(pending, None)
-        reject = admission.check(custom_id, wanted)
-        keep.append(reject is None)
-        if reject is not None and reject is not SUPERSEDED:
-            # rare: rebuild the row's answer and metadata from Arrow
-            row = block.parsed.slice(index, 1).to_pylist()[0]
-            values = {f.name: row[f.name] for f in parser.columns.fields}
-            reject.raw = to_json(values).decode()
-            reject.source = "output"
-            reject.meta = LineMeta(**{name: row[name] for name in META_COLUMNS})
-            reject.meta.attempt = attempt
-            rejected.append(reject)
-    while upcoming is not None:
-        admit(upcoming[1])
-        upcoming = next(pending, None)
-    kept = block.parsed if all(keep) else block.parsed.filter(pa.array(keep, type=pa.bool_()))
+    keep: list[bool] | None = None  # None: every parsed row is kept
+    ids = block.parsed.column("custom_id").to_pylist()
+    start = 0
+    # Parsed rows up to each unparsed record's position, then that record: the file order.
+    for end, record in [*block.unparsed, (len(ids), None)]:
+        for offset, reject in admission.check_all(ids[start:end], wanted):
+            index = start + offset
+            if keep is None:
+                keep = [True] * len(ids)
+            keep[index] = False
+            if reject is not SUPERSEDED:
+                rejected.append(_rejected_row(reject, block.parsed, index, parser, attempt))
+        start = end
+        if record is not None:
+            rejected.extend(admission.admit_all([record], wanted, attempt))  # type: ignore[arg-type]
+    kept = block.parsed if keep is None else block.parsed.filter(pa.array(keep, type=pa.bool_()))
     if kept.num_rows:
         kept = kept.set_column(
             kept.schema.get_field_index("attempt"),
@@ -489,6 +508,19 @@ def _admit_block(
             pa.array([attempt] * kept.num_rows, type=pa.int32()),
         )
     return kept, rejected
+
+
+def _rejected_row(
+    reject: Unparsed, parsed: pa.Table, index: int, parser: _BlockParser, attempt: int
+) -> Unparsed:
+    """A parsed row that lost (e.g. a second answer): its answer and metadata, from Arrow."""
+    row = parsed.slice(index, 1).to_pylist()[0]
+    values = {f.name: row[f.name] for f in parser.columns.fields}
+    reject.raw = to_json(values).decode()
+    reject.source = "output"
+    reject.meta = LineMeta(**{name: row[name] for name in META_COLUMNS})
+    reject.meta.attempt = attempt
+    return reject
 
 
 def _unparsed_table(records: list[Unparsed]) -> pa.Table:

@@ -1,6 +1,6 @@
 """The two kinds of result a requested row can end as."""
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from pydantic import BaseModel
@@ -28,6 +28,13 @@ class LineMeta:
     total_tokens: int | None = None
     attempt: int | None = None  # 1 for the first submission, 2 for its first resubmission...
 
+    def as_dict(self) -> dict[str, Any]:
+        """The fields by name (``dataclasses.asdict`` deep-copies, ~50× slower)."""
+        return {name: getattr(self, name) for name in _META_FIELDS}
+
+
+_META_FIELDS = tuple(f.name for f in fields(LineMeta))
+
 
 @dataclass(slots=True)
 class Parsed:
@@ -42,7 +49,7 @@ class Parsed:
         return {
             "custom_id": self.custom_id,
             **self.value.model_dump(mode="json", by_alias=True),
-            **asdict(self.meta),
+            **self.meta.as_dict(),
         }
 
 
@@ -70,7 +77,7 @@ class Unparsed:
             "message": self.message,
             "raw": self.raw,
             "source": self.source,
-            **asdict(meta),
+            **meta.as_dict(),
         }
 
     @property

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic_core import to_json
 
 from .errors import SynthError
+from .files import DirectFile
 from .lines import custom_id_of, iter_lines
 from .requests import Messages, RequestBuilder, checked
 
@@ -77,7 +78,7 @@ class _ShardFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.tmp = path.with_name(path.name + ".tmp")
-        self.handle = open(self.tmp, "wb", buffering=0)  # noqa: SIM115 - closed in finish()
+        self.handle = DirectFile(self.tmp)  # written once, read once: past the page cache
         self.hash = hashlib.sha256()
         self.requests = 0
         self.bytes = 0
@@ -128,8 +129,7 @@ class _ShardFile:
         except BaseException:
             self.abandon()
             raise
-        os.fsync(self.handle.fileno())
-        self.handle.close()
+        self.handle.close(sync=True)
         os.replace(self.tmp, self.path)  # atomic: a reader never sees half a shard
         return Shard(
             path=str(self.path),
@@ -145,7 +145,7 @@ class _ShardFile:
     def abandon(self) -> None:
         with contextlib.suppress(BaseException):  # the error that got us here matters more
             self._stop_workers()
-        self.handle.close()
+        self.handle.abort()
         self.tmp.unlink(missing_ok=True)
 
 

@@ -14,7 +14,7 @@ import os
 import types
 import typing
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
@@ -200,6 +200,22 @@ def parsed_schema(response_model: type[BaseModel]) -> pa.Schema:
     )
 
 
+# One value per row: a dictionary for them is built and then abandoned, which only costs
+# time (for the label model, most of the writer's); other columns repeat values.
+_UNIQUE_COLUMNS = frozenset({"custom_id", "request_id"})
+
+
+def leaf_paths(name: str, dtype: pa.DataType) -> Iterator[str]:
+    """Parquet's dotted path of each leaf column under the Arrow field ``name``."""
+    if pa.types.is_struct(dtype):
+        for child in dtype:
+            yield from leaf_paths(f"{name}.{child.name}", child.type)
+    elif pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        yield from leaf_paths(f"{name}.list.element", dtype.value_type)
+    else:
+        yield name
+
+
 class ParquetSink:
     """Writes tables to one Parquet file in row groups, atomically (temporary name + rename)."""
 
@@ -211,7 +227,15 @@ class ParquetSink:
         self.rows = 0
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
-        self._writer = pq.ParquetWriter(self.tmp, schema, compression="zstd")
+        dictionary = [
+            path
+            for field in schema
+            if field.name not in _UNIQUE_COLUMNS
+            for path in leaf_paths(field.name, field.type)
+        ]
+        self._writer = pq.ParquetWriter(
+            self.tmp, schema, compression="zstd", use_dictionary=dictionary
+        )
 
     def write(self, table: pa.Table) -> None:
         """Queue ``table``; full row groups are written as they fill."""

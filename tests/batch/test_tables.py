@@ -391,3 +391,19 @@ def test_a_time_field_is_kept_as_iso_text(tmp_path: Path) -> None:
     table = answers_to_parquet(tmp_path, Opening, [{"opens": "09:30:00"}])
 
     assert table.column("opens").to_pylist() == ["09:30:00"]
+
+
+def test_repeating_columns_are_dictionary_encoded_and_unique_ids_are_not(
+    rich: dict[str, Any],
+) -> None:
+    """Nested leaves (struct fields, list elements) included: the writer names them by path."""
+    for table in ("parsed", "unparsed"):
+        metadata = pq.ParquetFile(
+            rich["folder"] / table / "date=2024-05-01" / "part-0.parquet"
+        ).metadata
+        group = metadata.row_group(0)
+        for index in range(metadata.num_columns):
+            column = group.column(index)
+            dictionary = any("DICTIONARY" in encoding for encoding in column.encodings)
+            unique = column.path_in_schema in ("custom_id", "request_id")
+            assert dictionary != unique, (table, column.path_in_schema, column.encodings)
