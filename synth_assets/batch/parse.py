@@ -29,7 +29,7 @@ from pydantic_core import to_json
 from .classify import LineClassifier
 from .errors import SynthError
 from .idset import IdSet
-from .lines import BLOCK, custom_id_of, iter_blocks, iter_lines
+from .lines import BLOCK, custom_id_of, iter_blocks, iter_lines, read_span
 from .reasons import Reason
 from .records import LineMeta, Parsed, Unparsed
 from .tables import META_COLUMNS, UNPARSED_SCHEMA, ModelColumns, ParquetSink, parsed_schema
@@ -299,11 +299,10 @@ class _BlockParser:
         self.response_model = response_model
         self.columns = ModelColumns(response_model)
         self.schema = parsed_schema(response_model)
+        self._buffer = bytearray()  # reused by every block this parser reads
 
     def parse(self, path: Path, start: int, end: int, source: str, batch_id: str | None) -> _Block:
-        with open(path, "rb") as handle:
-            handle.seek(start)
-            data = handle.read(end - start)
+        data = read_span(path, start, end, self._buffer)
         classify = LineClassifier(self.response_model, batch_id)
         fast_row = classify.fast_row
         rows: list[tuple[Any, ...]] = []  # (custom_id, value, model, request_id, tokens...)
