@@ -1,8 +1,9 @@
 """Talking to a Batch API through the ``openai`` client: submit, find, download.
 
 Submitting is idempotent by identity: a batch carries its identity (task, partition,
-sha256 of the request file...) in its ``metadata``, and :func:`find_batch` finds a live
-batch with that identity before a new one is created.
+sha256 of the request file...) in its ``metadata``, and a :class:`BatchIndex` (or
+:func:`find_batch` for one lookup) finds a live batch with that identity before a new one
+is created.
 """
 
 import os
@@ -38,21 +39,55 @@ def iter_batches(
         after = page.data[-1].id
 
 
+class BatchIndex:
+    """The account's batches, listed once, for looking up many identities.
+
+    Looking up each shard by scanning the batch list anew cost a busy account up to 50 list
+    calls per lookup, and two lookups per new shard (before submitting, and after it, to
+    settle races). The index lists once (newest first, at most ``max_pages`` pages) and
+    :meth:`refresh` then reads only the batches created since.
+    """
+
+    def __init__(self, client: openai.OpenAI, *, max_pages: int = 50) -> None:
+        self._client = client
+        self._max_pages = max_pages
+        self._batches: list[Batch] = []  # newest first
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Add the batches created since the last listing (they come first in the list)."""
+        known = {batch.id for batch in self._batches}
+        fresh: list[Batch] = []
+        for batch in iter_batches(self._client, max_pages=self._max_pages):
+            if batch.id in known:
+                break
+            fresh.append(batch)
+        self._batches = fresh + self._batches
+
+    def find(self, identity: Mapping[str, str]) -> Batch | None:
+        """The oldest reusable batch whose metadata holds ``identity``, if any.
+
+        The oldest, so that two submitters racing on one identity agree on the same batch.
+        Its status is read afresh: the listing may be minutes old.
+        """
+        for listed in reversed(self._batches):  # oldest first
+            metadata = listed.metadata or {}
+            if listed.status in NOT_REUSABLE or any(
+                metadata.get(k) != v for k, v in identity.items()
+            ):
+                continue
+            batch = self._client.batches.retrieve(listed.id)
+            if batch.status not in NOT_REUSABLE:
+                return batch
+        return None
+
+
 def find_batch(
     client: openai.OpenAI, identity: Mapping[str, str], *, max_pages: int = 50
 ) -> Batch | None:
-    """The oldest reusable batch whose metadata holds ``identity``, if any.
-
-    The oldest, so that two submitters racing on one identity agree on the same batch.
-    """
-    found = None
-    for batch in iter_batches(client, max_pages=max_pages):  # newest first
-        metadata = batch.metadata or {}
-        if batch.status not in NOT_REUSABLE and all(
-            metadata.get(k) == v for k, v in identity.items()
-        ):
-            found = batch
-    return found
+    """The oldest reusable batch whose metadata holds ``identity`` (one lookup; for many,
+    use a :class:`BatchIndex`)."""
+    return BatchIndex(client, max_pages=max_pages).find(identity)
 
 
 def submit_file(

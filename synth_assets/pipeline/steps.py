@@ -23,9 +23,9 @@ from synth_assets.batch.reasons import Reason
 from synth_assets.batch.records import Unparsed
 from synth_assets.batch.remote import (
     NOT_REUSABLE,
+    BatchIndex,
     batch_error_summary,
     download_file,
-    find_batch,
     require_terminal,
     submit_file,
 )
@@ -229,6 +229,7 @@ def submit_shards(
     are not reused.
     """
     submitted = []
+    index: BatchIndex | None = None  # listed on first need: recorded batches need none
     for shard in shards:
         batch, how = None, "new"
         if shard.sha256 in recorded:
@@ -239,14 +240,17 @@ def submit_shards(
             if candidate is not None and candidate.status not in NOT_REUSABLE:
                 batch, how = candidate, "event_log"
         if batch is None:
-            batch = find_batch(client, identity(task, date, shard, attempt))
+            index = index or BatchIndex(client)
+            batch = index.find(identity(task, date, shard, attempt))
             how = "api" if batch else "new"
         if batch is None:
+            assert index is not None
             meta = {**identity(task, date, shard, attempt), "synth_shard": Path(shard.path).name}
             batch = submit_file(client, shard.path, endpoint=shard.endpoint, metadata=meta)
             # Two submitters may have raced past the lookup: all agree on the oldest batch,
             # and a younger one is cancelled before it runs.
-            oldest = find_batch(client, identity(task, date, shard, attempt))
+            index.refresh()
+            oldest = index.find(identity(task, date, shard, attempt))
             if oldest is not None and oldest.id != batch.id:
                 client.batches.cancel(batch.id)
                 log(f"{Path(shard.path).name}: batch {batch.id} raced {oldest.id}; cancelled it")

@@ -6,12 +6,15 @@
   the sensor should request it again once the server is back;
 - a backfill over a finished partition whose first batch expired: nothing may be
   submitted again;
-- two submissions of one partition at the same time: one batch.
+- two submissions of one partition at the same time: one batch;
+- submissions on an account with many batches list them once, not once per shard.
 """
 
 import threading
 
 import dagster as dg
+import httpx
+import openai
 from reliability_kit import (
     TASK,
     TOTALS,
@@ -168,3 +171,49 @@ def test_two_simultaneous_submissions_of_one_shard_create_one_batch(make_rig) ->
     live = [b for b in rig.server_batches(DATE) if b.status not in ("cancelling", "cancelled")]
     assert len(live) == 1
     assert chosen == [live[0].id, live[0].id]
+
+
+def test_submitting_shards_on_a_busy_account_lists_its_batches_once(make_rig) -> None:
+    """Each lookup used to scan the whole batch list, twice per new shard; now the account
+    is listed once per submission and, after each new batch, only its newest page."""
+    rig = make_rig()
+    builder = steps.builder_for(TASK)
+    other = rig.client.files.create(
+        file=("other.jsonl", builder.encode("x", [{"role": "user", "content": "hi"}])),
+        purpose="batch",
+    )
+    for _ in range(250):  # someone else's batches: 3 pages of 100
+        rig.client.batches.create(
+            input_file_id=other.id,
+            endpoint="/v1/chat/completions",
+            completion_window="24h",
+            metadata={"job": "someone else's"},
+        )
+    shards = write_shards(
+        ((f"id{i}", [{"role": "user", "content": f"hello {i}"}]) for i in range(60)),
+        builder,
+        rig.root / "requests",
+        max_requests=10,
+        max_bytes=1 << 20,
+    )
+    listings: list[str] = []
+
+    def count(request: httpx.Request) -> None:
+        if request.method == "GET" and request.url.path.endswith("/batches"):
+            listings.append(str(request.url))
+
+    client = openai.OpenAI(
+        base_url=rig.url,
+        api_key=rig.api_key,
+        max_retries=0,
+        http_client=httpx.Client(event_hooks={"request": [count]}),
+    )
+    first = steps.submit_shards(client, TASK, DATE, shards, {})
+    assert [s.how for s in first] == ["new"] * 6
+    assert len(listings) == 3 + 6  # the account once, then the first page after each batch
+
+    listings.clear()
+    again = steps.submit_shards(client, TASK, DATE, shards, {})
+    assert [s.batch_id for s in again] == [s.batch_id for s in first]
+    assert [s.how for s in again] == ["api"] * 6
+    assert len(listings) == 3  # 256 batches: 3 pages, once
