@@ -11,6 +11,7 @@
 """
 
 import threading
+from pathlib import Path
 
 import dagster as dg
 import httpx
@@ -24,7 +25,7 @@ from reliability_kit import (
     latest_output_metadata,
 )
 
-from synth_assets.batch.shards import write_shards
+from synth_assets.batch.shards import Shard, write_shards
 from synth_assets.defs import layout
 from synth_assets.defs.resources import StorageResource
 from synth_assets.defs.runs import (
@@ -142,16 +143,20 @@ def test_a_backfill_over_a_finished_partition_whose_batch_expired_submits_nothin
     assert len(rig.server_batches(DATE)) == len(before)
 
 
-def test_two_simultaneous_submissions_of_one_shard_create_one_batch(make_rig) -> None:
-    rig = make_rig()
-    builder = steps.builder_for(TASK)
-    shards = write_shards(
-        ((f"id{i}", [{"role": "user", "content": f"hello {i}"}]) for i in range(50)),
-        builder,
-        rig.root / "requests",
-        max_requests=1000,
+def hello_shards(folder: Path, *, rows: int, per_shard: int) -> list[Shard]:
+    """Request shards of ``rows`` small requests, ``per_shard`` to a file."""
+    return write_shards(
+        ((f"id{i}", [{"role": "user", "content": f"hello {i}"}]) for i in range(rows)),
+        steps.builder_for(TASK),
+        folder,
+        max_requests=per_shard,
         max_bytes=1 << 20,
     )
+
+
+def test_two_simultaneous_submissions_of_one_shard_create_one_batch(make_rig) -> None:
+    rig = make_rig()
+    shards = hello_shards(rig.root / "requests", rows=50, per_shard=1000)
     barrier = threading.Barrier(2)
 
     chosen: list[str] = []
@@ -189,13 +194,7 @@ def test_submitting_shards_on_a_busy_account_lists_its_batches_once(make_rig) ->
             completion_window="24h",
             metadata={"job": "someone else's"},
         )
-    shards = write_shards(
-        ((f"id{i}", [{"role": "user", "content": f"hello {i}"}]) for i in range(60)),
-        builder,
-        rig.root / "requests",
-        max_requests=10,
-        max_bytes=1 << 20,
-    )
+    shards = hello_shards(rig.root / "requests", rows=60, per_shard=10)
     listings: list[str] = []
 
     def count(request: httpx.Request) -> None:
