@@ -23,8 +23,8 @@ class IdSet:
     """A set of strings stored in about ``len(id) + 4`` bytes each.
 
     Supports ``add`` (which says whether the id was new), ``add_all`` (which says which
-    ones were not), ``in``, ``len`` and iteration
-    (in no particular order). ``buckets`` is the starting number of buckets, a power of two.
+    ones were not), ``in``, ``len`` and iteration (in no particular order). ``buckets`` is
+    the starting number of buckets, a power of two.
     """
 
     __slots__ = ("_buckets", "_count", "_limit", "_mask", "_with_sep")
