@@ -5,6 +5,7 @@ means OpenAI; neither means the project's local Batch server on loopback. Nothin
 at import time.
 """
 
+import hashlib
 import os
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ LOCAL_PORT = 8765
 LOCAL_BASE_URL = f"http://{LOCAL_HOST}:{LOCAL_PORT}/v1"
 # The local server needs no key; the openai client insists on one, so it gets a placeholder.
 LOCAL_PLACEHOLDER_KEY = "local-no-key"
+OPENAI_BASE_URL = "https://api.openai.com/v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +33,30 @@ class Backend:
         return f"Backend(base_url={self.base_url!r}, is_local={self.is_local})"
 
     @property
+    def identity(self) -> str:
+        """Who answers: the URL, plus a short digest of the key when there is one (two
+        accounts on one URL see different batches). Never the key itself."""
+        url = self.base_url or OPENAI_BASE_URL
+        if self.api_key == LOCAL_PLACEHOLDER_KEY:
+            return url
+        return f"{url}#key-{hashlib.sha256(self.api_key.encode()).hexdigest()[:12]}"
+
+    def other_than(self, identity: str) -> str:
+        """A sentence fragment naming another backend's identity (never a key)."""
+        url = identity.split("#", 1)[0]
+        if url == (self.base_url or OPENAI_BASE_URL):
+            return f"{url} with another API key"
+        return "OpenAI (api.openai.com)" if url == OPENAI_BASE_URL else url
+
+    @property
     def label(self) -> str:
         """A human-readable name for messages: the URL, or 'OpenAI'."""
         return self.base_url or "OpenAI (api.openai.com)"
+
+
+def local_backend() -> Backend:
+    """The project's local Batch server on its default port, whatever the environment says."""
+    return Backend(base_url=LOCAL_BASE_URL, api_key=LOCAL_PLACEHOLDER_KEY, is_local=True)
 
 
 def resolve_backend(api_key: str | None = None, base_url: str | None = None) -> Backend:
@@ -41,7 +64,7 @@ def resolve_backend(api_key: str | None = None, base_url: str | None = None) -> 
     key = api_key or os.environ.get("OPENAI_API_KEY") or None
     url = (base_url or os.environ.get("OPENAI_BASE_URL") or "").rstrip("/") or None
     if url is None and key is None:
-        return Backend(base_url=LOCAL_BASE_URL, api_key=LOCAL_PLACEHOLDER_KEY, is_local=True)
+        return local_backend()
     is_local = url is not None and url.split("//", 1)[-1].startswith(
         ("127.0.0.1", "localhost", "[::1]")
     )

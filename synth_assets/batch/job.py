@@ -101,21 +101,27 @@ class BatchJob:
         *,
         error_file_path: str | os.PathLike[str] | None = None,
         requested: str | os.PathLike[str] | Iterable[str] | None = None,
-    ) -> tuple[list[BaseModel], list[dict[str, Any]]]:
+        with_custom_ids: bool = False,
+    ) -> tuple[list[Any], list[dict[str, Any]]]:
         """Parse a results file into ``(parsed, unparsed)``.
 
-        ``parsed`` holds the validated ``response_model`` instances; ``unparsed`` one dict
-        per failed row: ``custom_id``, ``reason`` (see DESIGN.md), ``message``, ``raw``,
+        ``parsed`` holds the validated ``response_model`` instances, in the file's order
+        (which is not the order of the requests: the Batch API writes lines as they
+        finish); with ``with_custom_ids=True`` it holds ``(custom_id, instance)`` pairs to
+        join back to the inputs. ``unparsed`` holds one dict per failed row:
+        ``custom_id``, ``reason`` (see the README's reason table), ``message``, ``raw``,
         status and error codes. Pass ``error_file_path`` and the request file as
         ``requested`` to account for every request (failed and missing ones included).
         """
-        parsed: list[BaseModel] = []
+        parsed: list[Any] = []
         unparsed: list[dict[str, Any]] = []
         files = ResultFiles(file_path, error_file_path, requested=requested)
         with paused_gc(freeze=True):
             for record in iter_results(files, response_model):
                 if isinstance(record, Parsed):
-                    parsed.append(record.value)
+                    parsed.append(
+                        (record.custom_id, record.value) if with_custom_ids else record.value
+                    )
                 else:
                     unparsed.append(record.as_row())
         return parsed, unparsed

@@ -14,7 +14,7 @@ import gc
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -63,6 +63,8 @@ class ResultFiles:
     batch_error: str | None = None
     # Resubmissions: attempt k+1 holds requests of attempt k retried; the last outcome wins.
     attempt: int = 1
+    # custom_id -> the request's hash, for the tables' request_hash column (when known).
+    request_hashes: Mapping[str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -237,10 +239,24 @@ def iter_results(
         for source, path in _sources(files):
             for lines in iter_blocks(path):
                 records = [classify(raw, source) for raw in lines if raw and not raw.isspace()]
-                yield from admission.admit_all(records, wanted, files.attempt)
+                yield from _stamp_hashes(admission.admit_all(records, wanted, files.attempt), files)
         if wanted is not None:
-            yield from admission.unanswered(files, wanted)
+            yield from _stamp_hashes(admission.unanswered(files, wanted), files)
         admission.close_batch(wanted)
+
+
+def _stamp_hashes(
+    records: Iterable[Parsed | Unparsed], files: ResultFiles
+) -> Iterable[Parsed | Unparsed]:
+    """Give each record its request's hash, when the batch's hashes are known."""
+    hashes = files.request_hashes
+    if not hashes:
+        return records
+    records = list(records)
+    for record in records:
+        if record.custom_id is not None and record.meta is not None:
+            record.meta.request_hash = hashes.get(record.custom_id)
+    return records
 
 
 def _newest_attempt_first(results: ResultFiles | Iterable[ResultFiles]) -> list[ResultFiles]:
@@ -339,6 +355,7 @@ class _BlockParser:
             "completion_tokens": pa.array(completion, type=int64),
             "total_tokens": pa.array(total, type=int64),
             "attempt": pa.nulls(len(rows), type=pa.int32()),  # stamped at admission
+            "request_hash": pa.nulls(len(rows), type=pa.string()),  # likewise
         }
         arrays = [pa.array(ids, type=pa.string()), *field_columns, *(meta[n] for n in META_COLUMNS)]
         return pa.Table.from_arrays(arrays, schema=self.schema)
@@ -423,6 +440,8 @@ def write_tables(
                 summary.requested = (summary.requested or 0) + admission.requested(wanted)
             for block in _blocks(files, block_parser, pool, count):
                 kept, rejected = _admit_block(block, admission, wanted, block_parser, files.attempt)
+                kept = _with_hashes(kept, files.request_hashes)
+                rejected = list(_stamp_hashes(rejected, files))  # type: ignore[arg-type]
                 parsed_sink.write(kept)
                 summary.parsed += kept.num_rows
                 summary.prompt_tokens += pc.sum(kept["prompt_tokens"]).as_py() or 0
@@ -431,7 +450,7 @@ def write_tables(
                     summary.add(record)
                 unparsed_sink.write(_unparsed_table(rejected))
             if wanted is not None:
-                missing = list(admission.unanswered(files, wanted))
+                missing = list(_stamp_hashes(admission.unanswered(files, wanted), files))
                 for record in missing:
                     summary.add(record)
                 unparsed_sink.write(_unparsed_table(missing))
@@ -507,6 +526,15 @@ def _admit_block(
             pa.array([attempt] * kept.num_rows, type=pa.int32()),
         )
     return kept, rejected
+
+
+def _with_hashes(table: pa.Table, hashes: Mapping[str, str] | None) -> pa.Table:
+    """The parsed rows with their request hashes filled in (when known)."""
+    if not hashes or not table.num_rows:
+        return table
+    ids = table.column("custom_id").to_pylist()
+    column = pa.array([hashes.get(custom_id) for custom_id in ids], type=pa.string())
+    return table.set_column(table.schema.get_field_index("request_hash"), "request_hash", column)
 
 
 def _rejected_row(

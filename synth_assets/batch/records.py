@@ -27,6 +27,7 @@ class LineMeta:
     completion_tokens: int | None = None
     total_tokens: int | None = None
     attempt: int | None = None  # 1 for the first submission, 2 for its first resubmission...
+    request_hash: str | None = None  # the request's sha256 (RequestBuilder.encode_hashed)
 
     def as_dict(self) -> dict[str, Any]:
         """The fields by name (``dataclasses.asdict`` deep-copies, ~50× slower)."""

@@ -5,6 +5,7 @@ messages is constant: :class:`RequestBuilder` serialises that constant part once
 line costs one ``to_json`` of its messages.
 """
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
 from typing import Any
@@ -112,6 +113,14 @@ class RequestBuilder:
         return b"".join(
             (self._prefix, to_json(custom_id), self._middle, to_json(messages), self._suffix)
         )
+
+    def encode_hashed(self, custom_id: str, messages: Messages) -> tuple[bytes, str]:
+        """One request line and its request hash: the sha256 of everything but the
+        custom_id (method, url and body: model, messages, schema, parameters), so the same
+        request asked under another id has the same hash."""
+        request = b"".join((self._middle, to_json(messages), self._suffix))
+        line = b"".join((self._prefix, to_json(custom_id), request))
+        return line, hashlib.sha256(request).hexdigest()
 
     def numbered_template(self) -> bytes:
         """A ``bytes % (index, messages_json)`` template of the line of ``request-<index>``."""

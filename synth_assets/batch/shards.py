@@ -173,6 +173,21 @@ def write_shards(
     )
 
 
+def write_lines(
+    lines: Iterable[tuple[str, bytes]],
+    out_dir: str | os.PathLike[str],
+    *,
+    model: str,
+    endpoint: str,
+    name: str = "requests",
+    max_requests: int = MAX_REQUESTS_PER_FILE,
+    max_bytes: int = MAX_BYTES_PER_FILE,
+) -> list[Shard]:
+    """Write already encoded ``(custom_id, line)`` pairs into shards within the limits (the
+    caller vouches for unique ids, one model and one endpoint)."""
+    return _split(lines, Path(out_dir), name, max_requests, max_bytes, model, endpoint)
+
+
 def write_subset(
     sources: Iterable[Shard],
     custom_ids: Collection[str],

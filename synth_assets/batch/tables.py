@@ -35,6 +35,7 @@ PARSED_META = pa.schema(
         ("completion_tokens", pa.int64()),
         ("total_tokens", pa.int64()),
         ("attempt", pa.int32()),
+        ("request_hash", pa.string()),
     ]
 )
 META_COLUMNS = tuple(PARSED_META.names)
@@ -202,7 +203,7 @@ def parsed_schema(response_model: type[BaseModel]) -> pa.Schema:
 
 # One value per row: a dictionary for them is built and then abandoned, which only costs
 # time (for the label model, most of the writer's); other columns repeat values.
-_UNIQUE_COLUMNS = frozenset({"custom_id", "request_id"})
+_UNIQUE_COLUMNS = frozenset({"custom_id", "request_id", "request_hash"})
 
 
 def leaf_paths(name: str, dtype: pa.DataType) -> Iterator[str]:

@@ -136,6 +136,7 @@ def create_from_file(
             )
             created = existing
         else:
+            click.echo(f"submitting {file_path.name} to {api.backend.label}", err=True)
             created = submit_file(
                 api.client,
                 file_path,

@@ -10,12 +10,25 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import httpx
 
-from synth_assets.batch.client import LOCAL_HOST, LOCAL_PORT, Backend, resolve_backend
+from synth_assets.batch.client import (
+    LOCAL_HOST,
+    LOCAL_PORT,
+    Backend,
+    local_backend,
+    resolve_backend,
+    unreachable_message,
+)
 from synth_assets.batch.errors import SynthError
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+    from synth_assets.tasks import BatchTask
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DAGSTER_HOME = PROJECT_ROOT / ".dagster"
@@ -94,58 +107,77 @@ def _task(name: str):  # type: ignore[no-untyped-def]
     raise SynthError(f"there is no task {name!r}; choose one of: {names}.")
 
 
-def _summary(task, dates: list[str]) -> None:  # type: ignore[no-untyped-def]
-    """Per partition: requested / parsed / unparsed and agreement, read back from Parquet."""
-    from collections import Counter
-
-    import pyarrow.parquet as pq
-
-    from synth_assets.batch.records import is_extra_line
-    from synth_assets.defs import layout
-    from synth_assets.defs.resources import StorageResource
-    from synth_assets.pipeline.steps import summarize_labels
-
-    storage = StorageResource()
-    header = f"{'partition':<12} {'requested':>9} {'parsed':>7} {'unparsed':>8} {'agreement':>9}"
-    click.echo("\n" + header)
-    totals = [0, 0, 0]
-    retried = 0
-    reasons: Counter[str] = Counter()
-    for date in dates:
-        parsed = layout.table_location(storage, task, "parsed", date)
-        unparsed = layout.table_location(storage, task, "unparsed", date)
-        if not Path(parsed).exists():
-            click.echo(f"{date:<12} {'-':>9} {'-':>7} {'-':>8}  (not collected)")
-            continue
-        p = pq.ParquetFile(parsed).metadata.num_rows
-        retried += sum(
-            a > 1 for a in pq.read_table(parsed, columns=["attempt"])["attempt"].to_pylist()
-        )
-        rows = pq.read_table(unparsed, columns=["reason", "custom_id"]).to_pylist()
-        reasons.update(row["reason"] for row in rows)
-        u = len(rows)
-        requested = p + u - sum(is_extra_line(row["reason"], row["custom_id"]) for row in rows)
-        labels = summarize_labels(task, parsed, layout.inputs_snapshot(storage, task, date))
-        agreement = f"{labels.agreement:.0%}" if labels.agreement is not None else "-"
-        totals = [totals[0] + requested, totals[1] + p, totals[2] + u]
-        click.echo(f"{date:<12} {requested:>9} {p:>7} {u:>8} {agreement:>9}")
-    click.echo(f"{'total':<12} {totals[0]:>9} {totals[1]:>7} {totals[2]:>8}")
-    if reasons:
-        click.echo("unparsed reasons: " + ", ".join(f"{r} {n}" for r, n in reasons.most_common()))
-    if retried:
-        click.echo(f"answered by a resubmission of retryable failures: {retried} rows")
+def _explain_agreement(root: Path) -> None:
     click.echo(
         "(the local server's synthetic responder answers at random, so agreement with the "
         "ground truth is about 50%; point it at a real model to measure one)"
     )
-    root = Path(layout.table_location(storage, task, "parsed", dates[0])).parents[2]
-    click.echo(f"\nParquet tables: {root}/{{parsed,unparsed}}/date=YYYY-MM-DD/part-0.parquet")
     query = (
         f"select date, class_label, count(*) as n from read_parquet('{root}/parsed/*/*.parquet', "
         "hive_partitioning=true) group by all order by all"
     )
     click.echo("Query them with DuckDB:")
     click.echo(f'  .venv/bin/python -c "import duckdb; duckdb.sql(\\"{query}\\").show()"')
+
+
+BACKEND_CHOICE = click.option(
+    "--backend",
+    "backend_choice",
+    type=click.Choice(["local", "env"]),
+    default="local",
+    show_default=True,
+    envvar="SYNTH_DEMO_BACKEND",
+    help="local: the project's local Batch server, whatever OPENAI_* say; env: the backend "
+    "OPENAI_API_KEY / OPENAI_BASE_URL choose (may cost money). Or set SYNTH_DEMO_BACKEND.",
+)
+
+
+def _drive(
+    task: "BatchTask",
+    dates: list[str],
+    backend: Backend,
+    *,
+    local_server: bool,
+    timeout: float,
+    fresh_answers: bool,
+    what: str,
+) -> "dg.Definitions":
+    """Submit ``dates`` and drive them through the sensor; print this run's summary; fail
+    naming each day that was not collected."""
+    import dagster as dg
+
+    from synth_assets.defs import BatchApiResource, build_definitions
+    from synth_assets.defs.runs import run_pipeline
+
+    from ._summary import print_summary
+
+    home = dagster_home()
+    if not backend.is_local and not reachable(backend):
+        raise SynthError(unreachable_message(backend))
+    logs = home / "logs"
+    logs.mkdir(exist_ok=True)
+    log_path = logs / f"{what}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+    click.echo(f"Dagster's own log: {log_path}")
+    started = time.time()
+    resources = {"batch_api": BatchApiResource(local_server=True)} if local_server else None
+    defs = build_definitions(resources=resources)
+    with dg.DagsterInstance.get() as instance:
+        outcome = run_pipeline(
+            defs,
+            task,
+            dates,
+            instance,
+            timeout_s=timeout,
+            log=click.echo,
+            fresh_answers=fresh_answers,
+            log_path=log_path,
+        )
+    print_summary(defs, task, dates, outcome, started)
+    click.echo(f"\ndone in {time.time() - started:.1f} s.")
+    if outcome.unsettled:
+        days = "; ".join(f"{date}: {why}" for date, why in sorted(outcome.unsettled.items()))
+        raise SynthError(f"{len(outcome.unsettled)} day(s) not collected: {days}.")
+    return defs
 
 
 @click.command()
@@ -157,26 +189,26 @@ def _summary(task, dates: list[str]) -> None:  # type: ignore[no-untyped-def]
     show_default=True,
     help="Faults the local server injects when the demo starts it ('' for none).",
 )
-def demo(task_name: str, timeout: float, faults: str) -> None:
+@BACKEND_CHOICE
+def demo(task_name: str, timeout: float, faults: str, backend_choice: str) -> None:
     """Run the whole pipeline on the sample data, through the real sensor and instance.
 
-    Starts the local Batch server if it is the backend and is not running, submits every
-    day of the sample emails, lets batch_completion_sensor wait for the batches, collects
-    them into Parquet, and prints a summary. Runs are kept in .dagster/ for `make dev`.
+    Uses the project's local Batch server (started if it is not running) unless
+    --backend env asks for the one OPENAI_API_KEY / OPENAI_BASE_URL choose. Builds every day
+    of the sample emails, sends what the request record has no final answer for, lets
+    batch_completion_sensor wait for the batches, and publishes the Parquet tables. Runs are
+    kept in .dagster/ for `make dev`; Dagster's own log goes to .dagster/logs/.
 
     \b
     Example:
       synth demo
     """
-    import dagster as dg
-
-    from synth_assets.defs import build_definitions
-    from synth_assets.defs.runs import run_pipeline
+    from synth_assets.defs import layout
     from synth_assets.tasks.dataset import list_partitions
 
-    home = dagster_home()
     task = _task(task_name)
-    backend = resolve_backend()
+    local = backend_choice == "local"
+    backend = local_backend() if local else resolve_backend()
     spec = task.dataset
     if not Path(spec.path).is_absolute():
         from synth_assets.pipeline.steps import spec_with_path
@@ -185,21 +217,21 @@ def demo(task_name: str, timeout: float, faults: str) -> None:
     dates = list_partitions(spec)
     if not dates:
         raise SynthError(f"the dataset at {spec.path} has no partitions; run `make data`.")
-    click.echo(
-        f"backend: {backend.label}; Dagster home: {home}; partitions: {dates[0]}..{dates[-1]}"
-    )
-    started = time.monotonic()
+    note = "" if local else " (from OPENAI_API_KEY / OPENAI_BASE_URL: requests may cost money)"
+    click.echo(f"backend: {backend.label}{note}; partitions: {dates[0]}..{dates[-1]}")
     with local_server_if_needed(backend, faults=faults):
-        defs = build_definitions()
-        with dg.DagsterInstance.get() as instance:
-            outcome = run_pipeline(defs, task, dates, instance, timeout_s=timeout, log=click.echo)
-    _summary(task, dates)
-    failed = [c.partition for c in outcome.collected if not c.success]
-    click.echo(f"\ndone in {time.monotonic() - started:.1f} s. Browse the runs: make dev")
-    if failed or outcome.waiting or len(outcome.submitted) < len(dates):
-        raise SynthError(
-            f"not every partition finished: failed {failed}, still waiting {outcome.waiting}."
+        defs = _drive(
+            task,
+            dates,
+            backend,
+            local_server=local,
+            timeout=timeout,
+            fresh_answers=False,
+            what="demo",
         )
+    storage = defs.resources["storage"]  # type: ignore[index]
+    _explain_agreement(Path(layout.table_location(storage, task, "parsed", dates[0])).parents[2])
+    click.echo("Browse the runs: make dev")
 
 
 def _date_range(start: str, end: str) -> list[str]:
@@ -218,33 +250,56 @@ def _date_range(start: str, end: str) -> list[str]:
 @click.option("--to", "end", required=True, help="Last partition date (YYYY-MM-DD).")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Collect the results too.")
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait for batches.")
-def backfill(task_name: str, start: str, end: str, wait: bool, timeout: float) -> None:
-    """Submit a range of daily partitions (and, by default, collect them).
+@click.option(
+    "--fresh-answers",
+    is_flag=True,
+    help="Send every row of these days again, even those answered already (pays for all).",
+)
+def backfill(
+    task_name: str, start: str, end: str, wait: bool, timeout: float, fresh_answers: bool
+) -> None:
+    """Build and submit a range of daily partitions (and, by default, collect them).
 
-    Runs are recorded in the project's Dagster instance (.dagster/), like the UI's.
-    Re-running a range never submits a finished shard twice.
+    Uses the backend OPENAI_API_KEY / OPENAI_BASE_URL choose (else the local server).
+    Each day sends only the requests that have no final answer on that backend: an
+    unchanged day sends nothing. Runs are recorded in the project's Dagster instance
+    (.dagster/), like the UI's.
 
     \b
     Example:
       synth backfill --from 2026-11-01 --to 2026-11-03
     """
+    task = _task(task_name)
+    dates = _date_range(start, end)
+    backend = resolve_backend()
+    click.echo(f"backend: {backend.label}; partitions: {dates[0]}..{dates[-1]}")
+    if wait:
+        _drive(
+            task,
+            dates,
+            backend,
+            local_server=False,
+            timeout=timeout,
+            fresh_answers=fresh_answers,
+            what="backfill",
+        )
+        return
     import dagster as dg
 
     from synth_assets.defs import build_definitions
-    from synth_assets.defs.runs import run_pipeline, submit_partitions
+    from synth_assets.defs.runs import submit_partitions
 
     dagster_home()
-    task = _task(task_name)
-    dates = _date_range(start, end)
-    defs = build_definitions()
+    if not backend.is_local and not reachable(backend):
+        raise SynthError(unreachable_message(backend))
     with dg.DagsterInstance.get() as instance:
-        if wait:
-            outcome = run_pipeline(defs, task, dates, instance, timeout_s=timeout, log=click.echo)
-            if outcome.waiting:
-                click.echo(f"still waiting: {outcome.waiting}; the sensor will collect them.")
-        else:
-            submit_partitions(defs, task, dates, instance, log=click.echo)
-            click.echo("submitted; batch_completion_sensor collects them when they finish.")
+        outcome = submit_partitions(
+            build_definitions(), task, dates, instance, click.echo, fresh_answers=fresh_answers
+        )
+    if outcome.problems:
+        days = "; ".join(f"{d}: {why}" for d, why in sorted(outcome.problems.items()))
+        raise SynthError(f"{len(outcome.problems)} day(s) not submitted: {days}.")
+    click.echo("submitted; batch_completion_sensor collects them when they finish.")
 
 
 @click.command()

@@ -7,13 +7,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from synth_assets.batch.errors import SynthError
 from synth_assets.tasks import TASKS, BatchTask
 
 from .assets import build_task_assets
-from .jobs import build_jobs
+from .jobs import AssetJob, build_jobs
 from .resources import BatchApiResource, StorageResource, TaskSettings
 from .schedules import build_daily_schedule
 from .sensors import build_completion_sensor
@@ -33,14 +32,12 @@ def build_definitions(
 ) -> dg.Definitions:
     """The Definitions for ``tasks`` (adding a task adds its assets, jobs and schedule)."""
     assets: list[dg.AssetsDefinition] = []
-    jobs: list[UnresolvedAssetJobDefinition] = []
+    jobs: list[AssetJob] = []
     schedules = []
-    collect_jobs = []
     for task in tasks:
         assets.extend(build_task_assets(task))
         submit, collect = build_jobs(task)
         jobs.extend([submit, collect])
-        collect_jobs.append(collect)
         schedules.append(build_daily_schedule(task, submit))
     resources = {**default_resources(), **(resources or {})}
     _refuse_inline_key(resources.get("batch_api"))
@@ -48,7 +45,7 @@ def build_definitions(
         assets=assets,
         jobs=jobs,
         schedules=schedules,
-        sensors=[build_completion_sensor(tasks, collect_jobs)],
+        sensors=[build_completion_sensor(tasks, jobs)],
         resources=resources,
     )
 

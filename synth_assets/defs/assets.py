@@ -1,24 +1,34 @@
 """The asset factory: each BatchTask gets the same chain of daily-partitioned assets.
 
 inputs -> batch_requests -> submitted_batch -> (sensor) -> batch_output -> parsed/unparsed
--> label_summary. Each asset is a thin wrapper over a step in ``synth_assets.pipeline``.
+-> label_summary. Each asset is a thin wrapper over a step in ``synth_assets.pipeline``; the
+state of each day lives in the task's request record, which the sensor reads too.
 """
 
+import dataclasses
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from pydantic import Field
 
+from synth_assets.batch.client import Backend
 from synth_assets.batch.errors import SynthError
 from synth_assets.batch.pricing import batch_cost
 from synth_assets.batch.tables import ModelColumns
-from synth_assets.pipeline import steps
+from synth_assets.pipeline import collect, plan, publish, steps, submit
+from synth_assets.pipeline.progress import Progress
+from synth_assets.pipeline.progress import evaluate as progress_of
+from synth_assets.pipeline.record import RequestRecord, State
 from synth_assets.tasks import BatchTask
 
 from . import layout
-from .checks import conservation_check, parse_rate_check
+from .checks import build_table_checks
 from .metadata import schema_metadata, table_preview
 from .resources import PROJECT_ROOT, BatchApiResource, StorageResource, TaskSettings
 
@@ -42,19 +52,6 @@ def user_errors() -> Iterator[None]:
         raise dg.Failure(description=str(exc), allow_retries=False) from None
 
 
-def latest_metadata(
-    context: dg.AssetExecutionContext, key: dg.AssetKey, partition: str
-) -> dict[str, Any] | None:
-    """The metadata of the newest materialization of ``key`` for ``partition``."""
-    result = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1, ascending=False
-    )
-    if not result.records:
-        return None
-    materialization = result.records[0].asset_materialization
-    return {k: v.value for k, v in (materialization.metadata if materialization else {}).items()}
-
-
 def _field_descriptions(task: BatchTask) -> dict[str, str]:
     """Column descriptions from the response model (Field descriptions, enum choices)."""
     described = {}
@@ -69,29 +66,81 @@ def _field_descriptions(task: BatchTask) -> dict[str, str]:
     return described
 
 
-def _batch_ids(attempt: dict[str, Any]) -> list[str]:
-    return [b["batch_id"] for b in attempt["batches"]]
+class BuildConfig(dg.Config):
+    """Options of a build (set them in the launchpad for one partition or a backfill)."""
+
+    fresh_answers: bool = Field(
+        default=False,
+        description="Send every current row again, even those with a final answer on this "
+        "backend (pays for all of them); their new answers replace the old ones.",
+    )
 
 
-def _attempts_markdown(progress: steps.Attempts) -> str:
-    """Which batches belong to which attempt, their status, and why each resubmission."""
-    status = {d.batch_id: (d.status, d.completed, d.failed) for d in progress.downloaded}
-    lines = ["| attempt | batch | requests | status | completed | failed | why resubmitted |"]
-    lines.append("|---|---|---|---|---|---|---|")
-    for attempt in progress.attempts:
-        why = ", ".join(f"{k} {v}" for k, v in attempt.get("why", {}).items()) or "-"
-        for batch in attempt["batches"]:
-            state, done, failed = status.get(batch["batch_id"], ("submitted", "", ""))
-            lines.append(
-                f"| {attempt['attempt']} | {batch['batch_id']} | {batch['requests']} | {state} "
-                f"| {done} | {failed} | {why} |"
-            )
-    if len(lines) == 2:
-        return "*no batches: the partition has no input rows*"
-    return "\n".join(lines)
+def plan_progress(record: RequestRecord, folder: str, task_settings: TaskSettings) -> Progress:
+    """Where the day built in ``folder`` stands."""
+    return progress_of(record, folder, task_settings.policy())
 
 
-def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition]:
+def _current_build(record: RequestRecord, date: str, backend: Backend) -> str:
+    """The folder of the partition's newest build, or a sentence saying to build it."""
+    row = record.partition(date)
+    if row is None or not row.manifest:
+        raise SynthError(f"{date} has not been built yet; materialize batch_requests first.")
+    if row.backend != record.backend:
+        raise SynthError(
+            f"{date} was built for {backend.other_than(row.backend)}, not {backend.label}; "
+            "materialize batch_requests again to use this backend."
+        )
+    return row.manifest
+
+
+def _published_digest(record: RequestRecord, date: str) -> str | None:
+    row = record.partition(date)
+    return row.published_digest if row else None
+
+
+def _settle_state(
+    record: RequestRecord, date: str, folder: str, task_settings: TaskSettings
+) -> str:
+    """Evaluate the day against the record and store its state (what the sensor acts on)."""
+    progress = plan_progress(record, folder, task_settings)
+    state = progress.state(_published_digest(record, date))
+    record.set_state(date, state, waiting=progress.waiting, digest=progress.digest)
+    return state
+
+
+def _not_publishing(state: str, progress: Progress) -> str:
+    if state == State.WAITING:
+        return f"waiting for {len(progress.waiting)} batch(es)"
+    if state == State.RESUBMIT:
+        return f"{progress.to_send} requests to send again first"
+    return "already published for this state"
+
+
+def _kinds_text(kinds: dict[str, int]) -> str:
+    labels = {
+        "new": "new",
+        "retry": "retries",
+        "fresh": "fresh answers asked",
+        "in_flight": "in flight",
+        "final": "answered already",
+        "same_request": "same request as another row",
+    }
+    return ", ".join(f"{labels.get(k, k)} {n}" for k, n in sorted(kinds.items())) or "no rows"
+
+
+def _prune_builds(current: Path) -> None:
+    """Keep the current build of a day and the one before it (a collect run may still read
+    it); older ones go. By age, not number: a rebuilt record numbers builds from 1 again."""
+    others = sorted(
+        (p for p in current.parent.glob("g*") if p.is_dir() and p != current),
+        key=lambda p: p.stat().st_mtime,
+    )
+    for old in others[:-1]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
     """The assets and checks of one task."""
     partitions = partitions_for(task)
     common: dict[str, Any] = {"partitions_def": partitions, "group_name": task.name}
@@ -135,77 +184,101 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition]:
         key=requests_key,
         deps=[inputs_key],
         kinds={"openai", "json"},
-        description="Batch-API request files (shards within the per-file limits).",
+        description="The day's requests: a manifest of every current row and the request files "
+        "of those without a final answer on this backend (the request record decides).",
         **common,
     )
     def batch_requests(
         context: dg.AssetExecutionContext,
+        config: BuildConfig,
         storage: StorageResource,
         batch_api: BatchApiResource,
         task_settings: TaskSettings,
     ) -> dg.MaterializeResult:
         date = context.partition_key
-        with user_errors():
+        backend = batch_api.backend()
+        with user_errors(), layout.open_record(storage, task, backend.identity) as record:
             builder = steps.builder_for(
                 task,
                 model=task_settings.model,
                 mode=task_settings.mode,
                 max_tokens=task_settings.max_tokens,
             )
-            summary = steps.build_requests(
+            generation = record.next_generation(date)
+            folder = layout.build_dir(storage, task, date, generation)
+            build = plan.build_requests(
                 task,
                 layout.inputs_snapshot(storage, task, date),
-                layout.requests_dir(storage, task, date),
+                folder,
                 builder,
+                record,
+                task_settings.policy(),
+                fresh=config.fresh_answers,
                 max_requests=batch_api.max_requests_per_file,
                 max_bytes=batch_api.max_bytes_per_file,
             )
-        cost = summary.estimated_input_cost_usd
-        metadata: dict[str, Any] = {
-            "requests": summary.requests,
-            "shards": len(summary.shards),
-            "bytes": summary.bytes,
-            "model": summary.model,
-            "estimated_input_tokens": summary.estimated_input_tokens,
-            "estimated_input_cost_usd": dg.MetadataValue.float(cost)
-            if cost is not None
-            else dg.MetadataValue.text(f"unknown: no price for {summary.model}"),
-            "folder": dg.MetadataValue.path(str(layout.requests_dir(storage, task, date))),
-        }
-        metadata["invalid_inputs"] = summary.invalid_inputs
-        if summary.requests == 0:
-            metadata["note"] = "no request to send: no request file, no batch will be submitted"
-        return dg.MaterializeResult(metadata=metadata)
+            record.start_build(date, generation, str(folder))
+        _prune_builds(folder)
+        cost = build.estimated_input_cost_usd
+        context.log.info(
+            f"{date}: {build.rows} rows; sending {build.requests} requests to {backend.label} "
+            f"({_kinds_text(build.kinds)})"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "rows": build.rows,
+                "requests_to_send": build.requests,
+                "rows_by_need": dg.MetadataValue.json(build.kinds),
+                "shards": len(build.shards),
+                "bytes": build.bytes,
+                "model": build.model,
+                "backend": backend.label,
+                "generation": generation,
+                "fresh_answers_round": build.round,
+                "invalid_inputs": build.invalid_inputs,
+                "estimated_input_tokens": build.estimated_input_tokens,
+                "estimated_input_cost_usd": dg.MetadataValue.float(cost)
+                if cost is not None
+                else dg.MetadataValue.text(f"unknown: no price for {build.model}"),
+                "folder": dg.MetadataValue.path(build.folder),
+            }
+        )
 
     @dg.asset(
         key=submitted_key,
         deps=[requests_key],
         kinds={"openai"},
-        description="One Batch-API batch per shard, never submitted twice (reused by identity).",
+        description="One Batch-API batch per request file, never created twice (found again "
+        "by identity in the request record, then in the Batch API's metadata).",
         **common,
     )
     def submitted_batch(
-        context: dg.AssetExecutionContext, batch_api: BatchApiResource, storage: StorageResource
+        context: dg.AssetExecutionContext,
+        batch_api: BatchApiResource,
+        storage: StorageResource,
+        task_settings: TaskSettings,
     ) -> dg.MaterializeResult:
         date = context.partition_key
-        with user_errors():
-            shards = steps.load_shards(layout.requests_dir(storage, task, date))
-            previous = latest_metadata(context, submitted_key, date) or {}
-            recorded = {b["sha256"]: b["batch_id"] for b in previous.get("batches", [])}
-            backend = batch_api.backend()
+        backend = batch_api.backend()
+        with user_errors(), layout.open_record(storage, task, backend.identity) as record:
+            folder = _current_build(record, date, backend)
+            build = plan.load_build(folder)
+            if build.requests:
+                context.log.info(f"submitting {build.requests} requests to {backend.label}")
             with steps.backend_errors(backend):
-                submitted = steps.submit_shards(
-                    batch_api.client(), task, date, shards, recorded, log=context.log.info
+                submitted = submit.submit_build(
+                    batch_api.client(), record, task, date, build, log=context.log.info
                 )
-        batches = [s.as_dict() for s in submitted]
+            state = _settle_state(record, date, folder, task_settings)
         return dg.MaterializeResult(
             metadata={
-                "batches": dg.MetadataValue.json(batches),
-                "batch_ids": ", ".join(s.batch_id for s in submitted) or "(none: no requests)",
+                "batches": dg.MetadataValue.json([dataclasses.asdict(s) for s in submitted]),
+                "batch_ids": ", ".join(s.batch_id for s in submitted) or "(none: nothing to send)",
                 "requests": sum(s.requests for s in submitted),
                 "created": sum(s.how == "new" for s in submitted),
-                "reused": sum(s.how != "new" for s in submitted),
+                "found_again": sum(s.how != "new" for s in submitted),
                 "backend": backend.label,
+                "state": state,
             }
         )
 
@@ -213,8 +286,8 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition]:
         key=output_key,
         deps=[submitted_key],
         kinds={"openai", "json"},
-        description="The output and error files of the partition's batches, as served; "
-        "requests that failed for a retryable reason are resubmitted as a next attempt.",
+        description="The output and error files of the day's finished batches, as served, "
+        "recorded request by request in the request record. Pays nothing.",
         **common,
     )
     def batch_output(
@@ -224,39 +297,39 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition]:
         task_settings: TaskSettings,
     ) -> dg.MaterializeResult:
         date = context.partition_key
-        submitted = latest_metadata(context, submitted_key, date)
-        if submitted is None:
-            raise dg.Failure(
-                description=f"{submitted_key.to_user_string()} has no materialization for "
-                f"{date}; materialize it first.",
-                allow_retries=False,
-            )
-        first = {"attempt": 1, "batches": submitted["batches"], "why": {}}
-        history = (latest_metadata(context, output_key, date) or {}).get("attempts") or []
-        if not history or _batch_ids(history[0]) != _batch_ids(first):
-            history = [first]  # a new submission starts a new history
-        with user_errors(), steps.backend_errors(batch_api.backend()):
-            progress = steps.collect_attempt(
-                batch_api.client(),
-                task,
-                date,
-                history,
-                layout.results_dir(storage, task, date),
-                layout.requests_dir(storage, task, date),
-                max_attempts=task_settings.max_attempts,
-                retry_reasons=task_settings.retry_reasons,
-                max_requests=batch_api.max_requests_per_file,
-                max_bytes=batch_api.max_bytes_per_file,
-                log=context.log.info,
-            )
+        backend = batch_api.backend()
+        with user_errors(), layout.open_record(storage, task, backend.identity) as record:
+            folder = _current_build(record, date, backend)
+            waiting = plan_progress(record, folder, task_settings).waiting
+            with steps.backend_errors(backend):
+                collected = collect.collect_batches(
+                    batch_api.client(),
+                    record,
+                    task.response_model,
+                    waiting,
+                    layout.results_dir(storage, task),
+                    log=context.log.info,
+                )
+            state = _settle_state(record, date, folder, task_settings)
+            batches = [b for b in record.batches(date)]
+        table = [
+            "| batch | attempt | round | requests | status | collected |",
+            "|---|---|---|---|---|---|",
+        ]
+        table += [
+            f"| {b.batch_id} | {b.attempt} | {b.round} | {b.requests} | {b.status} "
+            f"| {'yes' if b.collected else 'no'} |"
+            for b in batches
+        ]
         return dg.MaterializeResult(
             metadata={
-                "attempts": dg.MetadataValue.json(progress.attempts),
-                "attempts_table": dg.MetadataValue.md(_attempts_markdown(progress)),
-                "pending_batches": dg.MetadataValue.json(progress.pending),
-                "final": progress.final,
-                "bytes": sum(d.bytes for d in progress.downloaded),
-                "folder": dg.MetadataValue.path(str(layout.results_dir(storage, task, date))),
+                "collected": dg.MetadataValue.json(collected.collected),
+                "still_running": dg.MetadataValue.json(collected.running),
+                "lost": dg.MetadataValue.json(collected.lost),
+                "bytes": collected.bytes,
+                "state": state,
+                "batches_of_the_day": dg.MetadataValue.md("\n".join(table)),
+                "folder": dg.MetadataValue.path(str(layout.results_dir(storage, task))),
             }
         )
 
@@ -266,68 +339,68 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition]:
                 parsed_key,
                 deps=[output_key],
                 kinds={"parquet"},
-                description=f"Validated {task.response_model.__name__} rows, one per input.",
+                description=f"Validated {task.response_model.__name__} rows, one per current "
+                "input row; materialized once per settled state of the day.",
+                skippable=True,
                 **common,
             ),
             dg.AssetSpec(
                 unparsed_key,
                 deps=[output_key],
                 kinds={"parquet"},
-                description="Rows without a valid answer, with the reason (DESIGN.md taxonomy).",
+                description="Rows without a valid answer, with the reason (see the README's "
+                "reason table), plus extra lines (second answers, strays).",
+                skippable=True,
                 **common,
-            ),
-        ],
-        check_specs=[
-            dg.AssetCheckSpec(
-                "conservation",
-                asset=parsed_key,
-                # A table that lost or doubled rows must not feed the analytics downstream.
-                blocking=True,
-                description="parsed + unparsed == requested rows, each custom_id once "
-                "(ERROR otherwise)",
-            ),
-            dg.AssetCheckSpec(
-                "parse_rate",
-                asset=parsed_key,
-                description="share of requested rows that parsed; warns below "
-                "task_settings.min_parse_rate",
             ),
         ],
         partitions_def=partitions,
         name=f"{task.name}_tables",
     )
     def tables(
-        context: dg.AssetExecutionContext, storage: StorageResource, task_settings: TaskSettings
-    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+        context: dg.AssetExecutionContext,
+        batch_api: BatchApiResource,
+        storage: StorageResource,
+        task_settings: TaskSettings,
+    ) -> Iterator[dg.MaterializeResult]:
         date = context.partition_key
         parsed_path = layout.table_write_path(storage, task, "parsed", date)
         unparsed_path = layout.table_write_path(storage, task, "unparsed", date)
-        with user_errors():
-            downloaded = steps.load_downloads(layout.results_dir(storage, task, date))
-            summary = steps.write_partition_tables(
+        backend = batch_api.backend()
+        with user_errors(), layout.open_record(storage, task, backend.identity) as record:
+            folder = _current_build(record, date, backend)
+            progress = plan_progress(record, folder, task_settings)
+            state = progress.state(_published_digest(record, date))
+            if state != State.READY:
+                context.log.info(f"{date}: {_not_publishing(state, progress)}; tables unchanged")
+                return
+            summary = publish.assemble_tables(
                 task,
-                [d.result_files() for d in downloaded],
+                record,
+                folder,
                 parsed_path,
                 unparsed_path,
-                rejected_inputs=steps.invalid_inputs(layout.requests_dir(storage, task, date)),
+                layout.scratch_dir(storage, task, date),
             )
-        for table, path in (("parsed", parsed_path), ("unparsed", unparsed_path)):
-            storage.publish(path, layout.table_location(storage, task, table, date))
-        models = {d.model for d in downloaded if d.model} or {task.model}
+            for table, path in (("parsed", parsed_path), ("unparsed", unparsed_path)):
+                storage.publish(path, layout.table_location(storage, task, table, date))
+            record.published(date, progress.digest)
+        parsed_table = pq.read_table(parsed_path)
+        unparsed_table = pq.read_table(unparsed_path)
+        models = set(pc.unique(parsed_table["model"]).drop_null().to_pylist()) or {task.model}
         cost = batch_cost(sorted(models)[0], summary.prompt_tokens, summary.completion_tokens)
         shared = {
             "requested": summary.requested or 0,
+            "settled": progress.settled_as,
             "prompt_tokens": summary.prompt_tokens,
             "completion_tokens": summary.completion_tokens,
             "cost_usd": dg.MetadataValue.float(round(cost.usd, 6))
             if cost.usd is not None
             else dg.MetadataValue.text(str(cost)),
         }
-        if not downloaded:
+        if not progress.rows:
             shared["note"] = f"no input rows for {date}: empty tables with the full schema"
         model_columns = ModelColumns(task.response_model)
-        parsed_table = pq.read_table(parsed_path)
-        unparsed_table = pq.read_table(unparsed_path)
         yield dg.MaterializeResult(
             asset_key=parsed_key,
             metadata={
@@ -354,10 +427,9 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition]:
                 "path": dg.MetadataValue.path(
                     layout.table_location(storage, task, "unparsed", date)
                 ),
+                **shared,
             },
         )
-        yield conservation_check(parsed_key, parsed_table, unparsed_table, summary.requested or 0)
-        yield parse_rate_check(parsed_key, summary, task_settings.min_parse_rate)
 
     @dg.asset(
         key=asset_key(task, "label_summary"),
@@ -386,7 +458,8 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition]:
             metadata["agreement"] = dg.MetadataValue.float(round(summary.agreement, 4))
         return dg.MaterializeResult(metadata=metadata)
 
-    return [inputs, batch_requests, submitted_batch, batch_output, tables, label_summary]
+    checks = build_table_checks(task, parsed_key, unparsed_key)
+    return [inputs, batch_requests, submitted_batch, batch_output, tables, label_summary, *checks]
 
 
 def submit_selection(task: BatchTask) -> list[dg.AssetKey]:

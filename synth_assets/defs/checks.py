@@ -3,9 +3,14 @@
 import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
-from synth_assets.batch.parse import ParseSummary
 from synth_assets.batch.reasons import Reason
+from synth_assets.pipeline.plan import load_build
+from synth_assets.tasks import BatchTask
+
+from . import layout
+from .resources import BatchApiResource, StorageResource, TaskSettings
 
 
 def conservation_check(
@@ -46,11 +51,10 @@ def conservation_check(
 
 
 def parse_rate_check(
-    asset_key: dg.AssetKey, summary: ParseSummary, minimum: float
+    asset_key: dg.AssetKey, parsed_rows: int, requested: int, minimum: float
 ) -> dg.AssetCheckResult:
     """WARN when the share of requested rows that parsed is below ``minimum``."""
-    requested = summary.requested or 0
-    rate = summary.parsed / requested if requested else 1.0
+    rate = parsed_rows / requested if requested else 1.0
     return dg.AssetCheckResult(
         asset_key=asset_key,
         check_name="parse_rate",
@@ -58,3 +62,55 @@ def parse_rate_check(
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"parse_rate": round(rate, 4), "minimum": minimum},
     )
+
+
+def build_table_checks(
+    task: BatchTask, parsed_key: dg.AssetKey, unparsed_key: dg.AssetKey
+) -> list[dg.AssetChecksDefinition]:
+    """The task's checks, run after each publication of its tables."""
+
+    def published(
+        date: str, storage: StorageResource, batch_api: BatchApiResource
+    ) -> tuple[pa.Table, pa.Table, int]:
+        """The day's published tables and its current row count (from the record)."""
+        with layout.open_record(storage, task, batch_api.backend().identity) as record:
+            row = record.partition(date)
+            requested = load_build(row.manifest).rows if row else 0
+        parsed = pq.read_table(layout.table_location(storage, task, "parsed", date))
+        unparsed = pq.read_table(layout.table_location(storage, task, "unparsed", date))
+        return parsed, unparsed, requested
+
+    @dg.asset_check(
+        asset=parsed_key,
+        name="conservation",
+        additional_deps=[unparsed_key],
+        # A table that lost or doubled rows must not feed the analytics downstream.
+        blocking=True,
+        description="parsed + unparsed == the day's current input rows, each custom_id once "
+        "(ERROR otherwise)",
+    )
+    def conservation(
+        context: dg.AssetCheckExecutionContext,
+        storage: StorageResource,
+        batch_api: BatchApiResource,
+    ) -> dg.AssetCheckResult:
+        parsed, unparsed, requested = published(context.partition_key, storage, batch_api)
+        return conservation_check(parsed_key, parsed, unparsed, requested)
+
+    @dg.asset_check(
+        asset=parsed_key,
+        name="parse_rate",
+        description="share of the day's rows that parsed; warns below task_settings.min_parse_rate",
+    )
+    def parse_rate(
+        context: dg.AssetCheckExecutionContext,
+        storage: StorageResource,
+        batch_api: BatchApiResource,
+        task_settings: TaskSettings,
+    ) -> dg.AssetCheckResult:
+        parsed, _, requested = published(context.partition_key, storage, batch_api)
+        return parse_rate_check(
+            parsed_key, parsed.num_rows, requested, task_settings.min_parse_rate
+        )
+
+    return [conservation, parse_rate]

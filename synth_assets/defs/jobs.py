@@ -1,13 +1,15 @@
 """Per task: a submit job (inputs -> submitted_batch) and a collect job (results -> tables)."""
 
+from typing import Any
+
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition,  # what define_asset_job returns; dagster does not re-export it
-)
 
 from synth_assets.tasks import BatchTask
 
 from .assets import collect_selection, submit_selection
+
+# What define_asset_job returns: dagster's public API does not name its type.
+AssetJob = Any
 
 
 def submit_job_name(task: BatchTask) -> str:
@@ -22,7 +24,7 @@ def collect_job_name(task: BatchTask) -> str:
 
 def build_jobs(
     task: BatchTask,
-) -> tuple[UnresolvedAssetJobDefinition, UnresolvedAssetJobDefinition]:
+) -> tuple[AssetJob, AssetJob]:
     """The submit and collect jobs of a task."""
     submit = dg.define_asset_job(
         submit_job_name(task),

@@ -1,11 +1,13 @@
 """Where each asset's files live, for a task and a partition date.
 
-Work files (local): ``<work_dir>/<task>/{inputs,requests,results}/date=YYYY-MM-DD/``.
+Work files (local): ``<work_dir>/<task>/{inputs,requests,results}/date=YYYY-MM-DD/``, and
+the task's request record ``<work_dir>/<task>/record.sqlite``.
 Tables (a path or a URL): ``<root>/<task>/{parsed,unparsed}/date=YYYY-MM-DD/part-0.parquet``.
 """
 
 from pathlib import Path
 
+from synth_assets.pipeline.record import RECORD_FILE, RequestRecord
 from synth_assets.tasks import BatchTask
 
 from .resources import StorageResource
@@ -23,14 +25,24 @@ def inputs_snapshot(storage: StorageResource, task: BatchTask, date: str) -> Pat
     return storage.work_path(task.name, "inputs", partition_dir(date), TABLE_FILE)
 
 
-def requests_dir(storage: StorageResource, task: BatchTask, date: str) -> Path:
-    """The folder of one day's request shards (and their shards.json)."""
-    return storage.work_path(task.name, "requests", partition_dir(date))
+def build_dir(storage: StorageResource, task: BatchTask, date: str, generation: int) -> Path:
+    """The folder of one build of a day: manifest, shards, sends (one per generation)."""
+    return storage.work_path(task.name, "requests", partition_dir(date), f"g{generation}")
 
 
-def results_dir(storage: StorageResource, task: BatchTask, date: str) -> Path:
-    """The folder of one day's downloaded output and error files."""
-    return storage.work_path(task.name, "results", partition_dir(date))
+def results_dir(storage: StorageResource, task: BatchTask) -> Path:
+    """The folder of downloaded output and error files (``<batch_id>.output.jsonl``...)."""
+    return storage.work_path(task.name, "results")
+
+
+def scratch_dir(storage: StorageResource, task: BatchTask, date: str) -> Path:
+    """A day's scratch folder for assembling its tables."""
+    return storage.work_path(task.name, "scratch", partition_dir(date))
+
+
+def open_record(storage: StorageResource, task: BatchTask, backend: str) -> RequestRecord:
+    """The task's request record, seen from ``backend`` (its identity)."""
+    return RequestRecord(storage.work_path(task.name, RECORD_FILE), backend)
 
 
 def table_location(storage: StorageResource, task: BatchTask, table: str, date: str) -> str:
@@ -43,3 +55,8 @@ def table_write_path(storage: StorageResource, task: BatchTask, table: str, date
     if storage.is_local:
         return Path(table_location(storage, task, table, date))
     return storage.work_path(task.name, "staging", table, partition_dir(date), TABLE_FILE)
+
+
+def record_exists(storage: StorageResource, task: BatchTask) -> bool:
+    """Whether the task has a request record yet (nothing was built before it has)."""
+    return storage.work_path(task.name, RECORD_FILE).exists()

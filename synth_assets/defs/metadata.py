@@ -15,6 +15,7 @@ COLUMN_DESCRIPTIONS = {
     "completion_tokens": "output tokens of this request",
     "total_tokens": "prompt + completion tokens",
     "attempt": "1 = first submission, 2.. = resubmissions of retryable failures",
+    "request_hash": "sha256 of the request (all but its custom_id): which request answered",
     "reason": "why there is no valid answer (see README: unparsed reasons)",
     "status_code": "HTTP status of the result line, when it has one",
     "error_code": "the API's error code, when it gave one",

@@ -8,9 +8,10 @@ import openai
 import pyarrow.fs as pafs
 from pydantic import Field
 
-from synth_assets.batch.client import Backend, make_client, resolve_backend
+from synth_assets.batch.client import Backend, local_backend, make_client, resolve_backend
 from synth_assets.batch.retry import DEFAULT_RETRY_REASONS
 from synth_assets.batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE
+from synth_assets.pipeline.plan import Policy
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,6 +27,11 @@ class BatchApiResource(dg.ConfigurableResource):
         description="OpenAI-compatible base URL; empty = OPENAI_BASE_URL, else OpenAI when a "
         "key is set, else the local server at http://127.0.0.1:8765/v1.",
     )
+    local_server: bool = Field(
+        default=False,
+        description="Use the project's local Batch server whatever OPENAI_API_KEY / "
+        "OPENAI_BASE_URL say (what `synth demo` does unless asked otherwise).",
+    )
     max_requests_per_file: int = Field(default=MAX_REQUESTS_PER_FILE, ge=1, le=50_000)
     max_bytes_per_file: int = Field(default=MAX_BYTES_PER_FILE, ge=1, le=200 * 1024 * 1024)
     max_retries: int = Field(default=2, ge=0, description="HTTP retries of the openai client.")
@@ -33,6 +39,8 @@ class BatchApiResource(dg.ConfigurableResource):
 
     def backend(self) -> Backend:
         """Where the calls go (the key is never shown)."""
+        if self.local_server:
+            return local_backend()
         return resolve_backend(self.api_key or None, self.base_url or None)
 
     def client(self) -> openai.OpenAI:
@@ -108,3 +116,7 @@ class TaskSettings(dg.ConfigurableResource):
         default=sorted(r.value for r in DEFAULT_RETRY_REASONS),
         description="Unparsed reasons worth a resubmission (http_error: only 429 and 5xx).",
     )
+
+    def policy(self) -> Policy:
+        """When failed requests are sent again."""
+        return Policy(self.max_attempts, frozenset(self.retry_reasons))

@@ -1,63 +1,54 @@
 """Running the pipeline in-process against a real Dagster instance.
 
 What ``synth demo`` and ``synth backfill`` use, and what the end-to-end tests drive: the
-submit job per partition, then the real ``batch_completion_sensor`` evaluated tick by tick
-with its cursor, and the collect runs it requests, all recorded in the instance (so the
-UI shows them afterwards).
+submit job per partition, then the real ``batch_completion_sensor`` evaluated tick by tick,
+and the collect and resubmit runs it requests, all recorded in the instance (so the UI
+shows them afterwards). The days' states come from the task's request record.
 """
 
+import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
 
 import dagster as dg
 
+from synth_assets.pipeline.record import PartitionRow, State
 from synth_assets.tasks import BatchTask
 
-from .assets import asset_key
+from . import layout
 from .jobs import submit_job_name
-from .sensors import SensorCursor
 
 SENSOR_NAME = "batch_completion_sensor"
 
 
 @dataclass
-class CollectOutcome:
-    """What happened to one partition's collect run."""
+class RunOutcome:
+    """One run this driver executed."""
 
     partition: str
-    run_key: str
-    run_id: str | None  # None when an earlier run with this run key had already collected it
+    job: str
+    run_id: str
     success: bool
+    run_key: str | None = None
 
 
 @dataclass
 class PipelineRun:
-    """The result of submitting partitions and collecting them through the sensor."""
+    """The result of submitting partitions and driving them through the sensor."""
 
     submitted: list[str] = field(default_factory=list)
-    collected: list[CollectOutcome] = field(default_factory=list)
-    waiting: list[str] = field(default_factory=list)
+    runs: list[RunOutcome] = field(default_factory=list)
+    # Per asked date: its final state in the record, and why when it did not settle.
+    states: dict[str, str] = field(default_factory=dict)
+    problems: dict[str, str] = field(default_factory=dict)
 
-
-def submit_partitions(
-    defs: dg.Definitions,
-    task: BatchTask,
-    dates: Sequence[str],
-    instance: dg.DagsterInstance,
-    log: Callable[[str], None] = print,
-) -> list[str]:
-    """Run the task's submit job for each date; return the dates whose run succeeded."""
-    job = defs.resolve_job_def(submit_job_name(task))
-    done = []
-    for date in dates:
-        result = job.execute_in_process(instance=instance, partition_key=date, raise_on_error=False)
-        if result.success:
-            done.append(date)
-            log(f"submitted {task.name} {date} (run {result.run_id[:8]})")
-        else:
-            log(f"FAILED to submit {task.name} {date}: {_failure(result)}")
-    return done
+    @property
+    def unsettled(self) -> dict[str, str]:
+        """The asked dates whose tables do not show their current inputs, and why."""
+        return {d: why for d, why in self.problems.items()}
 
 
 def _failure(result: dg.ExecuteInProcessResult) -> str:
@@ -71,84 +62,171 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
     return "run failed"
 
 
-def latest_storage_id(instance: dg.DagsterInstance, tasks: Sequence[BatchTask]) -> dict[str, int]:
-    """Per task, the newest submitted_batch storage id: a sensor cursor starting 'now'."""
-    after = {}
-    for task in tasks:
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=asset_key(task, "submitted_batch")),
-            limit=1,
-            ascending=False,
-        ).records
-        if records:
-            after[task.name] = records[0].storage_id
-    return after
+@contextlib.contextmanager
+def _quiet(log_file: TextIO | None) -> Iterator[None]:
+    """Dagster's own log lines (DEBUG and up) go to ``log_file`` instead of the terminal."""
+    if log_file is None:
+        yield
+        return
+    with contextlib.redirect_stderr(log_file):
+        yield
+
+
+def _execute(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    job_name: str,
+    partition: str,
+    *,
+    tags: dict[str, str] | None = None,
+    run_config: dict[str, Any] | None = None,
+    log_file: TextIO | None = None,
+) -> dg.ExecuteInProcessResult:
+    job = defs.resolve_job_def(job_name)
+    with _quiet(log_file):
+        return job.execute_in_process(
+            instance=instance,
+            partition_key=partition,
+            tags=tags,
+            run_config=run_config,
+            raise_on_error=False,
+        )
+
+
+def submit_partitions(
+    defs: dg.Definitions,
+    task: BatchTask,
+    dates: Sequence[str],
+    instance: dg.DagsterInstance,
+    log: Callable[[str], None] = print,
+    *,
+    fresh_answers: bool = False,
+    log_file: TextIO | None = None,
+) -> PipelineRun:
+    """Run the task's submit job for each date (what the UI's backfill does)."""
+    outcome = PipelineRun()
+    run_config = (
+        {"ops": {f"{task.name}__batch_requests": {"config": {"fresh_answers": True}}}}
+        if fresh_answers
+        else None
+    )
+    for date in dates:
+        result = _execute(
+            defs,
+            instance,
+            submit_job_name(task),
+            date,
+            run_config=run_config,
+            log_file=log_file,
+        )
+        outcome.runs.append(RunOutcome(date, submit_job_name(task), result.run_id, result.success))
+        if result.success:
+            outcome.submitted.append(date)
+            sent = _sent(result, task)
+            log(f"submitted {task.name} {date}: {sent} (run {result.run_id[:8]})")
+        else:
+            outcome.problems[date] = f"the submit run failed: {_failure(result)}"
+            log(f"FAILED to submit {task.name} {date}: {_failure(result)}")
+    return outcome
+
+
+def _sent(result: dg.ExecuteInProcessResult, task: BatchTask) -> str:
+    """'N requests sent (M rows answered already)' from the build's metadata."""
+    key = dg.AssetKey([task.name, "batch_requests"])
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        if materialization.asset_key == key:
+            meta = {k: v.value for k, v in materialization.metadata.items()}
+            kinds: Any = meta.get("rows_by_need") or {}
+            sent = meta.get("requests_to_send", 0)
+            return f"{sent} requests sent, {kinds.get('final', 0)} rows answered already"
+    return "built"
 
 
 def collect_with_sensor(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
-    cursor: SensorCursor,
+    task: BatchTask,
+    dates: Sequence[str],
     *,
     timeout_s: float = 120.0,
     interval_s: float = 0.5,
     log: Callable[[str], None] = print,
+    log_file: TextIO | None = None,
+    outcome: PipelineRun | None = None,
 ) -> PipelineRun:
-    """Tick the real sensor, running the collect runs it requests, until no partition is
-    waiting any more (resubmissions included) or time is up."""
+    """Tick the real sensor, executing the runs it requests, until every one of ``dates``
+    is settled or failed, or time is up."""
+    outcome = outcome or PipelineRun()
     sensor = defs.resolve_sensor_def(SENSOR_NAME)
-    resources = {"batch_api": defs.resources["batch_api"]}  # type: ignore[index]
-    outcome = PipelineRun()
+    resources = {name: defs.resources[name] for name in ("batch_api", "storage")}  # type: ignore[index]
     deadline = time.monotonic() + timeout_s
-    text = cursor.dump()
     while True:
-        context = dg.build_sensor_context(
-            instance=instance, cursor=text, resources=resources, definitions=defs
-        )
+        context = dg.build_sensor_context(instance=instance, resources=resources, definitions=defs)
         result = sensor.evaluate_tick(context)
-        text = result.cursor or text
         for request in result.run_requests or []:
-            outcome.collected.append(_run_request(defs, instance, request, log))
-        waiting = SensorCursor.load(text).pending
-        if not waiting or time.monotonic() >= deadline:
+            outcome.runs.append(execute_run_request(defs, instance, request, log, log_file))
+        rows = _rows(defs, task, dates)
+        open_dates = [d for d in dates if _is_open(rows.get(d))]
+        if not open_dates or time.monotonic() >= deadline:
             break
         if not result.run_requests:
             time.sleep(interval_s)
-    outcome.waiting = sorted(SensorCursor.load(text).pending)
+    for date in dates:
+        row = rows.get(date)
+        outcome.states[date] = row.state if row else "never built"
+        if row is None:
+            outcome.problems.setdefault(date, "never built: its submit run did not run")
+        elif row.state == State.FAILED:
+            outcome.problems[date] = row.note or "a run failed"
+        elif row.state != State.SETTLED:
+            outcome.problems.setdefault(date, _open_reason(row, timeout_s))
     return outcome
 
 
-def _run_request(
+def _is_open(row: PartitionRow | None) -> bool:
+    return row is not None and row.state not in (State.SETTLED, State.FAILED, State.BUILDING)
+
+
+def _open_reason(row: PartitionRow, timeout_s: float) -> str:
+    if row.state == State.WAITING:
+        return f"still waiting for {len(row.waiting)} batch(es) after {timeout_s:.0f} s"
+    if row.state == State.BUILDING:
+        return "built but not submitted (its submit run failed)"
+    return f"left {row.state} after {timeout_s:.0f} s"
+
+
+def _rows(defs: dg.Definitions, task: BatchTask, dates: Sequence[str]) -> dict[str, PartitionRow]:
+    storage = defs.resources["storage"]  # type: ignore[index]
+    backend = defs.resources["batch_api"].backend()  # type: ignore[index]
+    if not layout.record_exists(storage, task):
+        return {}
+    with layout.open_record(storage, task, backend.identity) as record:
+        return {d: row for d in dates if (row := record.partition(d)) is not None}
+
+
+def execute_run_request(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
     request: dg.RunRequest,
     log: Callable[[str], None],
-) -> CollectOutcome:
-    """Execute a requested run, unless a run with its run key already succeeded."""
+    log_file: TextIO | None,
+) -> RunOutcome:
+    """Execute a requested run, tagged as the daemon would."""
     partition = request.partition_key or ""
-    previous = instance.get_runs(
-        filters=dg.RunsFilter(
-            tags={"dagster/run_key": request.run_key or ""}, statuses=[dg.DagsterRunStatus.SUCCESS]
-        ),
-        limit=1,
-    )
-    if previous:
-        log(f"collected {partition} already (run {previous[0].run_id[:8]})")
-        return CollectOutcome(partition, request.run_key or "", None, True)
-    job = defs.resolve_job_def(request.job_name or "")
     tags = {
         **request.tags,
         "dagster/run_key": request.run_key or "",
         "dagster/sensor_name": SENSOR_NAME,
     }
-    result = job.execute_in_process(
-        instance=instance, partition_key=partition, tags=tags, raise_on_error=False
-    )
+    job_name = request.job_name or ""
+    result = _execute(defs, instance, job_name, partition, tags=tags, log_file=log_file)
+    action = request.tags.get("synth/action", "run")
     if result.success:
-        log(f"collected {partition} (run {result.run_id[:8]})")
+        log(f"{action} {partition} (run {result.run_id[:8]})")
     else:
-        log(f"FAILED to collect {partition}: {_failure(result)}")
-    return CollectOutcome(partition, request.run_key or "", result.run_id, result.success)
+        log(f"FAILED to {action} {partition}: {_failure(result)}")
+    return RunOutcome(partition, job_name, result.run_id, result.success, request.run_key)
 
 
 def run_pipeline(
@@ -159,10 +237,21 @@ def run_pipeline(
     *,
     timeout_s: float = 120.0,
     log: Callable[[str], None] = print,
+    fresh_answers: bool = False,
+    log_path: Path | None = None,
 ) -> PipelineRun:
-    """Submit ``dates`` and collect them through the sensor: the whole chain, in-process."""
-    cursor = SensorCursor(after=latest_storage_id(instance, [task]))
-    submitted = submit_partitions(defs, task, dates, instance, log)
-    outcome = collect_with_sensor(defs, instance, cursor, timeout_s=timeout_s, log=log)
-    outcome.submitted = submitted
-    return outcome
+    """Submit ``dates`` and drive them through the sensor: the whole chain, in-process."""
+    with open(log_path, "a") if log_path else contextlib.nullcontext() as log_file:  # type: ignore[attr-defined]
+        outcome = submit_partitions(
+            defs, task, dates, instance, log, fresh_answers=fresh_answers, log_file=log_file
+        )
+        return collect_with_sensor(
+            defs,
+            instance,
+            task,
+            dates,
+            timeout_s=timeout_s,
+            log=log,
+            log_file=log_file,
+            outcome=outcome,
+        )

@@ -1,14 +1,13 @@
 """The daily schedule: each night, submit yesterday's partition."""
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from synth_assets.tasks import BatchTask
 
+from .jobs import AssetJob
 
-def build_daily_schedule(
-    task: BatchTask, submit_job: UnresolvedAssetJobDefinition
-) -> dg.ScheduleDefinition:
+
+def build_daily_schedule(task: BatchTask, submit_job: AssetJob) -> dg.ScheduleDefinition:
     """Runs the task's submit job at 01:00 UTC for the day that just ended."""
     return dg.build_schedule_from_partitioned_job(
         submit_job,

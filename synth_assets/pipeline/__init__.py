@@ -1,5 +1,6 @@
 """The pipeline's steps as plain functions (no Dagster): the assets are thin wrappers.
 
-Each step takes a task, a partition date and explicit locations, and returns a small
-summary the Dagster layer turns into metadata. Tests and scripts can call them directly.
+inputs (``steps``) -> build (``plan``) -> submit (``submit``) -> collect (``collect``) ->
+tables (``publish``), all around the durable request record (``record``); ``progress``
+says where a day stands. Tests and scripts can call them directly.
 """

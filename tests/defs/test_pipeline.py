@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 
 from synth_assets.defs import build_definitions
 from synth_assets.defs.resources import BatchApiResource, StorageResource, TaskSettings
-from synth_assets.defs.runs import collect_with_sensor, run_pipeline, submit_partitions
-from synth_assets.defs.sensors import SensorCursor
+from synth_assets.defs.runs import PipelineRun, collect_with_sensor, run_pipeline, submit_partitions
+from synth_assets.pipeline.record import RECORD_FILE
 from synth_assets.tasks import SPAM_TRIAGE
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "emails"
@@ -19,6 +19,14 @@ SAMPLE = Path(__file__).resolve().parents[2] / "data" / "emails"
 
 def input_rows(date: str) -> int:
     return sum(1 for _ in (SAMPLE / f"date={date}" / "emails.jsonl").open())
+
+
+def collect_runs(outcome: PipelineRun) -> list[str]:
+    """The ids of the successful collect runs (the ones that publish tables)."""
+    assert outcome.problems == {}, outcome.problems
+    collects = [r for r in outcome.runs if r.job == "spam_triage_collect_job"]
+    assert collects and all(r.success for r in collects), collects
+    return [r.run_id for r in collects]
 
 
 def checks(instance: dg.DagsterInstance, run_id: str | None) -> dict[str, bool]:
@@ -39,15 +47,12 @@ def test_one_partition_end_to_end(stack, instance):
     outcome = run_pipeline(stack.defs(), SPAM_TRIAGE, [date], instance, timeout_s=60, log=print)
 
     assert outcome.submitted == [date]
-    assert [c.success for c in outcome.collected] == [True]
+    [run_id] = collect_runs(outcome)
     parsed = pq.read_table(stack.table("parsed", date))
     unparsed = pq.read_table(stack.table("unparsed", date))
     assert parsed.num_rows + unparsed.num_rows == input_rows(date)
     assert set(parsed["class_label"].to_pylist()) <= {"spam", "not_spam"}
-    assert checks(instance, outcome.collected[0].run_id) == {
-        "conservation": True,
-        "parse_rate": True,
-    }
+    assert checks(instance, run_id) == {"conservation": True, "parse_rate": True}
     # the analytics asset read the table back and compared with the ground truth
     summary = instance.get_latest_materialization_event(
         dg.AssetKey(["spam_triage", "label_summary"])
@@ -60,7 +65,8 @@ def test_backfill_of_three_days_read_by_duckdb_with_hive_partitioning(stack, ins
     dates = ["2026-11-02", "2026-11-03", "2026-11-04"]
     outcome = run_pipeline(stack.defs(), SPAM_TRIAGE, dates, instance, timeout_s=90, log=print)
 
-    assert sorted(c.partition for c in outcome.collected) == dates
+    assert len(collect_runs(outcome)) == 3
+    assert outcome.states == dict.fromkeys(dates, "settled")
     root = stack.root / "out" / "spam_triage"
     rows = duckdb.sql(
         f"select date, count(*) from read_parquet('{root}/parsed/*/*.parquet', "
@@ -90,32 +96,41 @@ def test_rematerializing_submitted_batch_creates_no_new_batch(stack, instance):
     before = stack.batch_count()
     assert before == 1
 
-    # again through the event log, then with a fresh instance (only the API's metadata knows)
+    # again (the record says the requests are in flight), then with a fresh instance
     submit_partitions(defs, SPAM_TRIAGE, [date], instance)
     with dg.instance_for_test() as amnesiac:
         submit_partitions(defs, SPAM_TRIAGE, [date], amnesiac)
+    assert stack.batch_count() == before
+    record = instance.get_latest_materialization_event(
+        dg.AssetKey(["spam_triage", "batch_requests"])
+    )
+    assert record.asset_materialization.metadata["requests_to_send"].value == 0  # type: ignore[union-attr]
 
+    # the record itself lost: the same requests are built again, and the Batch API's own
+    # metadata finds their batch
+    (stack.root / "work" / "spam_triage" / RECORD_FILE).unlink()
+    submit_partitions(defs, SPAM_TRIAGE, [date], instance)
     assert stack.batch_count() == before
     record = instance.get_latest_materialization_event(
         dg.AssetKey(["spam_triage", "submitted_batch"])
     )
-    assert record.asset_materialization.metadata["reused"].value == 1  # type: ignore[union-attr]
+    metadata = record.asset_materialization.metadata  # type: ignore[union-attr]
+    assert metadata["found_again"].value == 1 and metadata["created"].value == 0
 
 
 def test_partition_with_several_shards_completes_only_when_all_do(make_stack, instance):
     stack = make_stack(delay_s=0.3, chunk_size=20)
     defs = stack.defs(max_requests_per_file=100)
     date = "2026-11-06"  # 208 rows -> 3 shards
-    cursor = SensorCursor()
     submit_partitions(defs, SPAM_TRIAGE, [date], instance)
     assert stack.batch_count() == 3
 
-    first = collect_with_sensor(defs, instance, cursor, timeout_s=0.1)
-    assert first.collected == []  # batches still running: the sensor waits, no run
-    assert first.waiting == [f"spam_triage|{date}"]
+    first = collect_with_sensor(defs, instance, SPAM_TRIAGE, [date], timeout_s=0.1)
+    assert first.runs == []  # batches still running: the sensor waits, no run
+    assert first.problems[date].startswith("still waiting for")
 
-    done = collect_with_sensor(defs, instance, cursor, timeout_s=60)
-    assert [c.success for c in done.collected] == [True]
+    done = collect_with_sensor(defs, instance, SPAM_TRIAGE, [date], timeout_s=60)
+    assert len(collect_runs(done)) == 1
     parsed = pq.read_table(stack.table("parsed", date))
     unparsed = pq.read_table(stack.table("unparsed", date))
     assert parsed.num_rows + unparsed.num_rows == input_rows(date) == 208
@@ -127,15 +142,12 @@ def test_failed_batch_ends_in_unparsed_as_batch_failed(make_stack, instance):
     date = "2026-11-07"
     outcome = run_pipeline(stack.defs(), SPAM_TRIAGE, [date], instance, timeout_s=60)
 
-    assert [c.success for c in outcome.collected] == [True]
+    [run_id] = collect_runs(outcome)
     unparsed = pq.read_table(stack.table("unparsed", date))
     assert unparsed.num_rows == input_rows(date)
     assert set(unparsed["reason"].to_pylist()) == {"batch_failed"}
     assert pq.read_table(stack.table("parsed", date)).num_rows == 0
-    assert checks(instance, outcome.collected[0].run_id) == {
-        "conservation": True,
-        "parse_rate": False,
-    }
+    assert checks(instance, run_id) == {"conservation": True, "parse_rate": False}
 
 
 def test_expired_batch_keeps_partial_output_and_marks_the_rest_expired(make_stack, instance):
@@ -152,7 +164,7 @@ def test_expired_batch_keeps_partial_output_and_marks_the_rest_expired(make_stac
     )
     outcome = run_pipeline(defs, SPAM_TRIAGE, [date], instance, timeout_s=60)
 
-    assert [c.success for c in outcome.collected] == [True]
+    collect_runs(outcome)
     parsed = pq.read_table(stack.table("parsed", date))
     reasons = pq.read_table(stack.table("unparsed", date))["reason"].to_pylist()
     assert 0 < parsed.num_rows < input_rows(date)  # partial results are kept
@@ -164,7 +176,7 @@ def test_empty_partition_materializes_typed_empty_tables_without_a_batch(stack, 
     date = "2026-11-20"  # no sample data that day
     outcome = run_pipeline(stack.defs(), SPAM_TRIAGE, [date], instance, timeout_s=30)
 
-    assert [c.success for c in outcome.collected] == [True]
+    collect_runs(outcome)
     assert stack.batch_count() == 0
     parsed = pq.read_table(stack.table("parsed", date))
     assert parsed.num_rows == 0
@@ -200,7 +212,6 @@ def test_definitions_load(stack):
     } <= keys
     sensor = defs.resolve_sensor_def("batch_completion_sensor")
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert json.loads(SensorCursor().dump()) == {"after": {}, "pending": {}}
 
 
 def test_tables_under_a_url_root_are_staged_then_published(stack, instance):
@@ -214,7 +225,7 @@ def test_tables_under_a_url_root_are_staged_then_published(stack, instance):
     date = "2026-11-02"
     outcome = run_pipeline(defs, SPAM_TRIAGE, [date], instance, timeout_s=60)
 
-    assert [c.success for c in outcome.collected] == [True]
+    collect_runs(outcome)
     published = stack.root / "bucket" / "tables" / "spam_triage" / "parsed" / f"date={date}"
     table = pq.read_table(published / "part-0.parquet")
     assert table.num_rows == input_rows(date)
@@ -255,7 +266,7 @@ def test_bad_input_rows_are_kept_as_invalid_input_and_never_sent(stack, instance
 
     outcome = run_pipeline(defs, SPAM_TRIAGE, [date], instance, timeout_s=60)
 
-    assert [c.success for c in outcome.collected] == [True]
+    collect_runs(outcome)
     batches = list(stack.client.batches.list())
     assert [b.request_counts.total for b in batches] == [5]  # only the good rows were sent
     parsed = pq.read_table(stack.table("parsed", date))
@@ -264,4 +275,4 @@ def test_bad_input_rows_are_kept_as_invalid_input_and_never_sent(stack, instance
     assert parsed.num_rows + len(unparsed) == 9
     assert set(invalid) == {"empty", "ok-0#dup2", "huge", "latin1"}
     assert "whitespace" in invalid["empty"] and "UTF-8" in invalid["latin1"]
-    assert checks(instance, outcome.collected[0].run_id)["conservation"] is True
+    assert checks(instance, collect_runs(outcome)[0])["conservation"] is True

@@ -10,11 +10,14 @@ from pathlib import Path
 import dagster as dg
 import pyarrow.parquet as pq
 
+from synth_assets.batch import Unparsed, parse_results
 from synth_assets.defs import build_definitions
 from synth_assets.defs.resources import BatchApiResource, StorageResource, TaskSettings
-from synth_assets.defs.runs import run_pipeline, submit_partitions
-from synth_assets.pipeline import steps
+from synth_assets.defs.runs import collect_with_sensor, run_pipeline, submit_partitions
+from synth_assets.pipeline.plan import load_build
+from synth_assets.pipeline.record import RECORD_FILE, RequestRecord
 from synth_assets.tasks import SPAM_TRIAGE
+from synth_assets.tasks.spam import SinglePrediction
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "emails"
 
@@ -26,10 +29,11 @@ def input_rows(date: str) -> int:
 def test_batch_created_but_never_recorded_is_found_by_its_metadata(stack, instance):
     defs = stack.defs()
     date = "2026-11-03"
-    # A first run built the shards and created the batch, then died before Dagster
-    # recorded the materialization: only the Batch API knows the batch.
+    # A first run built the shards and created the batch, then died before the record and
+    # Dagster heard of it: only the Batch API knows the batch.
     submit_partitions(defs, SPAM_TRIAGE, [date], instance)
     assert stack.batch_count() == 1
+    (stack.root / "work" / "spam_triage" / RECORD_FILE).unlink()
     with dg.instance_for_test() as after_the_crash:
         outcome = run_pipeline(defs, SPAM_TRIAGE, [date], after_the_crash, timeout_s=60)
         record = after_the_crash.get_latest_materialization_event(
@@ -39,15 +43,16 @@ def test_batch_created_but_never_recorded_is_found_by_its_metadata(stack, instan
     assert stack.batch_count() == 1
     batches = record.asset_materialization.metadata["batches"].value  # type: ignore[union-attr]
     assert [b["how"] for b in batches] == ["api"]
-    assert [c.success for c in outcome.collected] == [True]
+    assert outcome.problems == {} and outcome.states == {date: "settled"}
+    assert pq.read_table(stack.table("parsed", date)).num_rows == input_rows(date)
 
 
 def test_upload_without_batch_leaves_no_second_batch(stack, instance):
     date = "2026-11-04"
     defs = stack.defs()
     submit_partitions(defs, SPAM_TRIAGE, [date], instance)  # builds the shard
-    storage = StorageResource(root=str(stack.root / "out"), work_dir=str(stack.root / "work"))
-    shard = steps.load_shards(storage.work_path("spam_triage", "requests", f"date={date}"))[0]
+    with RequestRecord(stack.root / "work" / "spam_triage" / RECORD_FILE, stack.url) as record:
+        shard = load_build(record.partition(date).manifest).shards[0]  # type: ignore[union-attr]
     with open(shard.path, "rb") as handle:  # a run that died between upload and create
         stack.client.files.create(file=handle, purpose="batch")
 
@@ -59,19 +64,20 @@ def test_upload_without_batch_leaves_no_second_batch(stack, instance):
 def test_leftovers_of_killed_downloads_and_writes_do_not_leak_into_tables(stack, instance):
     date = "2026-11-06"
     defs = stack.defs()
-    run_pipeline(defs, SPAM_TRIAGE, [date], instance, timeout_s=60)
-    results = stack.root / "work" / "spam_triage" / "results" / f"date={date}"
+    submit_partitions(defs, SPAM_TRIAGE, [date], instance)
+    [batch] = stack.client.batches.list()
+    results = stack.root / "work" / "spam_triage" / "results"
     tables = stack.root / "out" / "spam_triage"
-    # What kills in the middle leave: a partial download, a partial Parquet file
-    for output in results.glob("*.output.jsonl"):
-        (results / f".{output.name}.part").write_bytes(b'{"custom_id": "truncat')
     parsed_dir = tables / "parsed" / f"date={date}"
+    # What a collect run killed half-way leaves: a partial download, a partial Parquet file
+    results.mkdir(parents=True)
+    (results / f".{batch.id}.output.jsonl.part").write_bytes(b'{"custom_id": "truncat')
+    parsed_dir.mkdir(parents=True)
     (parsed_dir / ".part-0.parquet.tmp").write_bytes(b"PAR1 half a file")
 
-    # The sensor only runs a collect once per set of batches: rerun it by hand
-    job = defs.resolve_job_def("spam_triage_collect_job")
-    assert job.execute_in_process(instance=instance, partition_key=date).success
+    outcome = collect_with_sensor(defs, instance, SPAM_TRIAGE, [date], timeout_s=60)
 
+    assert outcome.problems == {}
     parsed = pq.read_table(parsed_dir / "part-0.parquet")
     unparsed = pq.read_table(tables / "unparsed" / f"date={date}" / "part-0.parquet")
     assert parsed.num_rows + unparsed.num_rows == input_rows(date)
@@ -86,9 +92,9 @@ def test_transient_failures_are_resubmitted_within_the_attempt_budget(make_stack
     date = "2026-11-05"
     outcome = run_pipeline(stack.defs(), SPAM_TRIAGE, [date], instance, timeout_s=120)
 
-    assert outcome.waiting == []
-    assert all(c.success for c in outcome.collected)
-    assert stack.batch_count() == 3  # attempt 1, then two resubmissions (the default budget)
+    assert outcome.problems == {} and all(r.success for r in outcome.runs)
+    batches = list(stack.client.batches.list())
+    assert sorted(b.metadata["synth_attempt"] for b in batches) == ["1", "2", "3"]
     tables = stack.root / "out" / "spam_triage"
     parsed = pq.read_table(tables / "parsed" / f"date={date}" / "part-0.parquet")
     unparsed = pq.read_table(tables / "unparsed" / f"date={date}" / "part-0.parquet")
@@ -96,18 +102,30 @@ def test_transient_failures_are_resubmitted_within_the_attempt_budget(make_stack
     assert len(set(parsed["custom_id"].to_pylist() + unparsed["custom_id"].to_pylist())) == (
         input_rows(date)
     )
-    attempts = set(parsed["attempt"].to_pylist())
-    assert attempts == {1, 2, 3}  # rows answered by resubmissions
-    reasons = unparsed["reason"].to_pylist()
+    assert set(parsed["attempt"].to_pylist()) == {1, 2, 3}  # rows answered by resubmissions
+    rows = unparsed.to_pylist()
     # what is left of the transient faults after three tries: about 0.3 ** 3 of the rows
-    assert reasons.count("http_error") + reasons.count("missing") < 0.1 * input_rows(date)
-    record = instance.get_latest_materialization_event(dg.AssetKey(["spam_triage", "batch_output"]))
-    metadata = record.asset_materialization.metadata  # type: ignore[union-attr]
-    attempts = metadata["attempts"].value
-    assert [a["attempt"] for a in attempts] == [1, 2, 3]
+    left = [r for r in rows if r["reason"] in ("http_error", "missing")]
+    assert len(left) < 0.1 * input_rows(date) and all(r["attempt"] == 3 for r in left)
     # schema mismatches are the model's own answer: never a reason to resubmit
-    assert all(set(a["why"]) <= {"http_500", "missing"} for a in attempts)
-    assert metadata["final"].value is True
+    by_attempt = {b.metadata["synth_attempt"]: b for b in batches}
+    first, second = by_attempt["1"], by_attempt["2"]
+    (stack.root / "first.jsonl").write_bytes(
+        stack.client.files.content(first.output_file_id).read()  # type: ignore[arg-type]
+    )
+    mismatched = {
+        r.custom_id
+        for r in parse_results(stack.root / "first.jsonl", response_model=SinglePrediction)
+        if isinstance(r, Unparsed) and r.reason == "schema_mismatch"
+    }
+    resent = stack.client.files.content(second.input_file_id).read().decode()
+    assert mismatched and not any(f'"custom_id":"{c}"' in resent for c in mismatched)
+    # the tables were published once, when the day settled, and say how it settled
+    parsed_key = dg.AssetKey(["spam_triage", "parsed"])
+    materializations = instance.fetch_materializations(parsed_key, limit=10).records
+    assert len(materializations) == 1
+    settled = materializations[0].asset_materialization.metadata["settled"].value  # type: ignore[union-attr]
+    assert settled == "final" if not left else settled.startswith("budget spent")
 
 
 def test_no_resubmission_when_the_budget_is_one_attempt(make_stack, instance):

@@ -8,10 +8,13 @@ partition after a pipeline run, and returns the figures that the suite adds up i
 :data:`TOTALS` (printed at the end of the session by ``conftest.py``).
 """
 
+import hashlib
+import json
+import re
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ import dagster as dg
 import openai
 import pyarrow.parquet as pq
 
+from synth_assets.batch.parse import ResultFiles, iter_results
 from synth_assets.batch.reasons import Reason
 from synth_assets.batch.records import Unparsed, is_extra_line
 from synth_assets.batch.remote import TERMINAL, iter_batches
@@ -32,11 +36,11 @@ from synth_assets.defs.resources import (
     TaskSettings,
 )
 from synth_assets.defs.runs import PipelineRun, collect_with_sensor
-from synth_assets.defs.sensors import SensorCursor
 from synth_assets.localbatch import ServerProcess, ThreadServer
 from synth_assets.localbatch.background import settings_for
-from synth_assets.pipeline.steps import spec_with_path
-from synth_assets.tasks import SPAM_TRIAGE
+from synth_assets.pipeline.record import RECORD_FILE, RequestRecord, State
+from synth_assets.pipeline.steps import builder_for, spec_with_path
+from synth_assets.tasks import SPAM_TRIAGE, BatchTask
 from synth_assets.tasks.base import custom_id_for
 from synth_assets.tasks.dataset import read_partition
 
@@ -64,6 +68,7 @@ class Rig:
         self.url = ""
         self.api_key = settings.get("api_key") or "test"
         self.start()
+        self.batch_api = BatchApiResource(base_url=self.url)
         self.client = openai.OpenAI(
             base_url=self.url, api_key=self.api_key, max_retries=0, timeout=30
         )
@@ -98,19 +103,38 @@ class Rig:
         *,
         max_attempts: int = 3,
         task_settings: TaskSettings | None = None,
+        tasks: Sequence[BatchTask] = (TASK,),
         **batch_api: Any,
     ) -> dg.Definitions:
         """Definitions with every file under ``root`` and the Batch API at ``url``."""
         batch_api.setdefault("base_url", self.url)
+        self.batch_api = BatchApiResource(**batch_api)
         return build_definitions(
+            tasks,
             resources={
-                "batch_api": BatchApiResource(**batch_api),
+                "batch_api": self.batch_api,
                 "storage": StorageResource(
                     root=str(self.root / "out"), work_dir=str(self.root / "work")
                 ),
                 "task_settings": task_settings or TaskSettings(max_attempts=max_attempts),
-            }
+            },
         )
+
+    def record(self, task: BatchTask = TASK) -> RequestRecord:
+        """The task's request record, seen from this server."""
+        backend = self.batch_api.backend()  # as the last defs() configured it
+        return RequestRecord(self.root / "work" / task.name / RECORD_FILE, backend.identity)
+
+    def recorded_batches(self, date: str) -> list[str]:
+        """The batch ids the record holds for a partition (this server)."""
+        with self.record() as record:
+            return [b.batch_id for b in record.batches(date)]
+
+    def partition_state(self, date: str) -> str | None:
+        """The partition's state in the record."""
+        with self.record() as record:
+            row = record.partition(date)
+            return row.state if row else None
 
     def table(self, name: str, date: str) -> Path:
         """The partition file of a table."""
@@ -199,19 +223,59 @@ class Totals:
 TOTALS = Totals()
 
 
-def latest_output_metadata(instance: dg.DagsterInstance, date: str) -> dict[str, Any]:
-    """The metadata of the partition's newest batch_output materialization."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey([TASK.name, "batch_output"]), asset_partitions=[date]
-        ),
-        limit=1,
-        ascending=False,
-    ).records
-    assert records, f"batch_output was never materialized for {date}"
-    materialization = records[0].asset_materialization
-    assert materialization is not None
-    return {k: v.value for k, v in materialization.metadata.items()}
+def batch_requests(rig: Rig, batch: Any) -> list[tuple[str, str]]:
+    """What a batch on the server was asked, read back from its input file: (custom_id,
+    request hash) per line, the hash computed here from the bytes the server holds."""
+    content = rig.client.files.content(batch.input_file_id).read()
+    sent = []
+    for line in content.splitlines():
+        if not line.strip():
+            continue
+        match = _ID_PREFIX.match(line)
+        assert match, line[:80]
+        rest = line[match.end() :] + b"\n"  # the request without its custom_id
+        sent.append((json.loads(b'"' + match.group(1) + b'"'), hashlib.sha256(rest).hexdigest()))
+    return sent
+
+
+_ID_PREFIX = re.compile(rb'^\{"custom_id":"((?:[^"\\]|\\.)*)"')
+
+
+def expected_hashes(
+    date: str,
+    dataset_path: str | None = None,
+    *,
+    task: BatchTask = TASK,
+    model: str | None = None,
+) -> dict[str, str]:
+    """custom_id -> request hash of every valid input row of the day, as it is now."""
+    spec = spec_with_path(task.dataset, dataset_path, PROJECT_ROOT)
+    table = read_partition(spec, date, max_text_chars=TaskSettings().max_text_chars)
+    builder = builder_for(task, model=model)
+    hashes = {}
+    for row in table.to_pylist():
+        if row.get("problem"):
+            continue
+        _, request_hash = builder.encode_hashed("", task.to_messages(row))
+        hashes[custom_id_for(str(row["id"]))] = request_hash
+    return hashes
+
+
+def batch_ids(rig: Rig) -> set[str]:
+    """Every batch id the server holds now."""
+    return {b.id for b in rig.server_batches()}
+
+
+def sent_since(rig: Rig, before: set[str]) -> list[tuple[str, str, int]]:
+    """(custom_id, request hash, attempt) of every request in batches created since
+    ``before`` (a :func:`batch_ids` snapshot)."""
+    sent = []
+    for batch in rig.server_batches():
+        if batch.id in before:
+            continue
+        attempt = int((batch.metadata or {}).get("synth_attempt", "1"))
+        sent.extend((cid, h, attempt) for cid, h in batch_requests(rig, batch))
+    return sent
 
 
 def check_partition(
@@ -222,15 +286,20 @@ def check_partition(
     max_attempts: int,
     retry_reasons: Collection[str] = RETRY_REASONS,
     dataset_path: str | None = None,
+    task: BatchTask = TASK,
+    model: str | None = None,
 ) -> PartitionReport:
-    """Assert the promises on one collected partition; return what was seen.
+    """Assert the promises on one settled partition; return what was seen.
 
-    - every input row exactly once across parsed + unparsed (extra lines apart);
+    - every current input row exactly once across parsed + unparsed (extra lines apart),
+      carrying the answer to its *current* request (its request_hash);
     - attempts within the budget, and a retryable reason left only at the last attempt;
-    - the batches the server holds for the partition are exactly those batch_output's
-      ``attempts`` metadata records (no double submission), all terminal, none pending.
+    - on the server: every batch of the partition recorded, all terminal, and no request
+      sent twice at the same attempt (nothing paid twice).
     """
+    del instance  # the state lives in the record and the server, not in run history
     wanted = expected_ids(date, dataset_path)
+    hashes = expected_hashes(date, dataset_path, task=task, model=model)
     parsed = pq.read_table(rig.table("parsed", date)).to_pylist()
     unparsed = pq.read_table(rig.table("unparsed", date)).to_pylist()
     extra = [r for r in unparsed if is_extra_line(r["reason"], r["custom_id"])]
@@ -240,102 +309,102 @@ def check_partition(
     doubled = sum(n - 1 for n in seen.values() if n > 1)
     strangers = set(seen) - set(wanted)
 
-    metadata = latest_output_metadata(instance, date)
-    attempts = metadata["attempts"]
-    recorded = [b["batch_id"] for a in attempts for b in a["batches"]]
     on_server = rig.server_batches(date)
-    server_ids = [b.id for b in on_server]
+    sends = Counter((h, a) for b in on_server for _, h, a in sent_since_one(rig, b))
+    attempts = sorted({int(b.metadata["synth_attempt"]) for b in on_server})
     report = PartitionReport(
         date=date,
         rows=len(wanted),
         lost=lost,
         doubled=doubled,
-        server_batches=len(server_ids),
-        recorded_batches=len(recorded),
-        double_submissions=len(server_ids) - len(set(recorded) & set(server_ids)),
+        server_batches=len(on_server),
+        recorded_batches=len(rig.recorded_batches(date)),
+        double_submissions=sum(n - 1 for n in sends.values()),
         attempts=len(attempts),
         reasons=Counter(r["reason"] for r in outcomes),
         extra_lines=Counter(r["reason"] for r in extra),
         by_attempt=Counter(r["attempt"] for r in parsed + outcomes),
     )
 
-    # Nothing lost, nothing doubled, nothing invented.
+    # Nothing lost, nothing doubled, nothing invented, every answer the current request's.
     assert lost == 0, f"{date}: {lost} input rows in neither table"
     assert doubled == 0, f"{date}: {doubled} rows more than once"
     assert not strangers, f"{date}: rows for ids never requested: {sorted(strangers)[:5]}"
     assert len(parsed) + len(outcomes) == len(wanted)
-    assert len({r["custom_id"] for r in parsed}) == len(parsed)
+    for row in parsed + outcomes:
+        if row.get("reason") == Reason.INVALID_INPUT:
+            assert row["request_hash"] is None and row["attempt"] is None, row  # never sent
+            continue
+        assert row["request_hash"] == hashes[row["custom_id"]], (
+            f"{date}: {row['custom_id']} carries the answer to another request"
+        )
 
     # Attempts within the budget; what is still retryable is so only at the last attempt.
-    assert 1 <= len(attempts) <= max_attempts
-    assert [a["attempt"] for a in attempts] == list(range(1, len(attempts) + 1))
-    for row in parsed:
-        assert row["attempt"] is not None and 1 <= row["attempt"] <= len(attempts), row
-    for row in outcomes:
-        if row["reason"] == Reason.INVALID_INPUT:
-            assert row["attempt"] is None, row  # never sent
+    assert attempts == list(range(1, len(attempts) + 1)) and len(attempts) <= max_attempts
+    for row in parsed + outcomes:
+        if row.get("reason") == Reason.INVALID_INPUT:
             continue
-        assert row["attempt"] is not None and 1 <= row["attempt"] <= len(attempts), row
+        assert row["attempt"] is not None and 1 <= row["attempt"] <= max_attempts, row
+        if "reason" not in row:
+            continue
         record = Unparsed(row["custom_id"], Reason(row["reason"]), status_code=row["status_code"])
         if is_retryable(record, retry_reasons):
             assert row["attempt"] == max_attempts, (
                 f"{date}: {row['custom_id']} failed ({row['reason']} {row['status_code']}) at "
                 f"attempt {row['attempt']} of {max_attempts} and was not retried"
             )
+    server_ids = {b.id for b in on_server}
+    anywhere = {b.id for b in rig.server_batches()}  # the same request may be another day's
     for row in parsed:
-        assert row["batch_id"] in recorded, row
+        assert row["batch_id"] in anywhere, row
 
-    # The server holds exactly the batches the project meant to create, all finished.
-    assert sorted(server_ids) == sorted(recorded), (
-        f"{date}: server batches {sorted(server_ids)} != recorded {sorted(recorded)}"
-    )
-    assert len(set(recorded)) == len(recorded)
+    # The server holds exactly the batches the record knows, all finished; none paid twice.
+    assert report.double_submissions == 0, f"{date}: requests sent twice: {sends.most_common(3)}"
+    assert server_ids == set(rig.recorded_batches(date)), (server_ids, rig.recorded_batches(date))
     assert all(b.status in TERMINAL for b in on_server), [b.status for b in on_server]
-    for number, attempt in enumerate(attempts, start=1):
-        for batch in attempt["batches"]:
-            assert next(b for b in on_server if b.id == batch["batch_id"]).metadata[
-                "synth_attempt"
-            ] == str(number)
-    assert metadata["final"] is True and metadata["pending_batches"] == []
+    assert rig.partition_state(date) == State.SETTLED
     return report
 
 
+def sent_since_one(rig: Rig, batch: Any) -> list[tuple[str, str, int]]:
+    """(custom_id, hash, attempt) of one server batch's requests."""
+    attempt = int((batch.metadata or {}).get("synth_attempt", "1"))
+    return [(cid, h, attempt) for cid, h in batch_requests(rig, batch)]
+
+
 def assert_collected(outcome: PipelineRun, dates: Collection[str]) -> None:
-    """The sensor requested collect runs until nothing waited, and every run succeeded."""
-    assert outcome.waiting == [], f"still waiting: {outcome.waiting}"
-    assert outcome.collected, "no collect run"
-    assert all(c.success for c in outcome.collected), outcome.collected
-    ran = {c.partition for c in outcome.collected if c.run_id is not None}
-    assert ran == set(dates), outcome.collected
-    # run_pipeline's cursor starts after the newest submission but rereads batch_output
-    # history: partitions of earlier runs come back only as "collected already"
-    assert all(c.run_id is None for c in outcome.collected if c.partition not in dates)
+    """Every asked day settled, and every run the driver executed succeeded."""
+    assert outcome.problems == {}, outcome.problems
+    assert {d: outcome.states[d] for d in dates} == dict.fromkeys(dates, State.SETTLED)
+    assert all(r.success for r in outcome.runs), [r for r in outcome.runs if not r.success]
 
 
 def assert_sensor_idle(
     rig: Rig, defs: dg.Definitions, instance: dg.DagsterInstance, dates: Collection[str]
 ) -> None:
-    """A sensor that lost its cursor and reads the whole history again runs nothing new and
-    creates no batch: every run it asks for already succeeded under its run key."""
+    """A sensor ticking anew (no cursor: it keeps none) asks for nothing and creates no
+    batch, and a fresh Dagster instance changes nothing: the state is in the record."""
     before = len(rig.server_batches())
     runs = len(instance.get_runs())
     replay = collect_with_sensor(
-        defs, instance, SensorCursor(), timeout_s=10, interval_s=0.1, log=lambda _: None
+        defs, instance, TASK, list(dates), timeout_s=2, interval_s=0.1, log=lambda _: None
     )
-    assert replay.waiting == []
-    assert all(c.run_id is None and c.success for c in replay.collected), replay.collected
-    assert {c.partition for c in replay.collected} <= set(dates)
+    assert replay.runs == [] and replay.problems == {}, (replay.runs, replay.problems)
+    with dg.instance_for_test() as fresh:
+        again = collect_with_sensor(
+            defs, fresh, TASK, list(dates), timeout_s=2, interval_s=0.1, log=lambda _: None
+        )
+        assert again.runs == [] and again.problems == {}
     assert len(instance.get_runs()) == runs
     assert len(rig.server_batches()) == before
 
 
 def conservation_checks_passed(instance: dg.DagsterInstance, outcome: PipelineRun) -> None:
-    """The Dagster ``conservation`` asset check passed on every collect run."""
-    for collected in outcome.collected:
-        if collected.run_id is None:
-            continue
+    """The Dagster ``conservation`` check passed on every run that published tables."""
+    published = 0
+    for run in outcome.runs:
         records = instance.get_records_for_run(
-            collected.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+            run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
         ).records
         passed = {
             r.event_log_entry.dagster_event.event_specific_data.check_name: (  # type: ignore[union-attr]
@@ -343,4 +412,43 @@ def conservation_checks_passed(instance: dg.DagsterInstance, outcome: PipelineRu
             )
             for r in records
         }
-        assert passed.get("conservation") is True, (collected, passed)
+        if passed:
+            published += 1
+            assert passed.get("conservation") is True, (run, passed)
+    assert published, "no run published tables"
+
+
+def retried_because(rig: Rig, date: str, attempt: int = 2) -> Counter[str]:
+    """Why the requests of ``attempt`` were sent again: their outcome in the attempt
+    before, read from that attempt's result files on the server (``http_429``...)."""
+    batches = rig.server_batches(date)
+    again = {
+        cid
+        for b in batches
+        if b.metadata["synth_attempt"] == str(attempt)
+        for cid, _ in batch_requests(rig, b)
+    }
+    why: Counter[str] = Counter()
+    for batch in batches:
+        if batch.metadata["synth_attempt"] != str(attempt - 1):
+            continue
+        for record in iter_results(_result_files(rig, batch), TASK.response_model):
+            if record.custom_id in again and isinstance(record, Unparsed):
+                label = record.reason.value
+                if record.reason == Reason.HTTP_ERROR:
+                    label = f"http_{record.status_code}"
+                why[label] += 1
+    return why
+
+
+def _result_files(rig: Rig, batch: Any) -> ResultFiles:
+    """A server batch's output and error files, downloaded beside the rig."""
+    folder = rig.root / "check" / batch.id
+    folder.mkdir(parents=True, exist_ok=True)
+    paths: dict[str, Path | None] = {"output": None, "error": None}
+    for kind, file_id in (("output", batch.output_file_id), ("error", batch.error_file_id)):
+        if file_id:
+            paths[kind] = folder / f"{kind}.jsonl"
+            paths[kind].write_bytes(rig.client.files.content(file_id).read())  # type: ignore[union-attr]
+    requested = [cid for cid, _ in batch_requests(rig, batch)]
+    return ResultFiles(paths["output"], paths["error"], batch.id, batch.status, requested=requested)

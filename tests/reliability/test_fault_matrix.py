@@ -1,12 +1,12 @@
 """The fault matrix: the whole pipeline (library + local server + Dagster) once per fault.
 
 Each case runs ``run_pipeline`` (submit job, the real ``batch_completion_sensor`` ticked
-with its cursor, the collect runs it requests) on one sample day against a local server
-told to misbehave, then asserts the promises of DESIGN.md (``check_partition``): every
-input row exactly once across parsed + unparsed, retryable failures retried within the
+against the request record, the collect and resubmit runs it requests) on one sample day
+against a local server told to misbehave, then asserts the project's two promises
+(``check_partition``): every input row exactly once across parsed + unparsed, retryable failures retried within the
 attempt budget, the server holding exactly the batches the project recorded (no double
-submission), and a sensor that has recovered (nothing waiting; a replay from a lost cursor
-runs nothing new).
+submission), and a sensor that has recovered (nothing waiting; a fresh tick, even on a
+fresh Dagster instance, runs nothing new).
 """
 
 from typing import Any
@@ -24,20 +24,12 @@ from reliability_kit import (
     check_partition,
     conservation_checks_passed,
     input_lines,
-    latest_output_metadata,
+    retried_because,
 )
 
-from synth_assets.defs.runs import (
-    SENSOR_NAME,
-    collect_with_sensor,
-    latest_storage_id,
-    run_pipeline,
-    submit_partitions,
-)
-from synth_assets.defs.sensors import SensorCursor
+from synth_assets.defs.runs import SENSOR_NAME, collect_with_sensor, run_pipeline, submit_partitions
 
 DATE = "2026-11-06"  # the smallest sample day: 208 rows
-PENDING_KEY = f"{TASK.name}|{DATE}"
 RATE = 0.3
 
 
@@ -90,11 +82,11 @@ def test_per_request_fault(make_rig, instance, kind: str) -> None:
     outcome = run_pipeline(defs, TASK, [DATE], instance, timeout_s=60, log=quiet)
 
     report = finish(rig, defs, instance, kind, outcome, max_attempts=max_attempts)
-    attempts = latest_output_metadata(instance, DATE)["attempts"]
     if retried:
         assert report.attempts == 2 and report.server_batches == 2
-        assert set(attempts[1]["why"]) == {kind}  # resubmitted because of this fault
-        assert 0.15 * 208 < attempts[1]["why"][kind] < 0.45 * 208
+        why = retried_because(rig, DATE)
+        assert set(why) == {kind}  # resubmitted because of this fault
+        assert 0.15 * 208 < why[kind] < 0.45 * 208
         # the retry drew again: most of the failed rows were answered by attempt 2
         assert report.by_attempt[2] > report.reasons[reason]
         assert 0 < report.reasons[reason] < 0.25 * 208  # what is left failed twice
@@ -141,9 +133,8 @@ def test_expiry(make_rig, instance) -> None:
     outcome = run_pipeline(defs, TASK, [DATE], instance, timeout_s=60, log=quiet)
 
     report = finish(rig, defs, instance, "expiry", outcome, max_attempts=3)
-    attempts = latest_output_metadata(instance, DATE)["attempts"]
     assert report.attempts >= 2
-    assert set(attempts[1]["why"]) == {"expired"}
+    assert set(retried_because(rig, DATE)) == {"expired"}
     assert report.reasons.keys() <= {"expired"}
     assert report.by_attempt[1] > 0 and report.by_attempt[2] > 0
 
@@ -151,19 +142,17 @@ def test_expiry(make_rig, instance) -> None:
 def test_cancellation(make_rig, instance) -> None:
     rig = make_rig(delay_s=0.25, chunk_size=20)
     defs = rig.defs(max_attempts=2)
-    cursor = SensorCursor(after=latest_storage_id(instance, [TASK]))
-    assert submit_partitions(defs, TASK, [DATE], instance, log=quiet) == [DATE]
+    assert submit_partitions(defs, TASK, [DATE], instance, log=quiet).submitted == [DATE]
     batch = rig.wait_batch(DATE, lambda b: (b.request_counts.completed or 0) >= 20)
 
     # someone cancels the running batch through the real client
     rig.client.batches.cancel(batch.id)
-    outcome = collect_with_sensor(defs, instance, cursor, timeout_s=60, log=quiet)
+    outcome = collect_with_sensor(defs, instance, TASK, [DATE], timeout_s=60, log=quiet)
 
     report = finish(rig, defs, instance, "cancellation", outcome, max_attempts=2)
     cancelled = rig.client.batches.retrieve(batch.id)
     assert cancelled.status == "cancelled"
-    attempts = latest_output_metadata(instance, DATE)["attempts"]
-    assert set(attempts[1]["why"]) == {"cancelled"}  # what never ran is sent again
+    assert set(retried_because(rig, DATE)) == {"cancelled"}  # what never ran is sent again
     assert report.server_batches == 2
     assert report.reasons == {}  # attempt 2 answered everything cancelled
     assert report.by_attempt[1] == (cancelled.request_counts.completed or 0)
@@ -172,14 +161,13 @@ def test_cancellation(make_rig, instance) -> None:
 def test_server_killed_and_restarted_mid_batch(make_rig, instance) -> None:
     rig = make_rig(process=True, fixed_port=True, delay_s=0.2, chunk_size=20)
     defs = rig.defs()
-    cursor = SensorCursor(after=latest_storage_id(instance, [TASK]))
-    assert submit_partitions(defs, TASK, [DATE], instance, log=quiet) == [DATE]
+    assert submit_partitions(defs, TASK, [DATE], instance, log=quiet).submitted == [DATE]
     batch = rig.wait_batch(DATE, lambda b: (b.request_counts.completed or 0) >= 40)
     assert batch.status == "in_progress"
 
     rig.kill()  # SIGKILL mid-batch
     rig.start()  # same data dir, same port: the Definitions' URL still works
-    outcome = collect_with_sensor(defs, instance, cursor, timeout_s=60, log=quiet)
+    outcome = collect_with_sensor(defs, instance, TASK, [DATE], timeout_s=60, log=quiet)
 
     report = finish(rig, defs, instance, "server restart", outcome, max_attempts=3)
     assert report.server_batches == 1  # the restarted server resumed the batch
@@ -190,33 +178,30 @@ def test_server_killed_and_restarted_mid_batch(make_rig, instance) -> None:
 def test_server_unreachable_during_a_sensor_tick(make_rig, instance) -> None:
     rig = make_rig(fixed_port=True, delay_s=0.1, chunk_size=40)
     defs = rig.defs()
-    cursor = SensorCursor(after=latest_storage_id(instance, [TASK]))
-    assert submit_partitions(defs, TASK, [DATE], instance, log=quiet) == [DATE]
+    assert submit_partitions(defs, TASK, [DATE], instance, log=quiet).submitted == [DATE]
 
     rig.stop()
     # the sensor ticks while the server is down: no crash, a one-sentence skip reason,
-    # and the partition stays pending in the cursor
+    # and the partition stays waiting in the record
     sensor = defs.resolve_sensor_def(SENSOR_NAME)
     context = dg.build_sensor_context(
         instance=instance,
-        cursor=cursor.dump(),
-        resources={"batch_api": defs.resources["batch_api"]},  # type: ignore[index]
+        resources={name: defs.resources[name] for name in ("batch_api", "storage")},  # type: ignore[index]
         definitions=defs,
     )
     tick = sensor.evaluate_tick(context)
     assert not tick.run_requests
     assert tick.skip_message and tick.skip_message.startswith("cannot reach the Batch API at")
     assert "Traceback" not in tick.skip_message and "\n" not in tick.skip_message.strip()
-    after_failed_tick = SensorCursor.load(tick.cursor)
-    assert list(after_failed_tick.pending) == [PENDING_KEY]
+    assert rig.partition_state(DATE) == "waiting"
     # the same through the runner with a tiny timeout
-    down = collect_with_sensor(defs, instance, after_failed_tick, timeout_s=0.01, log=quiet)
-    assert down.collected == [] and down.waiting == [PENDING_KEY]
+    down = collect_with_sensor(defs, instance, TASK, [DATE], timeout_s=0.01, log=quiet)
+    assert down.runs == [] and down.problems[DATE].startswith("still waiting for 1 batch")
     assert len(instance.get_runs()) == 1  # only the submit run: nothing was collected
 
     rig.start()  # back, same data dir and port
     outcome = collect_with_sensor(
-        defs, instance, after_failed_tick, timeout_s=60, interval_s=0.1, log=quiet
+        defs, instance, TASK, [DATE], timeout_s=60, interval_s=0.1, log=quiet
     )
 
     report = finish(rig, defs, instance, "server unreachable", outcome, max_attempts=3)

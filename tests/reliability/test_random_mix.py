@@ -25,12 +25,10 @@ from reliability_kit import (
     check_partition,
     conservation_checks_passed,
     expected_ids,
-    latest_output_metadata,
 )
 
 from synth_assets.defs.resources import TaskSettings
-from synth_assets.defs.runs import collect_with_sensor, latest_storage_id, submit_partitions
-from synth_assets.defs.sensors import SensorCursor
+from synth_assets.defs.runs import collect_with_sensor, submit_partitions
 from synth_assets.localbatch.faults import FaultKind
 
 DATES = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]
@@ -81,14 +79,14 @@ def test_seeded_random_mix_over_four_partitions(make_rig, instance, tmp_path) ->
     rig = make_rig(fixed_port=True, faults=spec, seed=SEED, chunk_size=50, delay_s=0.02)
     settings = TaskSettings(dataset_path=str(dataset), max_attempts=MAX_ATTEMPTS)
     defs = rig.defs(task_settings=settings, max_requests_per_file=100)
-    cursor = SensorCursor(after=latest_storage_id(instance, [TASK]))
 
-    assert submit_partitions(defs, TASK, DATES, instance, log=lambda _: None) == DATES
+    submitted = submit_partitions(defs, TASK, DATES, instance, log=lambda _: None)
+    assert submitted.submitted == DATES
     rig.stop()  # the server goes away; the sensor ticks against nothing and must wait
-    down = collect_with_sensor(defs, instance, cursor, timeout_s=0.01, log=lambda _: None)
-    assert down.collected == [] and len(down.waiting) == len(DATES)
+    down = collect_with_sensor(defs, instance, TASK, DATES, timeout_s=0.01, log=lambda _: None)
+    assert down.runs == [] and sorted(down.problems) == DATES
     rig.start()
-    outcome = collect_with_sensor(defs, instance, cursor, timeout_s=150, interval_s=0.2)
+    outcome = collect_with_sensor(defs, instance, TASK, DATES, timeout_s=150, interval_s=0.2)
 
     assert_collected(outcome, DATES)
     conservation_checks_passed(instance, outcome)
@@ -102,9 +100,10 @@ def test_seeded_random_mix_over_four_partitions(make_rig, instance, tmp_path) ->
     reasons: Counter[str] = sum((r.reasons + r.extra_lines for r in reports), Counter())
     rows = sum(r.rows for r in reports)
     resubmitted = sum(
-        sum(a["why"].values())
+        b.request_counts.total
         for date in DATES
-        for a in latest_output_metadata(instance, date)["attempts"][1:]
+        for b in rig.server_batches(date)
+        if b.metadata["synth_attempt"] != "1"
     )
     assert sum(expected_ids(d, str(dataset)).__len__() for d in DATES) == rows
     assert reasons["invalid_input"] == 4 * len(DATES)  # never sent, still in unparsed

@@ -1,7 +1,7 @@
 """Beyond the server's faults: runs that die or fail half-way, reruns, and races.
 
-- a collect run killed after it created a resubmission batch but before Dagster recorded
-  it: the rerun finds that batch by its metadata (no second resubmission);
+- a resubmit run killed after it created its batch but before the record heard of it: the
+  rerun finds that batch by its metadata (no second resubmission);
 - a collect run that fails because the server went away after the sensor requested it:
   the sensor should request it again once the server is back;
 - a backfill over a finished partition whose first batch expired: nothing may be
@@ -22,21 +22,23 @@ from reliability_kit import (
     assert_collected,
     assert_sensor_idle,
     check_partition,
-    latest_output_metadata,
 )
 
+from synth_assets.batch.remote import submit_file
 from synth_assets.batch.shards import Shard, write_shards
 from synth_assets.defs import layout
 from synth_assets.defs.resources import StorageResource
 from synth_assets.defs.runs import (
     SENSOR_NAME,
     collect_with_sensor,
-    latest_storage_id,
+    execute_run_request,
     run_pipeline,
     submit_partitions,
 )
-from synth_assets.defs.sensors import SensorCursor
 from synth_assets.pipeline import steps
+from synth_assets.pipeline.plan import Policy, build_requests, iter_sends
+from synth_assets.pipeline.record import State
+from synth_assets.pipeline.submit import Submitter, identity
 
 DATE = "2026-11-06"  # 208 rows
 
@@ -45,58 +47,59 @@ def quiet(_: str) -> None:
     """A log callback that keeps the test output short."""
 
 
-def tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str) -> dg.SensorResult:
+def tick(defs: dg.Definitions, instance: dg.DagsterInstance) -> dg.SensorResult:
     """One evaluation of the real sensor."""
     return defs.resolve_sensor_def(SENSOR_NAME).evaluate_tick(
         dg.build_sensor_context(
             instance=instance,
-            cursor=cursor,
-            resources={"batch_api": defs.resources["batch_api"]},  # type: ignore[index]
+            resources={name: defs.resources[name] for name in ("batch_api", "storage")},  # type: ignore[index]
             definitions=defs,
         )
     )
 
 
-def test_collect_killed_after_creating_its_resubmission(make_rig, instance) -> None:
+def test_resubmission_killed_after_creating_its_batch_pays_nothing_twice(
+    make_rig, instance
+) -> None:
     rig = make_rig(faults="http_500=0.3", seed=5, chunk_size=50)
     defs = rig.defs(max_attempts=2)
-    cursor = SensorCursor(after=latest_storage_id(instance, [TASK]))
-    assert submit_partitions(defs, TASK, [DATE], instance, log=quiet) == [DATE]
+    assert submit_partitions(defs, TASK, [DATE], instance, log=quiet).submitted == [DATE]
     first = rig.wait_batch(DATE, lambda b: b.status == "completed")
-    # A collect run got as far as creating attempt 2, then died before Dagster recorded it.
+    [collect] = tick(defs, instance).run_requests or []
+    assert execute_run_request(defs, instance, collect, quiet, None).success
+    assert rig.partition_state(DATE) == State.RESUBMIT  # the 500s are to be sent again
+    # A resubmit run built the retries and created their batch, then died before the
+    # record heard of it.
     storage = StorageResource(root=str(rig.root / "out"), work_dir=str(rig.root / "work"))
-    submitted = latest_submitted(instance)
-    crashed = steps.collect_attempt(
-        rig.client,
-        TASK,
-        DATE,
-        [{"attempt": 1, "batches": submitted, "why": {}}],
-        layout.results_dir(storage, TASK, DATE),
-        layout.requests_dir(storage, TASK, DATE),
-        max_attempts=2,
-        retry_reasons=["http_error"],
-        max_requests=50_000,
-        max_bytes=200 << 20,
+    folder = rig.root / "crashed-build"
+    with rig.record() as record:
+        build = build_requests(
+            TASK,
+            layout.inputs_snapshot(storage, TASK, DATE),
+            folder,
+            steps.builder_for(TASK),
+            record,
+            Policy(max_attempts=2),
+            max_requests=50_000,
+            max_bytes=200 << 20,
+        )
+    [shard] = build.shards
+    assert {attempt for _, _, attempt, _ in iter_sends(folder)} == {2}
+    orphan = submit_file(
+        rig.client, shard.path, endpoint=shard.endpoint, metadata=identity(TASK, DATE, shard, 2, 1)
     )
-    assert len(crashed.pending) == 1 and len(rig.server_batches(DATE)) == 2
+    assert len(rig.server_batches(DATE)) == 2
 
-    outcome = collect_with_sensor(defs, instance, cursor, timeout_s=60, interval_s=0.1, log=quiet)
+    outcome = collect_with_sensor(
+        defs, instance, TASK, [DATE], timeout_s=60, interval_s=0.1, log=quiet
+    )
 
     assert_collected(outcome, [DATE])
     report = check_partition(rig, instance, DATE, max_attempts=2)
-    assert report.server_batches == 2  # the rerun reused the orphan resubmission
-    attempts = latest_output_metadata(instance, DATE)["attempts"]
-    assert attempts[0]["batches"][0]["batch_id"] == first.id
-    assert attempts[1]["batches"][0]["batch_id"] == crashed.pending[0]
+    assert report.server_batches == 2  # the resubmit run found the orphan by its metadata
+    assert {b.id for b in rig.server_batches(DATE)} == {first.id, orphan.id}
     assert_sensor_idle(rig, defs, instance, [DATE])
-    TOTALS.add("collect killed after resubmitting", [report])
-
-
-def latest_submitted(instance: dg.DagsterInstance) -> list[dict]:
-    records = instance.fetch_materializations(
-        dg.AssetKey([TASK.name, "submitted_batch"]), limit=1, ascending=False
-    ).records
-    return records[0].asset_materialization.metadata["batches"].value  # type: ignore[union-attr,return-value]
+    TOTALS.add("resubmission killed after creating its batch", [report])
 
 
 def test_a_collect_run_that_failed_while_the_server_was_down_is_requested_again(
@@ -104,26 +107,20 @@ def test_a_collect_run_that_failed_while_the_server_was_down_is_requested_again(
 ) -> None:
     rig = make_rig(fixed_port=True)
     defs = rig.defs()
-    cursor = SensorCursor(after=latest_storage_id(instance, [TASK])).dump()
-    assert submit_partitions(defs, TASK, [DATE], instance, log=quiet) == [DATE]
+    assert submit_partitions(defs, TASK, [DATE], instance, log=quiet).submitted == [DATE]
     rig.wait_batch(DATE, lambda b: b.status == "completed")
-    result = tick(defs, instance, cursor)
-    [request] = result.run_requests or []
+    [request] = tick(defs, instance).run_requests or []
     rig.stop()  # the server goes away before the requested run starts
-    failed = defs.resolve_job_def(request.job_name or "").execute_in_process(
-        instance=instance,
-        partition_key=request.partition_key,
-        tags={**request.tags, "dagster/run_key": request.run_key or ""},
-        raise_on_error=False,
-    )
+    failed = execute_run_request(defs, instance, request, quiet, None)
     assert not failed.success
 
     rig.start()
     outcome = collect_with_sensor(
-        defs, instance, SensorCursor.load(result.cursor), timeout_s=20, interval_s=0.1, log=quiet
+        defs, instance, TASK, [DATE], timeout_s=20, interval_s=0.1, log=quiet
     )
 
     assert_collected(outcome, [DATE])
+    assert [r.run_key for r in outcome.runs] != [request.run_key]  # asked again, new key
     check_partition(rig, instance, DATE, max_attempts=3)
 
 
@@ -138,9 +135,11 @@ def test_a_backfill_over_a_finished_partition_whose_batch_expired_submits_nothin
     before = rig.server_batches(DATE)
     assert "expired" in {b.status for b in before}
 
-    assert submit_partitions(defs, TASK, [DATE], instance, log=quiet) == [DATE]  # a backfill
+    backfill = submit_partitions(defs, TASK, [DATE], instance, log=quiet)
 
+    assert backfill.submitted == [DATE]
     assert len(rig.server_batches(DATE)) == len(before)
+    assert rig.partition_state(DATE) == State.SETTLED  # nothing to collect or publish
 
 
 def hello_shards(folder: Path, *, rows: int, per_shard: int) -> list[Shard]:
@@ -163,7 +162,8 @@ def test_two_simultaneous_submissions_of_one_shard_create_one_batch(make_rig) ->
 
     def submit() -> None:
         barrier.wait()
-        chosen.extend(b.batch_id for b in steps.submit_shards(rig.client, TASK, DATE, shards, {}))
+        submitter = Submitter(rig.client)
+        chosen.extend(submitter.ensure(s, identity(TASK, DATE, s, 1, 1))[0].id for s in shards)
 
     threads = [threading.Thread(target=submit) for _ in range(2)]
     for thread in threads:
@@ -207,12 +207,19 @@ def test_submitting_shards_on_a_busy_account_lists_its_batches_once(make_rig) ->
         max_retries=0,
         http_client=httpx.Client(event_hooks={"request": [count]}),
     )
-    first = steps.submit_shards(client, TASK, DATE, shards, {})
-    assert [s.how for s in first] == ["new"] * 6
+    first = submit_all(client, shards)
+    assert [how for _, how in first] == ["new"] * 6
     assert len(listings) == 3 + 6  # the account once, then the first page after each batch
 
     listings.clear()
-    again = steps.submit_shards(client, TASK, DATE, shards, {})
-    assert [s.batch_id for s in again] == [s.batch_id for s in first]
-    assert [s.how for s in again] == ["api"] * 6
+    again = submit_all(client, shards)
+    assert [b for b, _ in again] == [b for b, _ in first]
+    assert [how for _, how in again] == ["api"] * 6
     assert len(listings) == 3  # 256 batches: 3 pages, once
+
+
+def submit_all(client: openai.OpenAI, shards: list[Shard]) -> list[tuple[str, str]]:
+    """One submission of ``shards`` (one shared listing): (batch id, how) per shard."""
+    submitter = Submitter(client)
+    found = [submitter.ensure(shard, identity(TASK, DATE, shard, 1, 1)) for shard in shards]
+    return [(batch.id, how) for batch, how in found]

@@ -28,7 +28,6 @@ from reliability_kit import TASK, assert_collected, check_partition
 
 from synth_assets.batch.errors import SynthError
 from synth_assets.defs.runs import SENSOR_NAME, run_pipeline, submit_partitions
-from synth_assets.defs.sensors import SensorCursor
 
 SECRET = "sk-reliability-" + secrets.token_hex(16)
 WRONG = "sk-wrong-" + secrets.token_hex(16)
@@ -102,32 +101,38 @@ def test_the_api_key_is_nowhere_in_what_the_pipeline_writes(
     monkeypatch.setenv("OPENAI_API_KEY", WRONG)
     wrong_defs = rig.defs()
     failures: list[str] = []
-    assert submit_partitions(wrong_defs, TASK, ["2026-11-07"], instance, log=failures.append) == []
+    wrong = submit_partitions(wrong_defs, TASK, ["2026-11-07"], instance, log=failures.append)
+    assert wrong.submitted == []
     expected = f"the Batch API at {rig.url} rejected the API key; check OPENAI_API_KEY."
     assert failures == [f"FAILED to submit {TASK.name} 2026-11-07: {expected}"]
 
-    # 4. ... and a sensor holding the wrong key says so in its skip reason, without the key
+    # 4. ... a sensor holding another key says what it cannot collect, without either key
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    assert submit_partitions(defs, TASK, ["2026-11-05"], instance, log=messages.append)
+    assert submit_partitions(defs, TASK, ["2026-11-05"], instance, log=messages.append).submitted
     monkeypatch.setenv("OPENAI_API_KEY", WRONG)
     tick = wrong_defs.resolve_sensor_def(SENSOR_NAME).evaluate_tick(
         dg.build_sensor_context(
             instance=instance,
-            cursor=SensorCursor().dump(),
-            resources={"batch_api": wrong_defs.resources["batch_api"]},  # type: ignore[index]
+            resources={n: wrong_defs.resources[n] for n in ("batch_api", "storage")},  # type: ignore[index]
             definitions=wrong_defs,
         )
     )
     assert not tick.run_requests
-    assert tick.skip_message == expected
-    # 5. ... and so does a collect run
+    assert tick.skip_message == (
+        f"{TASK.name}: 1 batch(es) submitted to {rig.url} with another API key are not "
+        "collected: the record keeps them until that backend is configured again"
+    )
+    # 5. ... and a collect run with the other key says the day belongs to another backend
     collect = wrong_defs.resolve_job_def(f"{TASK.name}_collect_job")
     result = collect.execute_in_process(
         instance=instance, partition_key="2026-11-05", raise_on_error=False
     )
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
-    assert failure.step_failure_data.user_failure_data.description == expected  # type: ignore[union-attr]
+    assert failure.step_failure_data.user_failure_data.description == (  # type: ignore[union-attr]
+        f"2026-11-05 was built for {rig.url} with another API key, not {rig.url}; "
+        "materialize batch_requests again to use this backend."
+    )
     monkeypatch.delenv("OPENAI_API_KEY")
     monkeypatch.delenv(KEY_ENV)
 

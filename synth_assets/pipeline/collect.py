@@ -1,0 +1,122 @@
+"""Collecting finished batches into the record: download, classify, record. Pays nothing.
+
+Each terminal batch is downloaded once (streamed, atomic) and its lines are classified
+against the response model: the first line for a request it holds is that request's outcome
+(the line is kept as served), later lines for it and lines naming no request are extra
+lines. Requests with no line get the batch's reason (missing, expired, cancelled,
+batch_failed). All of a batch goes into the record in one transaction, once.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import openai
+from pydantic import BaseModel
+
+from synth_assets.batch.classify import LineClassifier
+from synth_assets.batch.lines import iter_blocks
+from synth_assets.batch.reasons import Reason
+from synth_assets.batch.records import Parsed
+from synth_assets.batch.remote import TERMINAL, batch_error_summary, download_file
+
+from .record import Answer, RequestRecord, Send
+
+# Requested ids that got no line: why, by the batch's final status.
+_UNANSWERED = {
+    "expired": (Reason.EXPIRED, "never run: the batch expired first"),
+    "cancelled": (Reason.CANCELLED, "never run: the batch was cancelled"),
+    "failed": (Reason.BATCH_FAILED, "the batch failed validation"),
+}
+_MISSING = (Reason.MISSING, "requested, but in neither the output nor the error file")
+
+
+@dataclass
+class Collected:
+    """What one collect pass did."""
+
+    collected: list[str] = field(default_factory=list)
+    running: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    bytes: int = 0
+
+
+def collect_batches(
+    client: openai.OpenAI,
+    record: RequestRecord,
+    response_model: type[BaseModel],
+    batch_ids: Iterable[str],
+    results_dir: Path,
+    log: Callable[[str], None] = lambda _: None,
+) -> Collected:
+    """Record the results of every terminal batch among ``batch_ids`` not collected yet."""
+    done = Collected()
+    for batch_id in batch_ids:
+        known = record.batch(batch_id)
+        if known is None or known.collected is not None:
+            continue
+        try:
+            batch = client.batches.retrieve(batch_id)
+        except openai.NotFoundError:
+            record.forget_lost(batch_id)
+            done.lost.append(batch_id)
+            log(f"batch {batch_id} is unknown to the Batch API; its requests will be sent again")
+            continue
+        if batch.status not in TERMINAL:
+            record.set_status(batch_id, batch.status)
+            done.running.append(batch_id)
+            continue
+        files = []
+        for source, file_id in (("output", batch.output_file_id), ("error", batch.error_file_id)):
+            if file_id:
+                target = results_dir / f"{batch_id}.{source}.jsonl"
+                done.bytes += download_file(client, file_id, target)
+                files.append((source, target))
+        sends = record.sends(batch_id)
+        answers, extra = classify_results(
+            response_model, batch_id, files, sends, batch.status, batch_error_summary(batch)
+        )
+        if record.record_results(batch_id, batch.status, answers, extra):
+            done.collected.append(batch_id)
+            log(
+                f"batch {batch_id} ({batch.status}): {len(answers)} outcomes recorded"
+                + (f", {len(extra)} extra lines" if extra else "")
+            )
+    return done
+
+
+def classify_results(
+    response_model: type[BaseModel],
+    batch_id: str,
+    files: Iterable[tuple[str, Path]],
+    sends: dict[str, Send],
+    status: str,
+    batch_error: str | None = None,
+) -> tuple[list[Answer], list[bytes]]:
+    """One outcome per request of the batch (first line wins), and the extra lines."""
+    classify = LineClassifier(response_model, batch_id)
+    answers: dict[str, Answer] = {}
+    extra: list[bytes] = []
+    for source, path in files:
+        for lines in iter_blocks(path):
+            for raw in lines:
+                if not raw or raw.isspace():
+                    continue
+                result = classify(raw, source)
+                custom_id = result.custom_id
+                if custom_id is None or custom_id not in sends or custom_id in answers:
+                    extra.append(raw)
+                    continue
+                if isinstance(result, Parsed):
+                    answers[custom_id] = Answer(custom_id, None, None, None, raw)
+                else:
+                    answers[custom_id] = Answer(
+                        custom_id, result.reason.value, result.status_code, result.message, raw
+                    )
+    reason, message = _UNANSWERED.get(status, _MISSING)
+    if reason is Reason.BATCH_FAILED and batch_error:
+        message = batch_error
+    for custom_id in sends:
+        if custom_id not in answers:
+            answers[custom_id] = Answer(custom_id, reason.value, None, message, None)
+    return list(answers.values()), extra

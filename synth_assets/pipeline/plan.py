@@ -1,0 +1,253 @@
+"""Building a day's requests: only those without a final answer are sent.
+
+A day's requests are its current input rows. Each row's request line is built, and its hash
+(:meth:`RequestBuilder.encode_hashed`: everything but the custom_id) is looked up in the
+:class:`RequestRecord` of the backend. A row is sent when its request has no final answer
+there: never sent, sent in a batch the backend lost, a retryable failure within the attempt
+budget, or older than the fresh answers the user asked for. A request already in flight is
+waited for, not sent again; two rows with the same request are sent once.
+
+The build writes, into its generation's folder: the manifest (every current row: custom_id,
+request hash), the invalid input rows, the shards to send, and ``sends.parquet`` (the
+attempt and round of each request sent, in shard order).
+"""
+
+import shutil
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pydantic_core import from_json, to_json
+
+from synth_assets.batch.files import atomic_write
+from synth_assets.batch.pricing import batch_cost, estimate_tokens
+from synth_assets.batch.reasons import Reason
+from synth_assets.batch.records import Unparsed
+from synth_assets.batch.requests import RequestBuilder
+from synth_assets.batch.retry import DEFAULT_RETRY_REASONS, is_retryable
+from synth_assets.batch.shards import Shard, write_lines
+from synth_assets.tasks.base import BatchTask, custom_id_for
+
+from .record import Outcome, RequestRecord
+
+MANIFEST_FILE = "manifest.parquet"
+SENDS_FILE = "sends.parquet"
+PLAN_FILE = "plan.json"
+INVALID_INPUTS_FILE = "invalid_inputs.jsonl"
+_ROWS_PER_SLICE = 10_000
+_RAW_INPUT_CHARS = 2000  # of an invalid input's text kept in the unparsed table
+MANIFEST_SCHEMA = pa.schema([("custom_id", pa.string()), ("request_hash", pa.string())])
+SENDS_SCHEMA = pa.schema(
+    [
+        ("custom_id", pa.string()),
+        ("request_hash", pa.string()),
+        ("attempt", pa.int32()),
+        ("round", pa.int32()),
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """When a failed request is sent again: a retryable reason, within the attempt budget."""
+
+    max_attempts: int = 3
+    retry_reasons: frozenset[str] = frozenset(r.value for r in DEFAULT_RETRY_REASONS)
+
+    def retryable(self, outcome: Outcome) -> bool:
+        """True for a failure worth another attempt (whatever the budget)."""
+        if outcome.reason is None:
+            return False
+        record = Unparsed(
+            outcome.custom_id, Reason(outcome.reason), status_code=outcome.status_code
+        )
+        return is_retryable(record, self.retry_reasons)
+
+    def kind(self, outcome: Outcome | None, round_: int) -> str:
+        """What a row's request needs: ``new``, ``retry``, ``fresh`` (send it), ``in_flight``
+        (wait for it) or ``final``."""
+        if outcome is None or (outcome.pending_batch is None and not outcome.answered):
+            return "new"
+        if outcome.pending_batch is not None:
+            return "in_flight"
+        if (outcome.outcome_round or 1) < round_:
+            return "fresh"
+        if self.retryable(outcome) and (outcome.attempt or 0) < self.max_attempts:
+            return "retry"
+        return "final"
+
+
+SEND_KINDS = frozenset({"new", "retry", "fresh"})
+
+
+@dataclass(frozen=True, slots=True)
+class Build:
+    """One build of a day: what is current, what is sent, what it should cost."""
+
+    folder: str
+    rows: int  # current input rows, invalid ones included
+    invalid_inputs: int
+    kinds: dict[str, int]  # rows per kind (new, retry, fresh, in_flight, final, same_request)
+    shards: list[Shard]
+    requests: int  # requests to send
+    bytes: int
+    round: int
+    model: str
+    estimated_input_tokens: int
+    estimated_input_cost_usd: float | None
+
+
+def _rows(snapshot: Path) -> Iterator[list[dict[str, Any]]]:
+    """The snapshot's rows, a slice at a time (memory bounded by the slice)."""
+    for batch in pq.ParquetFile(snapshot).iter_batches(batch_size=_ROWS_PER_SLICE):
+        yield batch.to_pylist()
+
+
+def fresh_round(
+    task: BatchTask, snapshot: Path, builder: RequestBuilder, record: RequestRecord
+) -> int:
+    """The round of a build asking fresh answers for the whole day: one above any round
+    the day's requests were sent in."""
+    highest = 0
+    for rows in _rows(snapshot):
+        hashes = [
+            builder.encode_hashed("", task.to_messages(row))[1]
+            for row in rows
+            if not row.get("problem")
+        ]
+        for outcome in record.outcomes(hashes).values():
+            highest = max(highest, outcome.round, outcome.outcome_round or 0)
+    return highest + 1
+
+
+def build_requests(
+    task: BatchTask,
+    snapshot: Path,
+    folder: Path,
+    builder: RequestBuilder,
+    record: RequestRecord,
+    policy: Policy,
+    *,
+    fresh: bool = False,
+    max_requests: int,
+    max_bytes: int,
+) -> Build:
+    """Write the day's manifest and the shards of the requests it must send (see module)."""
+    if folder.exists():
+        shutil.rmtree(folder)  # an earlier attempt at this generation
+    folder.mkdir(parents=True)
+    round_ = fresh_round(task, snapshot, builder, record) if fresh else 1
+    kinds: Counter[str] = Counter()
+    overhead_chars = len(builder.encode("", []))
+    characters = invalid = rows_seen = 0
+    sending: set[str] = set()
+
+    def requests(
+        rejects: BinaryIO, manifest: pq.ParquetWriter, sends: pq.ParquetWriter
+    ) -> Iterator[tuple[str, bytes]]:
+        nonlocal characters, invalid, rows_seen
+        for rows in _rows(snapshot):
+            ids, hashes, lines, lengths = [], [], [], []
+            for row in rows:
+                rows_seen += 1
+                custom_id = custom_id_for(str(row["id"]))
+                if row.get("problem"):
+                    invalid += 1
+                    text = str(row.get("text") or "")[:_RAW_INPUT_CHARS]
+                    problem = {"custom_id": custom_id, "problem": row["problem"], "text": text}
+                    rejects.write(to_json(problem) + b"\n")
+                    continue
+                messages = task.to_messages(row)
+                line, request_hash = builder.encode_hashed(custom_id, messages)
+                ids.append(custom_id)
+                hashes.append(request_hash)
+                lines.append(line)
+                lengths.append(sum(len(str(m.get("content", ""))) for m in messages))
+            manifest.write_table(pa.table([ids, hashes], schema=MANIFEST_SCHEMA))
+            outcomes = record.outcomes(hashes)
+            sent: list[tuple[str, str, int, int]] = []
+            for custom_id, request_hash, line, length in zip(
+                ids, hashes, lines, lengths, strict=True
+            ):
+                outcome = outcomes.get(request_hash)
+                kind = policy.kind(outcome, round_)
+                if kind in SEND_KINDS and request_hash in sending:
+                    kind = "same_request"  # another row of the day sends it
+                kinds[kind] += 1
+                if kind not in SEND_KINDS:
+                    continue
+                sending.add(request_hash)
+                attempt = outcome.attempt + 1 if kind == "retry" and outcome else 1
+                send_round = (outcome.outcome_round or 1) if kind == "retry" and outcome else round_
+                sent.append((custom_id, request_hash, attempt, send_round))
+                characters += overhead_chars + length
+                yield custom_id, line
+            if sent:
+                sends.write_table(pa.table(list(zip(*sent, strict=True)), schema=SENDS_SCHEMA))
+
+    with (
+        open(folder / INVALID_INPUTS_FILE, "wb") as rejects,
+        pq.ParquetWriter(folder / MANIFEST_FILE, MANIFEST_SCHEMA) as manifest,
+        pq.ParquetWriter(folder / SENDS_FILE, SENDS_SCHEMA) as sends,
+    ):
+        shards = write_lines(
+            requests(rejects, manifest, sends),
+            folder,
+            model=builder.model,
+            endpoint=builder.endpoint,
+            max_requests=max_requests,
+            max_bytes=max_bytes,
+        )
+    tokens = estimate_tokens(characters)
+    build = Build(
+        folder=str(folder),
+        rows=rows_seen,
+        invalid_inputs=invalid,
+        kinds=dict(kinds),
+        shards=shards,
+        requests=sum(s.requests for s in shards),
+        bytes=sum(s.bytes for s in shards),
+        round=round_,
+        model=builder.model,
+        estimated_input_tokens=tokens,
+        estimated_input_cost_usd=batch_cost(builder.model, tokens, 0).usd,
+    )
+    with atomic_write(folder / PLAN_FILE) as out:
+        out.write(to_json(build, indent=2))
+    return build
+
+
+def load_build(folder: str | Path) -> Build:
+    """The build written in ``folder``."""
+    data = from_json((Path(folder) / PLAN_FILE).read_bytes())
+    data["shards"] = [Shard(**s) for s in data["shards"]]
+    return Build(**data)
+
+
+def iter_manifest(folder: str | Path) -> Iterator[tuple[list[str], list[str]]]:
+    """The day's current (valid) rows: ``(custom_ids, request_hashes)`` a slice at a time."""
+    for batch in pq.ParquetFile(Path(folder) / MANIFEST_FILE).iter_batches(_ROWS_PER_SLICE):
+        yield batch.column(0).to_pylist(), batch.column(1).to_pylist()
+
+
+def iter_sends(folder: str | Path) -> Iterator[tuple[str, str, int, int]]:
+    """The requests sent by the build, in shard order: (custom_id, hash, attempt, round)."""
+    path = Path(folder) / SENDS_FILE
+    for batch in pq.ParquetFile(path).iter_batches(_ROWS_PER_SLICE):
+        yield from zip(*(batch.column(i).to_pylist() for i in range(4)), strict=True)
+
+
+def invalid_inputs(folder: str | Path) -> list[Unparsed]:
+    """The day's input rows that are never sent, as unparsed ``invalid_input`` rows."""
+    path = Path(folder) / INVALID_INPUTS_FILE
+    if not path.exists():
+        return []
+    rows = [from_json(line) for line in path.read_bytes().splitlines() if line.strip()]
+    return [
+        Unparsed(r["custom_id"], Reason.INVALID_INPUT, r["problem"], r["text"], source="input")
+        for r in rows
+    ]

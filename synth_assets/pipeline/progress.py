@@ -1,0 +1,76 @@
+"""Where a day stands against the record: what is final, in flight, or still to send.
+
+The day's current rows (its latest build's manifest) are looked up in the record. The
+digest covers every row and its outcome, so the tables are published once per state: an
+unchanged re-run finds the digest it published and publishes nothing.
+"""
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .plan import INVALID_INPUTS_FILE, SEND_KINDS, Policy, iter_manifest, load_build
+from .record import RequestRecord, State
+
+
+@dataclass
+class Progress:
+    """A day's rows by what their requests need, and the digest of its current state."""
+
+    rows: int = 0  # current input rows, invalid ones included
+    kinds: Counter[str] = field(default_factory=Counter)
+    waiting: list[str] = field(default_factory=list)  # batch ids in flight
+    budget_spent: int = 0  # final rows still failing for a retryable reason
+    digest: str = ""
+
+    @property
+    def to_send(self) -> int:
+        """Rows whose request must be sent (again)."""
+        return sum(self.kinds[k] for k in SEND_KINDS)
+
+    def state(self, published_digest: str | None) -> str:
+        """The partition's state: waiting, resubmit, ready or settled."""
+        if self.waiting:
+            return State.WAITING
+        if self.to_send:
+            return State.RESUBMIT
+        return State.SETTLED if self.digest == published_digest else State.READY
+
+    @property
+    def settled_as(self) -> str:
+        """How the day settled: every answer final, or the attempt budget spent."""
+        if self.budget_spent:
+            return f"budget spent: {self.budget_spent} requests still failing at the last attempt"
+        return "final"
+
+
+def evaluate(record: RequestRecord, folder: str | Path, policy: Policy) -> Progress:
+    """The progress of the day built in ``folder``."""
+    build = load_build(folder)
+    progress = Progress(rows=build.invalid_inputs)
+    digest = hashlib.sha256()
+    invalid = Path(folder) / INVALID_INPUTS_FILE
+    if invalid.exists():
+        digest.update(hashlib.sha256(invalid.read_bytes()).digest())
+    waiting: dict[str, None] = {}
+    for ids, hashes in iter_manifest(folder):
+        outcomes = record.outcomes(hashes)
+        for custom_id, request_hash in zip(ids, hashes, strict=True):
+            progress.rows += 1
+            outcome = outcomes.get(request_hash)
+            kind = policy.kind(outcome, build.round)
+            progress.kinds[kind] += 1
+            if kind == "in_flight":
+                waiting[outcome.pending_batch] = None  # type: ignore[union-attr,index]
+            if outcome is not None and kind == "final" and policy.retryable(outcome):
+                progress.budget_spent += 1
+            state = (
+                (outcome.batch_id, outcome.attempt, outcome.reason, outcome.outcome_round)
+                if outcome
+                else None
+            )
+            digest.update(f"{custom_id}\0{request_hash}\0{state}\n".encode())
+    progress.waiting = list(waiting)
+    progress.digest = digest.hexdigest()
+    return progress

@@ -1,0 +1,523 @@
+"""The request record: what each backend answered, per request, durably.
+
+What is paid for and answered is a request, so this is where the pipeline's state lives
+(not in Dagster's run history, which gets wiped or pruned). One SQLite file per task under
+the work folder, in WAL mode so the sensor and several run workers can use it at once;
+every change is one transaction, so a process killed half-way leaves it as it was.
+
+- ``requests``: per (backend, request hash), the latest outcome (the answer line as
+  served, or a reason without a line), its attempt and round, and the batch it is in
+  flight in, if any. Answers never cross backends: the backend is part of the key.
+- ``sends``: every request put in a batch (batch, custom_id as sent, hash, attempt, round).
+- ``batches``: every batch created or found again, with its identity and whether its
+  results were collected.
+- ``extra_lines``: lines of a batch that answer no request (second answers, strays).
+- ``partitions``: per day, the current generation (one per build), its manifest, what it
+  waits for, and what was published.
+"""
+
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic_core import from_json, to_json
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS requests (
+    backend TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    pending_batch TEXT,          -- the batch it is in flight in (NULL: none)
+    round INTEGER NOT NULL DEFAULT 1,   -- raised when the user asks for fresh answers
+    batch_id TEXT,               -- where the outcome below came from
+    custom_id TEXT,              -- the id the outcome's line carries
+    attempt INTEGER,             -- the outcome's attempt within its round
+    outcome_round INTEGER,
+    reason TEXT,                 -- NULL: a valid answer; else the unparsed reason
+    status_code INTEGER,
+    message TEXT,
+    line BLOB,                   -- the result line as served (NULL when none came)
+    updated REAL NOT NULL,
+    PRIMARY KEY (backend, hash)
+);
+CREATE INDEX IF NOT EXISTS requests_pending ON requests (backend, pending_batch)
+    WHERE pending_batch IS NOT NULL;
+CREATE TABLE IF NOT EXISTS sends (
+    backend TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    custom_id TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    round INTEGER NOT NULL,
+    PRIMARY KEY (backend, batch_id, custom_id)
+);
+CREATE TABLE IF NOT EXISTS batches (
+    backend TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    partition TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    round INTEGER NOT NULL,
+    path TEXT NOT NULL,
+    requests INTEGER NOT NULL,
+    created REAL NOT NULL,
+    status TEXT,                 -- the last status seen
+    collected REAL,              -- when its results went into the record
+    PRIMARY KEY (backend, batch_id)
+);
+CREATE TABLE IF NOT EXISTS extra_lines (
+    backend TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    line BLOB NOT NULL,
+    PRIMARY KEY (backend, batch_id, position)
+);
+CREATE TABLE IF NOT EXISTS partitions (
+    partition TEXT PRIMARY KEY,
+    backend TEXT NOT NULL,
+    generation INTEGER NOT NULL,
+    manifest TEXT NOT NULL,
+    state TEXT NOT NULL,
+    waiting TEXT NOT NULL DEFAULT '[]',
+    digest TEXT,
+    published_digest TEXT,
+    run_key TEXT,
+    run_requested REAL,
+    runs INTEGER NOT NULL DEFAULT 0,
+    failures INTEGER NOT NULL DEFAULT 0,
+    note TEXT,
+    updated REAL NOT NULL
+);
+"""
+
+RECORD_FILE = "record.sqlite"
+
+
+class State:
+    """Where a partition stands (``partitions.state``)."""
+
+    BUILDING = "building"  # built, not submitted yet (a submit run failed, or is running)
+    WAITING = "waiting"  # batches in flight
+    RESUBMIT = "resubmit"  # requests to send: retryable failures, lost batches
+    READY = "ready"  # every request final; tables not published for this state yet
+    SETTLED = "settled"  # tables published for this state
+    FAILED = "failed"  # a run failed too often: see ``note``
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The latest outcome of one request on one backend."""
+
+    hash: str
+    pending_batch: str | None
+    round: int
+    batch_id: str | None
+    custom_id: str | None
+    attempt: int | None
+    outcome_round: int | None
+    reason: str | None
+    status_code: int | None
+    message: str | None
+
+    @property
+    def answered(self) -> bool:
+        """True when some outcome came back (an answer or a failure)."""
+        return self.batch_id is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    """One request put into a batch."""
+
+    custom_id: str
+    hash: str
+    attempt: int
+    round: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRow:
+    """A batch the record knows."""
+
+    backend: str
+    batch_id: str
+    partition: str
+    sha256: str
+    attempt: int
+    round: int
+    path: str
+    requests: int
+    created: float
+    status: str | None
+    collected: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionRow:
+    """A partition's state."""
+
+    partition: str
+    backend: str
+    generation: int
+    manifest: str
+    state: str
+    waiting: list[str]
+    digest: str | None
+    published_digest: str | None
+    run_key: str | None
+    run_requested: float | None
+    runs: int
+    failures: int
+    note: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A result line's outcome, ready to be recorded."""
+
+    custom_id: str
+    reason: str | None
+    status_code: int | None
+    message: str | None
+    line: bytes | None
+
+
+class RequestRecord:
+    """The record of one task (see the module docstring). Use as a context manager."""
+
+    def __init__(self, path: str | Path, backend: str) -> None:
+        self.path = Path(path)
+        self.backend = backend
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: transactions are explicit (``BEGIN IMMEDIATE`` in _write).
+        self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=60000")
+        self._db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def __enter__(self) -> "RequestRecord":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction: all of it or nothing, one writer at a time."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # ---- requests ----
+
+    def outcomes(self, hashes: Sequence[str]) -> dict[str, Outcome]:
+        """The known outcomes of ``hashes`` on this backend (absent: never sent)."""
+        found: dict[str, Outcome] = {}
+        for start in range(0, len(hashes), 500):
+            chunk = hashes[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                "SELECT hash, pending_batch, round, batch_id, custom_id, attempt, "
+                "outcome_round, reason, status_code, message FROM requests "
+                f"WHERE backend=? AND hash IN ({marks})",
+                (self.backend, *chunk),
+            )
+            for row in rows:
+                found[row[0]] = Outcome(*row)
+        return found
+
+    def lines(self, hashes: Sequence[str]) -> dict[str, bytes]:
+        """The result lines of ``hashes`` (only those that have one)."""
+        found: dict[str, bytes] = {}
+        for start in range(0, len(hashes), 500):
+            chunk = hashes[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(
+                f"SELECT hash, line FROM requests WHERE backend=? AND hash IN ({marks})"
+                " AND line IS NOT NULL",
+                (self.backend, *chunk),
+            )
+            found.update((h, bytes(line)) for h, line in rows)
+        return found
+
+    # ---- batches ----
+
+    def batch_for(self, partition: str, sha256: str, attempt: int, round_: int) -> str | None:
+        """The batch recorded for this identity, if any (newest first)."""
+        row = self._db.execute(
+            "SELECT batch_id FROM batches WHERE backend=? AND partition=? AND sha256=? AND "
+            "attempt=? AND round=? ORDER BY created DESC LIMIT 1",
+            (self.backend, partition, sha256, attempt, round_),
+        ).fetchone()
+        return row[0] if row else None
+
+    def record_batch(
+        self,
+        batch_id: str,
+        *,
+        partition: str,
+        sha256: str,
+        attempt: int,
+        round_: int,
+        path: str,
+        status: str,
+        sends: Sequence[Send],
+    ) -> bool:
+        """Record a batch and the requests in it (in flight from now on); False when it was
+        recorded already (a re-run that found it again)."""
+        with self._write() as db:
+            known = db.execute(
+                "SELECT 1 FROM batches WHERE backend=? AND batch_id=?", (self.backend, batch_id)
+            ).fetchone()
+            if known:
+                return False
+            now = time.time()
+            db.execute(
+                "INSERT INTO batches VALUES (?,?,?,?,?,?,?,?,?,?,NULL)",
+                (self.backend, batch_id, partition, sha256, attempt, round_, path, len(sends),
+                 now, status),
+            )  # fmt: skip
+            db.executemany(
+                "INSERT OR REPLACE INTO sends VALUES (?,?,?,?,?,?)",
+                [(self.backend, batch_id, s.custom_id, s.hash, s.attempt, s.round) for s in sends],
+            )
+            db.executemany(
+                "INSERT INTO requests (backend, hash, pending_batch, round, updated) "
+                "VALUES (?,?,?,?,?) ON CONFLICT (backend, hash) DO UPDATE SET "
+                "pending_batch=excluded.pending_batch, round=max(round, excluded.round), "
+                "updated=excluded.updated",
+                [(self.backend, s.hash, batch_id, s.round, now) for s in sends],
+            )
+        return True
+
+    def batch(self, batch_id: str) -> BatchRow | None:
+        """A batch of this backend, if recorded."""
+        row = self._db.execute(
+            "SELECT * FROM batches WHERE backend=? AND batch_id=?", (self.backend, batch_id)
+        ).fetchone()
+        return BatchRow(*row) if row else None
+
+    def batches(
+        self, partition: str | None = None, *, every_backend: bool = False
+    ) -> list[BatchRow]:
+        """Recorded batches, oldest first (of one partition when given)."""
+        query = "SELECT * FROM batches WHERE 1=1"
+        args: list[object] = []
+        if not every_backend:
+            query += " AND backend=?"
+            args.append(self.backend)
+        if partition is not None:
+            query += " AND partition=?"
+            args.append(partition)
+        return [BatchRow(*row) for row in self._db.execute(query + " ORDER BY created", args)]
+
+    def uncollected_elsewhere(self) -> list[BatchRow]:
+        """Batches of other backends whose results were never collected."""
+        return [
+            b
+            for b in self.batches(every_backend=True)
+            if b.backend != self.backend and b.collected is None
+        ]
+
+    def sends(self, batch_id: str) -> dict[str, Send]:
+        """The requests of a batch, by the custom_id they were sent under."""
+        rows = self._db.execute(
+            "SELECT custom_id, hash, attempt, round FROM sends WHERE backend=? AND batch_id=?",
+            (self.backend, batch_id),
+        )
+        return {row[0]: Send(*row) for row in rows}
+
+    def set_status(self, batch_id: str, status: str) -> None:
+        """Remember a batch's last seen status."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE batches SET status=? WHERE backend=? AND batch_id=?",
+                (status, self.backend, batch_id),
+            )
+
+    def record_results(
+        self,
+        batch_id: str,
+        status: str,
+        answers: Iterable[Answer],
+        extra_lines: Iterable[bytes],
+    ) -> bool:
+        """Record a terminal batch's outcomes, once (False when it was collected already).
+
+        A request's outcome is replaced by a newer one unless it holds a valid answer; an
+        answer from a later round (fresh answers asked for) replaces anything.
+        """
+        with self._write() as db:
+            row = db.execute(
+                "SELECT collected FROM batches WHERE backend=? AND batch_id=?",
+                (self.backend, batch_id),
+            ).fetchone()
+            if row is None or row[0] is not None:
+                return False
+            sends = self.sends(batch_id)
+            now = time.time()
+            rows = []
+            for answer in answers:
+                send = sends[answer.custom_id]
+                rows.append(
+                    {"batch": batch_id, "id": answer.custom_id, "attempt": send.attempt,
+                     "round": send.round, "reason": answer.reason, "status": answer.status_code,
+                     "message": answer.message, "line": answer.line, "now": now,
+                     "backend": self.backend, "hash": send.hash}
+                )  # fmt: skip
+            # The newer outcome wins, except over a valid answer of the same round.
+            db.executemany(
+                "UPDATE requests SET batch_id=:batch, custom_id=:id, attempt=:attempt, "
+                "outcome_round=:round, reason=:reason, status_code=:status, message=:message, "
+                "line=:line, updated=:now WHERE backend=:backend AND hash=:hash AND ("
+                "batch_id IS NULL OR outcome_round < :round "
+                "OR (outcome_round = :round AND reason IS NOT NULL AND attempt <= :attempt))",
+                rows,
+            )
+            db.execute(
+                "UPDATE requests SET pending_batch=NULL WHERE backend=? AND pending_batch=?",
+                (self.backend, batch_id),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO extra_lines VALUES (?,?,?,?)",
+                [(self.backend, batch_id, i, line) for i, line in enumerate(extra_lines)],
+            )
+            db.execute(
+                "UPDATE batches SET collected=?, status=? WHERE backend=? AND batch_id=?",
+                (now, status, self.backend, batch_id),
+            )
+        return True
+
+    def forget_lost(self, batch_id: str) -> None:
+        """A batch the backend no longer knows: its requests are no longer in flight (they
+        will be sent again), and it counts as collected with nothing in it."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE requests SET pending_batch=NULL WHERE backend=? AND pending_batch=?",
+                (self.backend, batch_id),
+            )
+            db.execute(
+                "UPDATE batches SET collected=?, status='lost' WHERE backend=? AND batch_id=?",
+                (time.time(), self.backend, batch_id),
+            )
+
+    def extra_lines(self, batch_ids: Iterable[str]) -> dict[str, list[bytes]]:
+        """The extra lines of batches, in file order."""
+        found: dict[str, list[bytes]] = {}
+        for batch_id in batch_ids:
+            rows = self._db.execute(
+                "SELECT line FROM extra_lines WHERE backend=? AND batch_id=? ORDER BY position",
+                (self.backend, batch_id),
+            ).fetchall()
+            if rows:
+                found[batch_id] = [bytes(r[0]) for r in rows]
+        return found
+
+    # ---- partitions ----
+
+    def partition(self, partition: str) -> PartitionRow | None:
+        """A partition's state, if it was ever built."""
+        row = self._db.execute(
+            "SELECT * FROM partitions WHERE partition=?", (partition,)
+        ).fetchone()
+        return _partition_row(row) if row else None
+
+    def partitions(self) -> list[PartitionRow]:
+        """Every partition, by date."""
+        rows = self._db.execute("SELECT * FROM partitions ORDER BY partition")
+        return [_partition_row(row) for row in rows]
+
+    def next_generation(self, partition: str) -> int:
+        """The generation number of the partition's next build (1, 2, ...)."""
+        row = self._db.execute(
+            "SELECT generation FROM partitions WHERE partition=?", (partition,)
+        ).fetchone()
+        return (row[0] if row else 0) + 1
+
+    def start_build(self, partition: str, generation: int, manifest: str) -> None:
+        """The partition's current rows are now those of the build in ``manifest``."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO partitions (partition, backend, generation, manifest, state, "
+                "updated) VALUES (?,?,?,?,?,?) ON CONFLICT (partition) DO UPDATE SET "
+                "backend=excluded.backend, generation=excluded.generation, "
+                "manifest=excluded.manifest, state=excluded.state, waiting='[]', note=NULL, "
+                "updated=excluded.updated",
+                (partition, self.backend, generation, manifest, State.BUILDING, time.time()),
+            )
+
+    def set_state(
+        self,
+        partition: str,
+        state: str,
+        *,
+        waiting: Sequence[str] = (),
+        digest: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        """Move a partition to ``state`` (a run requested for it stays noted until the
+        sensor sees it end)."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE partitions SET state=?, waiting=?, digest=coalesce(?, digest), note=?, "
+                "updated=? WHERE partition=?",
+                (state, to_json(list(waiting)).decode(), digest, note, time.time(), partition),
+            )
+
+    def published(self, partition: str, digest: str) -> None:
+        """The tables now show the state with ``digest``."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE partitions SET state=?, digest=?, published_digest=?, note=NULL, "
+                "updated=? WHERE partition=?",
+                (State.SETTLED, digest, digest, time.time(), partition),
+            )
+
+    def request_run(self, partition: str, action: str, prefix: str) -> str:
+        """Note that a run is being requested for the partition; return its run key, unique
+        in this record: ``<prefix>:<partition>:g<generation>:<action>:<n>``."""
+        with self._write() as db:
+            row = db.execute(
+                "SELECT generation, runs FROM partitions WHERE partition=?", (partition,)
+            ).fetchone()
+            key = f"{prefix}:{partition}:g{row[0]}:{action}:{row[1] + 1}"
+            db.execute(
+                "UPDATE partitions SET run_key=?, run_requested=?, runs=runs+1 WHERE partition=?",
+                (key, time.time(), partition),
+            )
+        return key
+
+    def run_finished(self, partition: str, *, failed: bool, limit: int) -> bool:
+        """The requested run ended; on a failure count it, and give up after ``limit``
+        failures in a row (True when the partition is now failed)."""
+        with self._write() as db:
+            row = db.execute(
+                "SELECT failures FROM partitions WHERE partition=?", (partition,)
+            ).fetchone()
+            failures = (row[0] + 1) if failed else 0
+            gave_up = failures >= limit
+            db.execute(
+                "UPDATE partitions SET run_key=NULL, run_requested=NULL, failures=?, "
+                "state=CASE WHEN ? THEN ? ELSE state END, "
+                "note=CASE WHEN ? THEN ? ELSE note END WHERE partition=?",
+                (failures, gave_up, State.FAILED, gave_up,
+                 f"the run failed {failures} times in a row; see its logs", partition),
+            )  # fmt: skip
+        return gave_up
+
+
+def _partition_row(row: tuple[object, ...]) -> PartitionRow:
+    values = list(row)[:-1]  # all but ``updated``
+    values[5] = from_json(values[5]) if values[5] else []
+    return PartitionRow(*values)  # type: ignore[arg-type]
