@@ -3,10 +3,10 @@
 Each case runs ``run_pipeline`` (submit job, the real ``batch_completion_sensor`` ticked
 against the request record, the collect and resubmit runs it requests) on one sample day
 against a local server told to misbehave, then asserts the project's two promises
-(``check_partition``): every input row exactly once across parsed + unparsed, retryable failures retried within the
-attempt budget, the server holding exactly the batches the project recorded (no double
-submission), and a sensor that has recovered (nothing waiting; a fresh tick, even on a
-fresh Dagster instance, runs nothing new).
+(``check_partition``): every input row exactly once across parsed + unparsed, retryable
+failures retried within the attempt budget, the server holding exactly the batches the
+record knows (no request paid twice), and a sensor that has recovered (nothing waiting; a
+fresh tick, even on a fresh Dagster instance, runs nothing new).
 """
 
 from typing import Any
