@@ -69,6 +69,7 @@ class Rig:
         self.api_key = settings.get("api_key") or "test"
         self.start()
         self.batch_api = BatchApiResource(base_url=self.url)
+        self.files = root
         self.client = openai.OpenAI(
             base_url=self.url, api_key=self.api_key, max_retries=0, timeout=30
         )
@@ -104,9 +105,12 @@ class Rig:
         max_attempts: int = 3,
         task_settings: TaskSettings | None = None,
         tasks: Sequence[BatchTask] = (TASK,),
+        files: Path | None = None,
         **batch_api: Any,
     ) -> dg.Definitions:
-        """Definitions with every file under ``root`` and the Batch API at ``url``."""
+        """Definitions with every file under ``files`` (default: the rig's root) and the
+        Batch API at ``url``."""
+        self.files = files or self.root
         batch_api.setdefault("base_url", self.url)
         self.batch_api = BatchApiResource(**batch_api)
         return build_definitions(
@@ -114,7 +118,7 @@ class Rig:
             resources={
                 "batch_api": self.batch_api,
                 "storage": StorageResource(
-                    root=str(self.root / "out"), work_dir=str(self.root / "work")
+                    root=str(self.files / "out"), work_dir=str(self.files / "work")
                 ),
                 "task_settings": task_settings or TaskSettings(max_attempts=max_attempts),
             },
@@ -123,7 +127,7 @@ class Rig:
     def record(self, task: BatchTask = TASK) -> RequestRecord:
         """The task's request record, seen from this server."""
         backend = self.batch_api.backend()  # as the last defs() configured it
-        return RequestRecord(self.root / "work" / task.name / RECORD_FILE, backend.identity)
+        return RequestRecord(self.files / "work" / task.name / RECORD_FILE, backend.identity)
 
     def recorded_batches(self, date: str) -> list[str]:
         """The batch ids the record holds for a partition (this server)."""
@@ -138,7 +142,7 @@ class Rig:
 
     def table(self, name: str, date: str) -> Path:
         """The partition file of a table."""
-        return self.root / "out" / TASK.name / name / f"date={date}" / "part-0.parquet"
+        return self.files / "out" / TASK.name / name / f"date={date}" / "part-0.parquet"
 
     def server_batches(self, date: str | None = None) -> list[Any]:
         """Every batch the server holds (for one partition when ``date`` is given)."""
@@ -310,7 +314,12 @@ def check_partition(
     strangers = set(seen) - set(wanted)
 
     on_server = rig.server_batches(date)
-    sends = Counter((h, a) for b in on_server for _, h, a in sent_since_one(rig, b))
+    # A request is paid once per (attempt, round): a retry or fresh answers asked for.
+    sends = Counter(
+        (h, a, b.metadata.get("synth_round"))
+        for b in on_server
+        for _, h, a in sent_since_one(rig, b)
+    )
     attempts = sorted({int(b.metadata["synth_attempt"]) for b in on_server})
     report = PartitionReport(
         date=date,
