@@ -4,7 +4,7 @@ from enum import StrEnum
 
 
 class Reason(StrEnum):
-    """The unparsed-reason taxonomy of DESIGN.md."""
+    """Why a row has no valid answer; the README's reason table says when each applies."""
 
     INVALID_JSON = "invalid_json"
     SCHEMA_MISMATCH = "schema_mismatch"

@@ -7,12 +7,8 @@ truncated, content_filter) and client errors (other 4xx) — sending them again 
 likely pay twice for the same failure.
 """
 
-from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Collection
 
-from pydantic import BaseModel
-
-from .parse import ResultFiles, iter_results
 from .reasons import Reason
 from .records import Unparsed
 
@@ -29,21 +25,3 @@ def is_retryable(record: Unparsed, reasons: Collection[str] = DEFAULT_RETRY_REAS
         status = record.status_code
         return status is None or status == 429 or status >= 500
     return True
-
-
-def retry_plan(
-    results: Iterable[ResultFiles],
-    response_model: type[BaseModel],
-    reasons: Collection[str] = DEFAULT_RETRY_REASONS,
-) -> tuple[set[str], Counter[str]]:
-    """The custom_ids of one attempt's batches to resubmit, and how many per reason."""
-    ids: set[str] = set()
-    why: Counter[str] = Counter()
-    for record in iter_results(results, response_model):
-        if isinstance(record, Unparsed) and is_retryable(record, reasons):
-            ids.add(record.custom_id)  # type: ignore[arg-type]
-            label = record.reason.value
-            if record.reason == Reason.HTTP_ERROR and record.status_code is not None:
-                label = f"http_{record.status_code}"
-            why[label] += 1
-    return ids, why

@@ -5,7 +5,7 @@ import hashlib
 import os
 import queue
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +13,6 @@ from pydantic_core import to_json
 
 from .errors import SynthError
 from .files import DirectFile
-from .lines import custom_id_of, iter_lines
 from .requests import Messages, RequestBuilder, checked
 
 MAX_REQUESTS_PER_FILE = 50_000
@@ -186,35 +185,6 @@ def write_lines(
     """Write already encoded ``(custom_id, line)`` pairs into shards within the limits (the
     caller vouches for unique ids, one model and one endpoint)."""
     return _split(lines, Path(out_dir), name, max_requests, max_bytes, model, endpoint)
-
-
-def write_subset(
-    sources: Iterable[Shard],
-    custom_ids: Collection[str],
-    out_dir: str | os.PathLike[str],
-    *,
-    name: str = "requests",
-    max_requests: int = MAX_REQUESTS_PER_FILE,
-    max_bytes: int = MAX_BYTES_PER_FILE,
-) -> list[Shard]:
-    """Copy the request lines of ``custom_ids`` from shard files, byte for byte, into new
-    shards (e.g. to resubmit the failed requests of a batch). All sources share one model
-    and endpoint; lines keep their order."""
-    sources = list(sources)
-    if not sources:
-        return []
-
-    def lines() -> Iterator[tuple[str, bytes]]:
-        for shard in sources:
-            for raw in iter_lines(shard.path):
-                custom_id = custom_id_of(raw)
-                if custom_id is not None and custom_id in custom_ids:
-                    yield custom_id, raw + b"\n"
-
-    first = sources[0]
-    return _split(
-        lines(), Path(out_dir), name, max_requests, max_bytes, first.model, first.endpoint
-    )
 
 
 def _split(

@@ -4,6 +4,7 @@ import tempfile
 from pathlib import Path
 
 import click
+from pydantic_core import from_json
 from rich.text import Text
 
 from synth_assets.batch.errors import SynthError
@@ -110,6 +111,12 @@ def parse(
           --response-model models:Triage --parsed-out parsed.jsonl --unparsed-out unparsed.jsonl
     """
     output_format(parsed_out, unparsed_out)  # a wrong extension fails before any work
+    for path in (file_path, error_file_path):
+        if path is not None and _looks_like_requests(path):
+            raise SynthError(
+                f"{path} looks like a request file (its lines have url and body, no response); "
+                "pass the batch's output file: synth batch download-file --batch-id ..."
+            )
     model = import_response_model(response_model)
     status_, batch_error, requested = None, None, requests_file
     with tempfile.TemporaryDirectory(prefix="synth-parse-") as scratch:
@@ -145,3 +152,22 @@ def _print_summary(summary: ParseSummary, parsed_out: Path, unparsed_out: Path) 
     # Duplicate and invalid lines are extra rows, not requests: parsed + the rest == requested.
     accounted = summary.parsed + summary.unparsed - summary.extra_lines
     out.print(Text(f"requested   {summary.requested:>8}  ({accounted} accounted for)"))
+
+
+def _looks_like_requests(path: Path) -> bool:
+    """True when the first line of ``path`` is a Batch-API request, not a result."""
+    with open(path, "rb") as handle:
+        for raw in handle:
+            if not raw.strip():
+                continue
+            try:
+                line = from_json(raw)
+            except ValueError:
+                return False
+            return (
+                isinstance(line, dict)
+                and "body" in line
+                and "url" in line
+                and ("response" not in line and "error" not in line)
+            )
+    return False

@@ -120,6 +120,11 @@ def _explain_agreement(root: Path) -> None:
     click.echo(f'  .venv/bin/python -c "import duckdb; duckdb.sql(\\"{query}\\").show()"')
 
 
+def demo_backend(choice: str) -> Backend:
+    """The demo's backend: the local server unless ``env`` asks for OPENAI_* to decide."""
+    return local_backend() if choice == "local" else resolve_backend()
+
+
 BACKEND_CHOICE = click.option(
     "--backend",
     "backend_choice",
@@ -152,7 +157,7 @@ def _drive(
     from ._summary import print_summary
 
     home = dagster_home()
-    if not backend.is_local and not reachable(backend):
+    if not reachable(backend):
         raise SynthError(unreachable_message(backend))
     logs = home / "logs"
     logs.mkdir(exist_ok=True)
@@ -208,7 +213,7 @@ def demo(task_name: str, timeout: float, faults: str, backend_choice: str) -> No
 
     task = _task(task_name)
     local = backend_choice == "local"
-    backend = local_backend() if local else resolve_backend()
+    backend = demo_backend(backend_choice)
     spec = task.dataset
     if not Path(spec.path).is_absolute():
         from synth_assets.pipeline.steps import spec_with_path
@@ -290,7 +295,7 @@ def backfill(
     from synth_assets.defs.runs import submit_partitions
 
     dagster_home()
-    if not backend.is_local and not reachable(backend):
+    if not reachable(backend):
         raise SynthError(unreachable_message(backend))
     with dg.DagsterInstance.get() as instance:
         outcome = submit_partitions(

@@ -6,8 +6,8 @@ Arrow table with the columns ``id`` (string), ``text`` (string), the configured 
 columns and ``problem`` (string), in file order; :func:`list_partitions` lists the days
 available.
 
-Two kinds of problem, handled differently, because nothing may be lost (DESIGN.md: every
-input row ends in exactly one row of ``parsed`` or ``unparsed``):
+Two kinds of problem, handled differently, because nothing may be lost (every input row
+ends in exactly one row of ``parsed`` or ``unparsed``):
 
 - **Row-level** (empty or missing text, text that is not valid UTF-8, text over the
   character budget, a missing or repeated id, a row whose date disagrees with its hive

@@ -6,7 +6,8 @@ import pyarrow.parquet as pq
 from helpers import Triage, chat_line, error_line, http_error_line, write_jsonl
 
 from synth_assets.batch import Parsed, ResultFiles, iter_results, write_tables
-from synth_assets.batch.retry import is_retryable, retry_plan
+from synth_assets.batch.records import Unparsed
+from synth_assets.batch.retry import is_retryable
 
 
 def two_attempts(tmp_path: Path) -> list[ResultFiles]:
@@ -63,7 +64,7 @@ def test_the_last_attempt_decides_each_row(tmp_path: Path) -> None:
     )
 
 
-def test_retry_plan_takes_transient_failures_only(tmp_path: Path) -> None:
+def test_only_transient_failures_are_retryable(tmp_path: Path) -> None:
     out = write_jsonl(tmp_path / "out.jsonl", [chat_line("ok"), chat_line("bad", "not json")])
     err = write_jsonl(
         tmp_path / "err.jsonl",
@@ -79,9 +80,13 @@ def test_retry_plan_takes_transient_failures_only(tmp_path: Path) -> None:
         ],
     )
     requested = ["ok", "bad", "r429", "r500", "r400", "gone", "lost"]
-    ids, why = retry_plan([ResultFiles(out, err, requested=requested)], Triage)
-
-    assert ids == {"r429", "r500", "gone", "lost"}
-    assert why == {"http_429": 1, "http_503": 1, "expired": 1, "missing": 1}
     records = list(iter_results(ResultFiles(out, err, requested=requested), Triage))
-    assert not any(is_retryable(r) for r in records if r.custom_id in {"bad", "r400"})  # type: ignore[arg-type]
+    retryable = {r.custom_id: r for r in records if isinstance(r, Unparsed) and is_retryable(r)}
+
+    assert set(retryable) == {"r429", "r500", "gone", "lost"}
+    assert {c: (r.reason, r.status_code) for c, r in retryable.items()} == {
+        "r429": ("http_error", 429),
+        "r500": ("http_error", 503),
+        "gone": ("expired", None),
+        "lost": ("missing", None),
+    }

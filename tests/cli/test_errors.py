@@ -86,3 +86,23 @@ def test_parse_refuses_mixed_or_unknown_output_formats(synth: Synth) -> None:
         )  # fmt: skip
         assert result.returncode == 2, result.stderr
         assert "--parsed-out" in result.stderr
+
+
+def test_parsing_a_request_file_says_it_is_one(synth: Synth) -> None:
+    requests = synth.request_file()
+    result = synth(
+        "batch",
+        "parse",
+        "--file-path",
+        str(requests),
+        "--response-model",
+        SPAM_MODEL,
+        "--parsed-out",
+        "parsed.parquet",
+        "--unparsed-out",
+        "unparsed.parquet",
+    )
+    assert result.returncode == 1
+    line = only_line(result.stderr)
+    assert "looks like a request file" in line and "download-file" in line
+    assert not (synth.cwd / "parsed.parquet").exists()

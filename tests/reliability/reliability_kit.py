@@ -3,7 +3,7 @@
 A :class:`Rig` is a real local Batch server (in a thread, or a ``localbatch serve``
 subprocess that can be SIGKILLed) on a loopback port that may be fixed so that a restarted
 server answers at the same address, plus Definitions pointed at it with every file under a
-temporary folder. :func:`check_partition` asserts the two promises of DESIGN.md on one
+temporary folder. :func:`check_partition` asserts the two promises (README) on one
 partition after a pipeline run, and returns the figures that the suite adds up in
 :data:`TOTALS` (printed at the end of the session by ``conftest.py``).
 """
