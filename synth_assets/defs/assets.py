@@ -6,10 +6,8 @@ state of each day lives in the task's request record, which the sensor reads too
 """
 
 import dataclasses
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -17,14 +15,11 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from synth_assets.batch.client import Backend
 from synth_assets.batch.errors import SynthError
 from synth_assets.batch.pricing import batch_cost
 from synth_assets.batch.tables import ModelColumns
-from synth_assets.pipeline import collect, plan, publish, steps, submit
-from synth_assets.pipeline.progress import Progress
-from synth_assets.pipeline.progress import evaluate as progress_of
-from synth_assets.pipeline.record import RequestRecord, State
+from synth_assets.pipeline import collect, plan, progress, publish, steps, submit
+from synth_assets.pipeline.record import State
 from synth_assets.tasks import BatchTask
 
 from . import layout
@@ -74,70 +69,6 @@ class BuildConfig(dg.Config):
         description="Send every current row again, even those with a final answer on this "
         "backend (pays for all of them); their new answers replace the old ones.",
     )
-
-
-def plan_progress(record: RequestRecord, folder: str, task_settings: TaskSettings) -> Progress:
-    """Where the day built in ``folder`` stands."""
-    return progress_of(record, folder, task_settings.policy())
-
-
-def _current_build(record: RequestRecord, date: str, backend: Backend) -> str:
-    """The folder of the partition's newest build, or a sentence saying to build it."""
-    row = record.partition(date)
-    if row is None or not row.manifest:
-        raise SynthError(f"{date} has not been built yet; materialize batch_requests first.")
-    if row.backend != record.backend:
-        raise SynthError(
-            f"{date} was built for {backend.other_than(row.backend)}, not {backend.label}; "
-            "materialize batch_requests again to use this backend."
-        )
-    return row.manifest
-
-
-def _published_digest(record: RequestRecord, date: str) -> str | None:
-    row = record.partition(date)
-    return row.published_digest if row else None
-
-
-def _settle_state(
-    record: RequestRecord, date: str, folder: str, task_settings: TaskSettings
-) -> str:
-    """Evaluate the day against the record and store its state (what the sensor acts on)."""
-    progress = plan_progress(record, folder, task_settings)
-    state = progress.state(_published_digest(record, date))
-    record.set_state(date, state, waiting=progress.waiting, digest=progress.digest)
-    return state
-
-
-def _not_publishing(state: str, progress: Progress) -> str:
-    if state == State.WAITING:
-        return f"waiting for {len(progress.waiting)} batch(es)"
-    if state == State.RESUBMIT:
-        return f"{progress.to_send} requests to send again first"
-    return "already published for this state"
-
-
-def _kinds_text(kinds: dict[str, int]) -> str:
-    labels = {
-        "new": "new",
-        "retry": "retries",
-        "fresh": "fresh answers asked",
-        "in_flight": "in flight",
-        "final": "answered already",
-        "same_request": "same request as another row",
-    }
-    return ", ".join(f"{labels.get(k, k)} {n}" for k, n in sorted(kinds.items())) or "no rows"
-
-
-def _prune_builds(current: Path) -> None:
-    """Keep the current build of a day and the one before it (a collect run may still read
-    it); older ones go. By age, not number: a rebuilt record numbers builds from 1 again."""
-    others = sorted(
-        (p for p in current.parent.glob("g*") if p.is_dir() and p != current),
-        key=lambda p: p.stat().st_mtime,
-    )
-    for old in others[:-1]:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
@@ -218,11 +149,11 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
                 max_bytes=batch_api.max_bytes_per_file,
             )
             record.start_build(date, generation, str(folder))
-        _prune_builds(folder)
+        plan.prune_builds(folder)
         cost = build.estimated_input_cost_usd
         context.log.info(
             f"{date}: {build.rows} rows; sending {build.requests} requests to {backend.label} "
-            f"({_kinds_text(build.kinds)})"
+            f"({plan.describe_kinds(build.kinds)})"
         )
         return dg.MaterializeResult(
             metadata={
@@ -261,7 +192,7 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
         date = context.partition_key
         backend = batch_api.backend()
         with user_errors(), layout.open_record(storage, task, backend.identity) as record:
-            folder = _current_build(record, date, backend)
+            folder = progress.current_build(record, date, backend)
             build = plan.load_build(folder)
             if build.requests:
                 context.log.info(f"submitting {build.requests} requests to {backend.label}")
@@ -269,7 +200,7 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
                 submitted = submit.submit_build(
                     batch_api.client(), record, task, date, build, log=context.log.info
                 )
-            state = _settle_state(record, date, folder, task_settings)
+            state = progress.settle(record, date, folder, task_settings.policy()).state
         return dg.MaterializeResult(
             metadata={
                 "batches": dg.MetadataValue.json([dataclasses.asdict(s) for s in submitted]),
@@ -299,8 +230,8 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
         date = context.partition_key
         backend = batch_api.backend()
         with user_errors(), layout.open_record(storage, task, backend.identity) as record:
-            folder = _current_build(record, date, backend)
-            waiting = plan_progress(record, folder, task_settings).waiting
+            folder = progress.current_build(record, date, backend)
+            waiting = progress.evaluate(record, folder, task_settings.policy()).waiting
             with steps.backend_errors(backend):
                 collected = collect.collect_batches(
                     batch_api.client(),
@@ -310,7 +241,7 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
                     layout.results_dir(storage, task),
                     log=context.log.info,
                 )
-            state = _settle_state(record, date, folder, task_settings)
+            state = progress.settle(record, date, folder, task_settings.policy()).state
             batches = [b for b in record.batches(date)]
         table = [
             "| batch | attempt | round | requests | status | collected |",
@@ -368,11 +299,10 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
         unparsed_path = layout.table_write_path(storage, task, "unparsed", date)
         backend = batch_api.backend()
         with user_errors(), layout.open_record(storage, task, backend.identity) as record:
-            folder = _current_build(record, date, backend)
-            progress = plan_progress(record, folder, task_settings)
-            state = progress.state(_published_digest(record, date))
-            if state != State.READY:
-                context.log.info(f"{date}: {_not_publishing(state, progress)}; tables unchanged")
+            folder = progress.current_build(record, date, backend)
+            day = progress.settle(record, date, folder, task_settings.policy())
+            if day.state != State.READY:
+                context.log.info(f"{date}: {day.why_not_ready}; tables unchanged")
                 return
             summary = publish.assemble_tables(
                 task,
@@ -384,21 +314,21 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
             )
             for table, path in (("parsed", parsed_path), ("unparsed", unparsed_path)):
                 storage.publish(path, layout.table_location(storage, task, table, date))
-            record.published(date, progress.digest)
+            record.published(date, day.progress.digest)
         parsed_table = pq.read_table(parsed_path)
         unparsed_table = pq.read_table(unparsed_path)
         models = set(pc.unique(parsed_table["model"]).drop_null().to_pylist()) or {task.model}
         cost = batch_cost(sorted(models)[0], summary.prompt_tokens, summary.completion_tokens)
         shared = {
             "requested": summary.requested or 0,
-            "settled": progress.settled_as,
+            "settled": day.progress.settled_as,
             "prompt_tokens": summary.prompt_tokens,
             "completion_tokens": summary.completion_tokens,
             "cost_usd": dg.MetadataValue.float(round(cost.usd, 6))
             if cost.usd is not None
             else dg.MetadataValue.text(str(cost)),
         }
-        if not progress.rows:
+        if not day.progress.rows:
             shared["note"] = f"no input rows for {date}: empty tables with the full schema"
         model_columns = ModelColumns(task.response_model)
         yield dg.MaterializeResult(

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 import dagster as dg
 
+from synth_assets.pipeline.plan import describe_kinds
 from synth_assets.pipeline.record import PartitionRow, State
 from synth_assets.tasks import BatchTask
 
@@ -131,7 +132,7 @@ def submit_partitions(
 
 
 def _sent(result: dg.ExecuteInProcessResult, task: BatchTask) -> str:
-    """'N requests sent (M rows answered already)' from the build's metadata."""
+    """'N requests sent (answered already M, in flight K)' from the build's metadata."""
     key = dg.AssetKey([task.name, "batch_requests"])
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
@@ -139,7 +140,7 @@ def _sent(result: dg.ExecuteInProcessResult, task: BatchTask) -> str:
             meta = {k: v.value for k, v in materialization.metadata.items()}
             kinds: Any = meta.get("rows_by_need") or {}
             sent = meta.get("requests_to_send", 0)
-            return f"{sent} requests sent, {kinds.get('final', 0)} rows answered already"
+            return f"{sent} requests sent ({describe_kinds(kinds)})"
     return "built"
 
 

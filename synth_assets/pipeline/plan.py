@@ -251,3 +251,30 @@ def invalid_inputs(folder: str | Path) -> list[Unparsed]:
         Unparsed(r["custom_id"], Reason.INVALID_INPUT, r["problem"], r["text"], source="input")
         for r in rows
     ]
+
+
+_KIND_LABELS = {
+    "new": "new",
+    "retry": "retries",
+    "fresh": "fresh answers asked",
+    "in_flight": "in flight",
+    "final": "answered already",
+    "same_request": "same request as another row",
+}
+
+
+def describe_kinds(kinds: dict[str, int]) -> str:
+    """Rows per need, for a log line: ``answered already 280, new 2``."""
+    parts = [f"{_KIND_LABELS.get(k, k)} {n}" for k, n in sorted(kinds.items())]
+    return ", ".join(parts) or "no rows"
+
+
+def prune_builds(current: Path) -> None:
+    """Keep the current build of a day and the one before it (a collect run may still read
+    it); older ones go. By age, not number: a rebuilt record numbers builds from 1 again."""
+    others = sorted(
+        (p for p in current.parent.glob("g*") if p.is_dir() and p != current),
+        key=lambda p: p.stat().st_mtime,
+    )
+    for old in others[:-1]:
+        shutil.rmtree(old, ignore_errors=True)

@@ -10,6 +10,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from synth_assets.batch.client import Backend
+from synth_assets.batch.errors import SynthError
+
 from .plan import INVALID_INPUTS_FILE, SEND_KINDS, Policy, iter_manifest, load_build
 from .record import RequestRecord, State
 
@@ -74,3 +77,42 @@ def evaluate(record: RequestRecord, folder: str | Path, policy: Policy) -> Progr
     progress.waiting = list(waiting)
     progress.digest = digest.hexdigest()
     return progress
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """A day's state as just stored in the record, and the progress it came from."""
+
+    state: str
+    progress: Progress
+
+    @property
+    def why_not_ready(self) -> str:
+        """Why the tables are not published now (for a log line)."""
+        if self.state == State.WAITING:
+            return f"waiting for {len(self.progress.waiting)} batch(es)"
+        if self.state == State.RESUBMIT:
+            return f"{self.progress.to_send} requests to send again first"
+        return "already published for this state"
+
+
+def settle(record: RequestRecord, date: str, folder: str | Path, policy: Policy) -> Settled:
+    """Evaluate the day against the record and store its state (what the sensor acts on)."""
+    progress = evaluate(record, folder, policy)
+    row = record.partition(date)
+    state = progress.state(row.published_digest if row else None)
+    record.set_state(date, state, waiting=progress.waiting, digest=progress.digest)
+    return Settled(state, progress)
+
+
+def current_build(record: RequestRecord, date: str, backend: Backend) -> str:
+    """The folder of the day's newest build, or a sentence saying to build it (again)."""
+    row = record.partition(date)
+    if row is None or not row.manifest:
+        raise SynthError(f"{date} has not been built yet; materialize batch_requests first.")
+    if row.backend != record.backend:
+        raise SynthError(
+            f"{date} was built for {backend.other_than(row.backend)}, not {backend.label}; "
+            "materialize batch_requests again to use this backend."
+        )
+    return row.manifest

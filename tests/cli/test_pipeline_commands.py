@@ -47,7 +47,7 @@ def test_backfill_prints_this_runs_summary_and_a_second_run_sends_nothing(
     again = synth("backfill", "--from", DATE, "--to", DATE, "--timeout", "120", **env)
 
     assert again.returncode == 0, again.stderr
-    assert f"{DATE}: 0 requests sent, 208 rows answered already" in again.stdout
+    assert f"{DATE}: 0 requests sent (answered already 208)" in again.stdout
     assert "collect " not in again.stdout  # nothing to collect or publish
     row = summary_row(again.stdout, DATE)
     assert row[:3] == [DATE, "208", "0"] and row[3:5] == summary_row(first.stdout, DATE)[3:5]
