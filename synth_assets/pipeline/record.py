@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from pydantic_core import from_json, to_json
 
@@ -106,9 +107,8 @@ class State:
     FAILED = "failed"  # a run failed too often: see ``note``
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The latest outcome of one request on one backend."""
+class Outcome(NamedTuple):
+    """The latest outcome of one request on one backend (a tuple: millions are made)."""
 
     hash: str
     pending_batch: str | None
@@ -127,8 +127,7 @@ class Outcome:
         return self.batch_id is not None
 
 
-@dataclass(frozen=True, slots=True)
-class Send:
+class Send(NamedTuple):
     """One request put into a batch."""
 
     custom_id: str
@@ -173,8 +172,7 @@ class PartitionRow:
     note: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(NamedTuple):
     """A result line's outcome, ready to be recorded."""
 
     custom_id: str
@@ -234,7 +232,7 @@ class RequestRecord:
                 (self.backend, *chunk),
             )
             for row in rows:
-                found[row[0]] = Outcome(*row)
+                found[row[0]] = Outcome._make(row)
         return found
 
     def lines(self, hashes: Sequence[str]) -> dict[str, bytes]:
@@ -336,7 +334,7 @@ class RequestRecord:
             "SELECT custom_id, hash, attempt, round FROM sends WHERE backend=? AND batch_id=?",
             (self.backend, batch_id),
         )
-        return {row[0]: Send(*row) for row in rows}
+        return {row[0]: Send._make(row) for row in rows}
 
     def set_status(self, batch_id: str, status: str) -> None:
         """Remember a batch's last seen status."""
@@ -367,15 +365,14 @@ class RequestRecord:
                 return False
             sends = self.sends(batch_id)
             now = time.time()
-            rows = []
-            for answer in answers:
-                send = sends[answer.custom_id]
-                rows.append(
-                    {"batch": batch_id, "id": answer.custom_id, "attempt": send.attempt,
-                     "round": send.round, "reason": answer.reason, "status": answer.status_code,
-                     "message": answer.message, "line": answer.line, "now": now,
-                     "backend": self.backend, "hash": send.hash}
-                )  # fmt: skip
+            rows = [
+                {"batch": batch_id, "id": a.custom_id, "attempt": send.attempt,
+                 "round": send.round, "reason": a.reason, "status": a.status_code,
+                 "message": a.message, "line": a.line, "now": now, "backend": self.backend,
+                 "hash": send.hash}
+                for a in answers
+                for send in (sends[a.custom_id],)
+            ]  # fmt: skip
             # The newer outcome wins, except over a valid answer of the same round.
             db.executemany(
                 "UPDATE requests SET batch_id=:batch, custom_id=:id, attempt=:attempt, "

@@ -80,9 +80,15 @@ class Day:
         return outcome
 
     def check(
-        self, instance: dg.DagsterInstance, case: str, rig: Rig | None = None
+        self,
+        instance: dg.DagsterInstance,
+        case: str,
+        rig: Rig | None = None,
+        *,
+        sent: int | None = None,
     ) -> PartitionReport:
-        """The rows promise, against the day as it is now."""
+        """The rows promise, against the day as it is now; ``sent``: the requests the change
+        sent (first attempts), for the suite's figures."""
         rig = rig or self.rig
         report = check_partition(
             rig,
@@ -95,6 +101,11 @@ class Day:
         )
         assert_sensor_idle(rig, self.defs(rig), instance, [DATE])
         TOTALS.add(case, [report])
+        if sent is not None:
+            TOTALS.lines.append(
+                f"change '{case}': {report.rows} rows, requests sent {sent}, "
+                f"rows lost {report.lost}, rows doubled {report.doubled}"
+            )
         return report
 
     def hashes(self) -> dict[str, str]:
@@ -109,12 +120,14 @@ def day(make_rig: Callable[..., Rig], tmp_path: Path) -> Day:
     return Day(tmp_path / "emails", rig)
 
 
-def assert_sent_exactly(sent: list[tuple[str, str, int]], changed: set[str]) -> None:
-    """Each changed request first sent once; nothing else sent (retries of them apart)."""
+def assert_sent_exactly(sent: list[tuple[str, str, int]], changed: set[str]) -> int:
+    """Each changed request first sent once; nothing else sent (retries of them apart).
+    Returns how many requests were first sent."""
     first = Counter(h for _, h, attempt in sent if attempt == 1)
     assert set(first) == changed, (len(first), len(changed))
     assert all(n == 1 for n in first.values()), first.most_common(3)
     assert {h for _, h, _ in sent} <= changed  # retries are of changed requests only
+    return sum(first.values())
 
 
 def first_run(day: Day, instance: dg.DagsterInstance) -> dict[str, str]:
@@ -140,9 +153,10 @@ def test_append_rows_sends_only_the_new_rows(day: Day, instance) -> None:
     day.run(instance)
 
     hashes = day.hashes()
-    assert_sent_exactly(sent_since(day.rig, before), set(hashes.values()) - set(old.values()))
-    assert len(set(hashes.values()) - set(old.values())) == 5
-    assert day.check(instance, "append rows").rows == 213
+    new_requests = set(hashes.values()) - set(old.values())
+    sent = assert_sent_exactly(sent_since(day.rig, before), new_requests)
+    assert sent == 5
+    assert day.check(instance, "append 5 rows", sent=sent).rows == 213
 
 
 def test_edit_a_row_sends_one_request_and_the_row_carries_its_new_answer(
@@ -158,8 +172,8 @@ def test_edit_a_row_sends_one_request_and_the_row_carries_its_new_answer(
     day.run(instance)
 
     hashes = day.hashes()
-    assert_sent_exactly(sent_since(day.rig, before), {hashes[edited]})
-    day.check(instance, "edit a row")  # asserts each row carries its current request's answer
+    sent = assert_sent_exactly(sent_since(day.rig, before), {hashes[edited]})
+    day.check(instance, "edit a row", sent=sent)  # each row carries its current answer
     parsed = pq.read_table(day.rig.table("parsed", DATE)).to_pylist()
     unparsed = pq.read_table(day.rig.table("unparsed", DATE)).to_pylist()
     [row] = [
@@ -178,7 +192,7 @@ def test_delete_a_row_sends_nothing_and_the_row_leaves_the_tables(day: Day, inst
     day.run(instance)
 
     assert sent_since(day.rig, before) == []
-    report = day.check(instance, "delete a row")
+    report = day.check(instance, "delete a row", sent=0)
     assert report.rows == 207
     ids = pq.read_table(day.rig.table("parsed", DATE))["custom_id"].to_pylist()
     ids += pq.read_table(day.rig.table("unparsed", DATE))["custom_id"].to_pylist()
@@ -200,8 +214,8 @@ def test_edit_the_prompt_sends_every_row_again(day: Day, instance) -> None:
 
     hashes = day.hashes()
     assert not set(hashes.values()) & set(old.values())  # all new requests
-    assert_sent_exactly(sent_since(day.rig, before), set(hashes.values()))
-    day.check(instance, "edit the prompt")
+    sent = assert_sent_exactly(sent_since(day.rig, before), set(hashes.values()))
+    day.check(instance, "edit the prompt", sent=sent)
 
 
 def test_change_the_model_sends_every_row_again(day: Day, instance) -> None:
@@ -213,8 +227,8 @@ def test_change_the_model_sends_every_row_again(day: Day, instance) -> None:
 
     hashes = day.hashes()
     assert not set(hashes.values()) & set(old.values())
-    assert_sent_exactly(sent_since(day.rig, before), set(hashes.values()))
-    day.check(instance, "change the model")
+    sent = assert_sent_exactly(sent_since(day.rig, before), set(hashes.values()))
+    day.check(instance, "change the model", sent=sent)
     models = set(pq.read_table(day.rig.table("parsed", DATE))["model"].to_pylist())
     assert models == {"gpt-4.1-mini"}
 
@@ -230,7 +244,7 @@ def test_rerun_of_an_unchanged_day_sends_nothing_and_publishes_nothing(day: Day,
     assert sent_since(day.rig, before) == []
     assert [r.job for r in outcome.runs] == [f"{TASK.name}_submit_job"]  # no collect run
     assert len(instance.fetch_materializations(parsed_key, limit=100).records) == published
-    day.check(instance, "unchanged re-run")
+    day.check(instance, "unchanged re-run", sent=0)
 
 
 def test_several_demos_in_a_row_send_once(day: Day, instance) -> None:
@@ -243,7 +257,7 @@ def test_several_demos_in_a_row_send_once(day: Day, instance) -> None:
         day.run(fresh)
 
     assert sent_since(day.rig, before) == []
-    day.check(instance, "several demos")
+    day.check(instance, "4 more demos, one on a fresh instance", sent=0)
 
 
 def test_fresh_answers_when_asked_send_every_row_again(day: Day, instance) -> None:
@@ -255,8 +269,8 @@ def test_fresh_answers_when_asked_send_every_row_again(day: Day, instance) -> No
     )
 
     assert_collected(outcome, [DATE])
-    assert_sent_exactly(sent_since(day.rig, old_batches), set(old.values()))
-    day.check(instance, "fresh answers")
+    sent = assert_sent_exactly(sent_since(day.rig, old_batches), set(old.values()))
+    day.check(instance, "fresh answers asked", sent=sent)
     parsed = pq.read_table(day.rig.table("parsed", DATE))["batch_id"].to_pylist()
     assert not set(parsed) & old_batches  # every answer is a new one
 
@@ -269,8 +283,8 @@ def test_crash_between_submit_and_collect_pays_nothing_twice(day: Day, instance)
         day.run(after_the_crash)
 
     hashes = day.hashes()
-    assert_sent_exactly(sent_since(day.rig, before), set(hashes.values()))
-    day.check(instance, "crash between submit and collect")
+    sent = assert_sent_exactly(sent_since(day.rig, before), set(hashes.values()))
+    day.check(instance, "crash between submit and collect (first run + rerun)", sent=sent)
 
 
 def test_switch_backend_asks_the_new_one_and_never_mixes_answers(
@@ -282,9 +296,9 @@ def test_switch_backend_asks_the_new_one_and_never_mixes_answers(
 
     day.run(instance, rig=other)  # OPENAI_BASE_URL now points at another server
 
-    assert_sent_exactly(sent_since(other, other_before), set(hashes.values()))
+    sent = assert_sent_exactly(sent_since(other, other_before), set(hashes.values()))
     assert batch_ids(day.rig) == first_batches  # nothing more asked of the first one
-    day.check(instance, "switch backend", rig=other)
+    day.check(instance, "switch backend", rig=other, sent=sent)
     parsed = set(pq.read_table(day.rig.table("parsed", DATE))["batch_id"].to_pylist())
     assert parsed <= batch_ids(other)  # the first server's answers are not served as these
 
@@ -292,7 +306,7 @@ def test_switch_backend_asks_the_new_one_and_never_mixes_answers(
     other_batches = batch_ids(other)
     day.run(instance)
     assert batch_ids(day.rig) == first_batches and batch_ids(other) == other_batches
-    day.check(instance, "switch back")
+    day.check(instance, "switch back", sent=0)
     parsed = set(pq.read_table(day.rig.table("parsed", DATE))["batch_id"].to_pylist())
     assert parsed <= first_batches
 
@@ -309,7 +323,7 @@ def test_a_switch_while_batches_run_keeps_them_and_says_so(
 
     day.run(instance, rig=other)  # switched before the first server's batches were collected
 
-    day.check(instance, "switch while running", rig=other)
+    day.check(instance, "switch while batches run", rig=other)
     tick = (
         day.defs(other)
         .resolve_sensor_def("batch_completion_sensor")
@@ -325,5 +339,5 @@ def test_a_switch_while_batches_run_keeps_them_and_says_so(
     # Switching back collects them: their requests are not sent a second time (only the
     # retryable failures they answered are retried).
     day.run(instance)
-    assert_sent_exactly(sent_since(slow, before), set(day.hashes().values()))
-    day.check(instance, "switch back and collect")
+    sent = assert_sent_exactly(sent_since(slow, before), set(day.hashes().values()))
+    day.check(instance, "switch while batches run, then back (first submit + collect)", sent=sent)
