@@ -140,6 +140,20 @@ def localbatch() -> None:
     help="Shuffle output lines (as OpenAI, output order is not input order).",
 )
 @click.option(
+    "--max-answer-bytes",
+    default=_DEFAULTS.max_answer_bytes,
+    show_default=True,
+    type=int,
+    help="Largest synthetic answer; a request asking for more gets a 400 line.",
+)
+@click.option(
+    "--answer-timeout-s",
+    default=_DEFAULTS.answer_timeout_s,
+    show_default=True,
+    type=float,
+    help="Time allowed to make one synthetic answer; past it the request gets a 400 line.",
+)
+@click.option(
     "--log-level",
     default="warning",
     show_default=True,

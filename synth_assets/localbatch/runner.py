@@ -259,7 +259,12 @@ class Runner:
             if self._forward is None:
                 raise RuntimeError("this batch forwards, but the server has no --forward-url")
             return self._forward
-        return SyntheticResponder(settings.seed, self._cache)
+        return SyntheticResponder(
+            settings.seed,
+            self._cache,
+            max_answer_bytes=self.settings.max_answer_bytes,
+            answer_timeout_s=self.settings.answer_timeout_s,
+        )
 
     def _chunk(self, batch: BatchRecord, settings: BatchSettings) -> None:
         path = self.store.resolve(batch.input_path)
