@@ -6,9 +6,9 @@ and generates a value valid against it (see :mod:`.schemagen`), seeded by the cu
 the same request always gets the same answer. A schema is compiled once and cached; the
 per-request cost is one seeded RNG and a walk of the compiled closures.
 
-Each request stands alone, as on OpenAI: a schema no value satisfies, or an answer past the
-per-answer byte or time budget, gets a 400 line of its own, and the rest of the batch is
-answered as usual.
+Each request stands alone, as on OpenAI: a body OpenAI would refuse (:mod:`.bodycheck`), a
+schema no value satisfies, or an answer past the per-answer byte or time budget gets a 400
+line of its own, and the rest of the batch is answered as usual.
 """
 
 import hashlib
@@ -22,6 +22,7 @@ from pydantic_core import to_json
 from synth_assets.batch.requests import RESPONSES
 
 from .answers import Reply, Request
+from .bodycheck import check_body
 from .schemagen import CompiledSchema, Draw, InvalidSchemaError, UnanswerableError, compile_schema
 from .shapes import AnswerKind, Target, answer_target, chat_completion, response
 from .text import pooled
@@ -92,12 +93,15 @@ class SyntheticResponder:
         self.answer_timeout_s = answer_timeout_s
 
     def answer(self, endpoint: str, requests: list[Request]) -> list[Reply]:
-        """One reply per request, in the endpoint's real body shape (400s for what cannot be
-        answered)."""
+        """One reply per request, in the endpoint's real body shape (400s for what OpenAI
+        would refuse)."""
         created = int(time.time())
         return [self._answer_one(endpoint, request, created) for request in requests]
 
     def _answer_one(self, endpoint: str, request: Request, created: int) -> Reply:
+        problem = check_body(request.body, endpoint)
+        if problem is not None:
+            return Reply(400, problem.error_body())
         target = answer_target(request.body, endpoint)
         draw = Draw(
             rng_for(request.custom_id, self.seed),
