@@ -154,6 +154,13 @@ def localbatch() -> None:
     help="Time allowed to make one synthetic answer; past it the request gets a 400 line.",
 )
 @click.option(
+    "--max-step-s",
+    default=_DEFAULTS.max_step_s,
+    show_default=True,
+    type=float,
+    help="How long one synthetic batch holds the runner before other batches get a turn.",
+)
+@click.option(
     "--log-level",
     default="warning",
     show_default=True,

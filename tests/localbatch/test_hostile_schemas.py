@@ -4,7 +4,7 @@ A schema no value satisfies (a required self-reference, an infinite bound) is a 
 400 ``invalid_schema``, as OpenAI refuses that request alone; a schema whose answer would
 pass the server's per-answer budget (``--max-answer-bytes``, ``--answer-timeout-s``) is a
 per-line 400 ``answer_budget_exceeded``, refused before the answer is built, so the server's
-memory stays flat.
+memory stays flat. And while one heavy batch is answered, other batches keep moving.
 """
 
 from pathlib import Path
@@ -20,6 +20,7 @@ from .helpers import (
     submit,
     wait,
     write_bodies,
+    write_requests,
 )
 
 OBJECT = {"type": "object", "additionalProperties": False}
@@ -157,6 +158,29 @@ def test_answers_past_the_time_budget_are_refused(
     _assert_refused(lines["slow"], "answer_budget_exceeded", "response_format.json_schema.schema")
     assert "--answer-timeout-s" in lines["slow"]["response"]["body"]["error"]["message"]
     assert lines["fine"]["response"]["status_code"] == 200
+
+
+def test_a_small_batch_finishes_while_a_heavy_one_is_still_being_answered(
+    start_localbatch, make_client, tmp_path: Path
+) -> None:
+    # Every request of the heavy batch asks for 20,000 integers: a few ms each, seconds in
+    # all, in one chunk. Steps are bounded (max_step_s), so the runner takes turns between
+    # batches and the small batch, submitted later, is done first.
+    server = start_localbatch(max_step_s=0.05, chunk_size=5000)
+    client = make_client(server.base_url)
+    many = {"type": "array", "items": {"type": "integer"}, "minItems": 20_000, "maxItems": 20_000}
+    heavy_path = write_bodies(
+        tmp_path / "heavy.jsonl", {f"heavy-{i}": chat_body(_holding(many)) for i in range(1000)}
+    )
+    write_requests(tmp_path / "small.jsonl", 5)
+    heavy = submit(client, heavy_path)
+    wait(client, heavy.id, until=lambda b: b.status == "in_progress")
+    small = wait(client, submit(client, tmp_path / "small.jsonl").id, timeout=60)
+    assert small.status == "completed"
+    heavy_now = client.batches.retrieve(heavy.id)
+    assert heavy_now.status == "in_progress"
+    assert heavy_now.request_counts.completed < 1000
+    client.batches.cancel(heavy.id)
 
 
 @pytest.mark.parametrize("endpoint", ["/v1/chat/completions", "/v1/responses"])
