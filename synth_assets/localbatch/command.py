@@ -161,6 +161,13 @@ def localbatch() -> None:
     help="How long one synthetic batch holds the runner before other batches get a turn.",
 )
 @click.option(
+    "--body-timeout-s",
+    default=_DEFAULTS.body_timeout_s,
+    show_default=True,
+    type=float,
+    help="Silence allowed while a request body arrives; then 408 and the upload is dropped.",
+)
+@click.option(
     "--log-level",
     default="warning",
     show_default=True,

@@ -60,6 +60,7 @@ class ServerSettings:
     max_answer_bytes: int = 1024 * 1024  # one synthetic answer; past it the line is a 400
     answer_timeout_s: float = 2.0  # time to make one synthetic answer; past it a 400
     max_step_s: float = 1.0  # a synthetic batch yields the runner to others after this long
+    body_timeout_s: float = 30.0  # silence allowed while a request body arrives; then 408
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -81,7 +82,7 @@ class ServerSettings:
                 raise ValueError(f"{name} must not be negative")
         if self.expire_after_s <= 0 or self.lease_s <= 0 or self.forward_timeout_s <= 0:
             raise ValueError("expire_after_s, lease_s and forward_timeout_s must be positive")
-        for name in ("answer_timeout_s", "max_step_s"):
+        for name in ("answer_timeout_s", "max_step_s", "body_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
 
