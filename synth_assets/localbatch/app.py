@@ -177,13 +177,16 @@ class _BearerAuth:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/v1"):
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
-                message = (
-                    "Incorrect API key provided."
-                    if given
-                    else "You didn't provide an API key; send it as 'Authorization: Bearer <key>'."
-                )
+            given = [value for name, value in scope["headers"] if name == b"authorization"]
+            message = None
+            if len(given) > 1:
+                # Which one counts would depend on the proxy or server in between: refuse.
+                message = "The request has more than one Authorization header; send exactly one."
+            elif not given:
+                message = "You didn't provide an API key; send it as 'Authorization: Bearer <key>'."
+            elif not hmac.compare_digest(given[0], self.expected):
+                message = "Incorrect API key provided."
+            if message is not None:
                 response = error_response(401, message, code="invalid_api_key")
                 await response(scope, receive, send)
                 return
