@@ -18,24 +18,30 @@ GET      /health                         liveness, never needs a key
 Per-batch ``metadata`` keys prefixed ``localbatch_`` override server settings for that batch
 (see :mod:`synth_assets.localbatch` for the list). Database calls run in worker threads so a
 busy SQLite lock never stalls the event loop.
+
+Hostile or broken clients cost nothing lasting: a request body that stalls for
+``body_timeout_s`` is answered 408 and its connection closed, a client that leaves mid-body
+is one log line, and an upload that fails at any point leaves no file behind.
 """
 
 import hmac
 import logging
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+import anyio
 from anyio import to_thread
 from pydantic_core import from_json
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from synth_assets.batch.requests import ENDPOINTS
 
@@ -62,8 +68,11 @@ SDK_ENDPOINTS = (
     "/v1/videos",
 )
 FILE_PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
+# OpenAI's range for a file's expires_after.seconds: one hour to 30 days.
+EXPIRES_AFTER_S = (3600, 30 * 24 * 3600)
 _MAX_JSON_BODY = 1 << 20
 _DOWNLOAD_BLOCK = 1 << 20
+_DIGITS = re.compile(r"[+-]?[0-9]{1,30}")
 
 
 async def _db(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -103,12 +112,15 @@ def create_app(settings: ServerSettings, *, run_batches: bool = True) -> Starlet
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
+            ClientDisconnect: _client_left,
+            BodyTimeoutError: _body_timeout,
             Exception: _server_error,
         },
     )
     # A trailing slash is an unknown URL (a JSON 404), not a redirect that clients may
     # follow with another method or without the body.
     app.router.redirect_slashes = False
+    app.add_middleware(_BodyTimeout, timeout_s=settings.body_timeout_s)
     if settings.api_key:
         app.add_middleware(_BearerAuth, api_key=settings.api_key)
     app.state.store = store
@@ -130,11 +142,30 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, str(exc.detail))
 
 
+async def _client_left(request: Request, exc: Exception) -> Response:
+    # The client's choice, not a server fault: one line, no traceback. Nothing is kept (an
+    # upload's partial file is removed on the way out), and nobody reads this answer.
+    log.info("localbatch: the client left during %s %r", request.method, request.url.path)
+    return error_response(400, "The client disconnected before the request was complete.")
+
+
+async def _body_timeout(request: Request, exc: Exception) -> Response:
+    log.info("localbatch: %s on %s %r", exc, request.method, request.url.path)
+    response = error_response(408, f"{exc}; send the whole body promptly.", code="body_timeout")
+    # The rest of the body may still come: close the connection rather than parse it.
+    response.headers["connection"] = "close"
+    return response
+
+
 async def _server_error(request: Request, exc: Exception) -> Response:
     log.exception("localbatch internal error on %s %s", request.method, request.url.path)
-    return error_response(
+    response = error_response(
         500, "The local Batch server had an internal error; see its log.", type="server_error"
     )
+    # uvicorn drops the connection after an unhandled error: say so, or the client sends its
+    # next request down a connection that is being closed (a reset instead of an answer).
+    response.headers["connection"] = "close"
+    return response
 
 
 class _BearerAuth:
@@ -146,17 +177,60 @@ class _BearerAuth:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/v1"):
-            given = dict(scope["headers"]).get(b"authorization", b"")
-            if not hmac.compare_digest(given, self.expected):
-                message = (
-                    "Incorrect API key provided."
-                    if given
-                    else "You didn't provide an API key; send it as 'Authorization: Bearer <key>'."
-                )
+            given = [value for name, value in scope["headers"] if name == b"authorization"]
+            message = None
+            if len(given) > 1:
+                # Which one counts would depend on the proxy or server in between: refuse.
+                message = "The request has more than one Authorization header; send exactly one."
+            elif not given:
+                message = "You didn't provide an API key; send it as 'Authorization: Bearer <key>'."
+            elif not hmac.compare_digest(given[0], self.expected):
+                message = "Incorrect API key provided."
+            if message is not None:
                 response = error_response(401, message, code="invalid_api_key")
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+class BodyTimeoutError(Exception):
+    """A request body that stopped arriving (the message says for how long)."""
+
+
+class _BodyTimeout:
+    """Fails a request whose body goes silent for ``timeout_s`` (a client that sent less
+    than its Content-Length would otherwise hold the connection forever).
+
+    Only the body is timed: once it is complete, waiting on ``receive`` (as a streamed
+    download does, to notice a disconnect) is not limited.
+    """
+
+    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body_done = False
+
+        async def timed_receive() -> Message:
+            nonlocal body_done
+            if body_done:
+                return await receive()
+            try:
+                with anyio.fail_after(self.timeout_s):
+                    message = await receive()
+            except TimeoutError:
+                raise BodyTimeoutError(
+                    f"The request body stopped arriving for {self.timeout_s:g} s (--body-timeout-s)"
+                ) from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        await self.app(scope, timed_receive, send)
 
 
 class _Api:
@@ -174,8 +248,9 @@ class _Api:
 
     async def upload_file(self, request: Request) -> Response:
         file_id, temporary = self.store.new_upload()
-        upload = await receive_upload(request, temporary, self.settings.max_upload_bytes)
+        final = temporary.with_name(f"{file_id}.jsonl")
         try:
+            upload = await receive_upload(request, temporary, self.settings.max_upload_bytes)
             purpose = upload.fields.get("purpose")
             if purpose not in FILE_PURPOSES:
                 raise bad_request(
@@ -183,7 +258,6 @@ class _Api:
                     param="purpose",
                 )
             expires_at = _expires_at(upload.fields)
-            final = temporary.with_name(f"{file_id}.jsonl")
             os.replace(temporary, final)
             record = await _db(
                 self.store.add_file,
@@ -194,9 +268,22 @@ class _Api:
                 path=final,
                 expires_at=expires_at,
             )
-        finally:
+        except BaseException:
+            # Whatever failed (a bad field, a full disk, a client gone, a bug), no content
+            # may stay on disk without a record pointing to it.
             temporary.unlink(missing_ok=True)
+            if final.exists() and not self._registered(file_id):
+                final.unlink(missing_ok=True)
+            raise
         return JSONResponse(record.to_api())
+
+    def _registered(self, file_id: str) -> bool:
+        # Called on the failure path only. The database call above has finished by now
+        # (worker-thread calls are not abandoned on cancellation), so this is exact.
+        try:
+            return self.store.get_file(file_id) is not None
+        except Exception:
+            return False  # no usable database: nothing can point to the content either
 
     async def list_files(self, request: Request) -> Response:
         query = request.query_params
@@ -389,18 +476,37 @@ def _metadata(value: Any) -> dict[str, str] | None:
 
 
 def _expires_at(fields: dict[str, str]) -> int | None:
-    """``expires_after[anchor]=created_at`` + ``expires_after[seconds]=N`` -> a timestamp."""
+    """``expires_after[anchor]=created_at`` + ``expires_after[seconds]=N`` -> a timestamp.
+
+    As OpenAI: both parts are required together, the anchor is ``created_at`` and the
+    seconds are an integer from one hour to 30 days.
+    """
+    anchor = fields.get("expires_after[anchor]")
     seconds = fields.get("expires_after[seconds]")
-    if seconds is None:
+    if anchor is None and seconds is None:
         return None
-    try:
-        value = int(seconds)
-    except ValueError:
+    if anchor != "created_at":
         raise bad_request(
-            "expires_after[seconds] must be an integer", param="expires_after"
-        ) from None
-    if fields.get("expires_after[anchor]", "created_at") != "created_at" or value <= 0:
+            f"expires_after[anchor] must be 'created_at', not {_shown(anchor)}",
+            param="expires_after.anchor",
+        )
+    low, high = EXPIRES_AFTER_S
+    if seconds is None or not _DIGITS.fullmatch(seconds.strip()):
         raise bad_request(
-            "expires_after needs anchor 'created_at' and positive seconds", param="expires_after"
+            f"expires_after[seconds] must be an integer from {low} to {high}, "
+            f"not {_shown(seconds)}",
+            param="expires_after.seconds",
+        )
+    value = int(seconds)
+    if not low <= value <= high:
+        raise bad_request(
+            f"expires_after[seconds] must be from {low} (one hour) to {high} (30 days), "
+            f"not {value}",
+            param="expires_after.seconds",
         )
     return int(time.time()) + value
+
+
+def _shown(value: str | None) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

@@ -140,6 +140,34 @@ def localbatch() -> None:
     help="Shuffle output lines (as OpenAI, output order is not input order).",
 )
 @click.option(
+    "--max-answer-bytes",
+    default=_DEFAULTS.max_answer_bytes,
+    show_default=True,
+    type=int,
+    help="Largest synthetic answer; a request asking for more gets a 400 line.",
+)
+@click.option(
+    "--answer-timeout-s",
+    default=_DEFAULTS.answer_timeout_s,
+    show_default=True,
+    type=float,
+    help="Time allowed to make one synthetic answer; past it the request gets a 400 line.",
+)
+@click.option(
+    "--max-step-s",
+    default=_DEFAULTS.max_step_s,
+    show_default=True,
+    type=float,
+    help="How long one synthetic batch holds the runner before other batches get a turn.",
+)
+@click.option(
+    "--body-timeout-s",
+    default=_DEFAULTS.body_timeout_s,
+    show_default=True,
+    type=float,
+    help="Silence allowed while a request body arrives; then 408 and the upload is dropped.",
+)
+@click.option(
     "--log-level",
     default="warning",
     show_default=True,

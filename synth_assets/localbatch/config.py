@@ -56,6 +56,11 @@ class ServerSettings:
     poll_interval_s: float = 0.2
     lease_s: float = 15.0
     shuffle: bool = True  # output order need not be input order: make clients join on custom_id
+    # What one client may cost the server (see the README's limits):
+    max_answer_bytes: int = 1024 * 1024  # one synthetic answer; past it the line is a 400
+    answer_timeout_s: float = 2.0  # time to make one synthetic answer; past it a 400
+    max_step_s: float = 1.0  # a synthetic batch yields the runner to others after this long
+    body_timeout_s: float = 30.0  # silence allowed while a request body arrives; then 408
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -63,7 +68,13 @@ class ServerSettings:
         Faults.parse(self.faults, self.seed)  # fail at start-up, not on the first batch
         if self.responder is Responder.FORWARD and not self.forward_url:
             raise ValueError("the forward responder needs --forward-url (the model server's /v1)")
-        for name in ("chunk_size", "forward_concurrency", "max_upload_bytes", "max_requests"):
+        for name in (
+            "chunk_size",
+            "forward_concurrency",
+            "max_upload_bytes",
+            "max_requests",
+            "max_answer_bytes",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         for name in ("delay_s", "poll_interval_s", "forward_retries"):
@@ -71,6 +82,9 @@ class ServerSettings:
                 raise ValueError(f"{name} must not be negative")
         if self.expire_after_s <= 0 or self.lease_s <= 0 or self.forward_timeout_s <= 0:
             raise ValueError("expire_after_s, lease_s and forward_timeout_s must be positive")
+        for name in ("answer_timeout_s", "max_step_s", "body_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
 
     def with_overrides(self, **changes: Any) -> "ServerSettings":
         """A copy with some fields changed (validated again)."""

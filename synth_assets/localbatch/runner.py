@@ -1,7 +1,11 @@
 """Background processing of batches, in chunks, safe across restarts and processes.
 
 One runner thread per server process leases one live batch at a time (round robin: the
-batch that has waited longest for work goes next) and does one step of it:
+batch that has waited longest for work goes next) and does one step of it. A step is short
+by construction, so one heavy batch never keeps the others waiting: a synthetic chunk ends
+early once it has run ``max_step_s`` or written ``CHUNK_OUTPUT_BYTES`` of answers (the rest
+of the chunk is the next step, after other batches had their turn), and each answer is
+bounded in size and time (:mod:`.schemagen`).
 
 * ``validating``: check the input file (:func:`validate_request_file`) -> ``failed`` with
   line-numbered ``errors.data``, or ``in_progress``.
@@ -32,6 +36,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +59,23 @@ from .synthetic import SchemaCache, SyntheticResponder
 log = logging.getLogger(__name__)
 
 MAX_LISTED_ERRORS = 1000
+# A chunk stops taking requests once its answers pass this size: bounds a step's memory.
+CHUNK_OUTPUT_BYTES = 32 * 1024 * 1024
 _MAX_STEP_FAILURES = 3
 _COPY_BUFFER = 1 << 20
+_SLICE = 16  # synthetic requests answered between two looks at the step's clock and size
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What a chunk has answered so far: its lines, counts and usage."""
+
+    out: list[bytes] = field(default_factory=list)
+    err: list[bytes] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    completed: int = 0
+    failed: int = 0
+    nbytes: int = 0
 
 
 class LeaseLostError(Exception):
@@ -259,28 +279,41 @@ class Runner:
             if self._forward is None:
                 raise RuntimeError("this batch forwards, but the server has no --forward-url")
             return self._forward
-        return SyntheticResponder(settings.seed, self._cache)
+        return SyntheticResponder(
+            settings.seed,
+            self._cache,
+            max_answer_bytes=self.settings.max_answer_bytes,
+            answer_timeout_s=self.settings.answer_timeout_s,
+        )
 
     def _chunk(self, batch: BatchRecord, settings: BatchSettings) -> None:
         path = self.store.resolve(batch.input_path)
         requests: list[Request] = []
+        ends: list[int] = []  # the input offset right after each request
+        position = batch.input_offset
         with open(path, "rb") as handle:
-            handle.seek(batch.input_offset)
+            handle.seek(position)
             for _ in range(settings.chunk_size):
                 raw = handle.readline()
                 if not raw:
                     break
+                position += len(raw)
                 if raw.strip():
                     line = from_json(raw)  # validated: every line is a request object
                     requests.append(Request(line["custom_id"], line["body"], len(raw)))
+                    ends.append(position)
             offset = handle.tell()
+        tally = _Tally()
+        answered = self._answer_slices(batch, settings, requests, tally)
+        if answered < len(requests):
+            offset = ends[answered - 1]  # the rest of the chunk is the next step
         done = offset >= batch.input_bytes
-        out, err, usage, completed, failed = self._answer(batch, settings, requests)
         # Output order need not be input order (as with OpenAI): shuffling makes a client
         # that wrongly relies on it fail here rather than in production.
         if self.settings.shuffle:
-            random.Random(f"{batch.id}:{batch.next_chunk}").shuffle(out)
-        parts = self._write_parts(batch, {"output": out, "error": err})
+            random.Random(f"{batch.id}:{batch.next_chunk}").shuffle(tally.out)
+        parts = self._write_parts(batch, {"output": tally.out, "error": tally.err})
+        usage = tally.usage
         usage_counts = (
             usage.input_tokens,
             usage.output_tokens,
@@ -292,8 +325,8 @@ class Runner:
             self.owner,
             new_offset=offset,
             parts=parts,
-            completed=completed,
-            failed=failed,
+            completed=tally.completed,
+            failed=tally.failed,
             usage=usage_counts,
             done=done,
         )
@@ -302,44 +335,76 @@ class Runner:
                 self.store.resolve(part.path).unlink(missing_ok=True)
             raise LeaseLostError(batch.id)
 
+    def _answer_slices(
+        self, batch: BatchRecord, settings: BatchSettings, requests: list[Request], tally: _Tally
+    ) -> int:
+        """Answer the chunk a slice at a time until the step has run long enough.
+
+        Returns how many requests were answered. A forwarded chunk is one slice: its
+        requests go out together (with bounded concurrency) and its time is the model's.
+        """
+        rates, responder = settings.fault_rates, self._responder(settings)
+        if settings.responder is Responder.FORWARD:
+            self._answer(batch, rates, responder, requests, tally)
+            return len(requests)
+        started = time.monotonic()
+        answered = 0
+        while answered < len(requests):
+            part = requests[answered : answered + _SLICE]
+            self._answer(batch, rates, responder, part, tally)
+            answered = min(len(requests), answered + _SLICE)
+            if tally.nbytes >= CHUNK_OUTPUT_BYTES:
+                break
+            if time.monotonic() - started >= self.settings.max_step_s:
+                break
+        return answered
+
     def _answer(
-        self, batch: BatchRecord, settings: BatchSettings, requests: list[Request]
-    ) -> tuple[list[bytes], list[bytes], Usage, int, int]:
-        """Answer a chunk: faults decided per custom_id, the rest asked of the responder."""
-        rates = settings.fault_rates
+        self,
+        batch: BatchRecord,
+        rates: fault_lib.Faults,
+        responder: Any,
+        requests: list[Request],
+        tally: _Tally,
+    ) -> None:
+        """Answer requests into ``tally``: faults decided per custom_id, the rest asked of the
+        responder."""
         chosen = [rates.for_request(r.custom_id, batch.id) for r in requests]
-        out: list[bytes] = []
-        err: list[bytes] = []
-        usage = Usage()
-        completed = failed = 0
+        out, err = tally.out, tally.err
+        nbytes = 0
         to_ask = [r for r, kind in zip(requests, chosen, strict=True) if kind not in NO_ANSWER]
-        replies = iter(self._responder(settings).answer(batch.endpoint, to_ask))
+        replies = iter(responder.answer(batch.endpoint, to_ask))
         for request, kind in zip(requests, chosen, strict=True):
             if kind is FaultKind.MISSING:
-                completed += 1  # the server claims it answered; the line is just lost
+                tally.completed += 1  # the server claims it answered; the line is just lost
                 continue
             if kind in (FaultKind.HTTP_429, FaultKind.HTTP_500):
                 status, body = fault_lib.http_error_body(kind)
                 err.append(line_for(request.custom_id, Reply(status, body)))
-                failed += 1
+                nbytes += len(err[-1])
+                tally.failed += 1
                 continue
             if kind is FaultKind.REQUEST_ERROR:
                 err.append(line_for(request.custom_id, Reply(error=fault_lib.request_error())))
-                failed += 1
+                nbytes += len(err[-1])
+                tally.failed += 1
                 continue
             reply = next(replies)
             if not reply.ok:
                 err.append(line_for(request.custom_id, reply))
-                failed += 1
+                nbytes += len(err[-1])
+                tally.failed += 1
                 continue
             if kind in CONTENT_FAULTS and isinstance(reply.body, dict):
                 fault_lib.apply_content_fault(kind, reply.body, batch.endpoint)
-            usage.add_body(reply.body)
+            tally.usage.add_body(reply.body)
             out.append(output_line(request.custom_id, reply))
+            nbytes += len(out[-1])
             if kind is FaultKind.DUPLICATE:
                 out.append(output_line(request.custom_id, reply))
-            completed += 1
-        return out, err, usage, completed, failed
+                nbytes += len(out[-1])
+            tally.completed += 1
+        tally.nbytes += nbytes
 
     def _write_parts(self, batch: BatchRecord, lines: dict[str, list[bytes]]) -> list[Part]:
         folder = self.store.parts_path(batch.id)
@@ -352,13 +417,13 @@ class Runner:
             if not kind_lines:
                 continue
             path = folder / f"{batch.next_chunk:06d}-{token}.{kind}.jsonl"
-            data = b"".join(kind_lines)
             with open(path, "wb") as handle:
-                handle.write(data)
+                handle.writelines(kind_lines)  # no joined copy of the chunk in memory
                 handle.flush()
                 os.fsync(handle.fileno())
             relative = str(path.relative_to(self.store.data_dir))
-            parts.append(Part(batch.id, batch.next_chunk, kind, relative, len(data)))
+            size = sum(len(line) for line in kind_lines)
+            parts.append(Part(batch.id, batch.next_chunk, kind, relative, size))
         return parts
 
     def _finish(self, batch: BatchRecord, error: dict[str, str], status: str) -> None:

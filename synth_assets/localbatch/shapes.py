@@ -33,6 +33,7 @@ class Target:
     name: str | None = None
     schema: dict[str, Any] | None = None
     forced: bool = False  # tool_choice names the function
+    param: str | None = None  # where the schema sits in the body (named in error messages)
 
 
 _TEXT = Target(AnswerKind.TEXT)
@@ -47,7 +48,7 @@ def answer_target(body: dict[str, Any], endpoint: str) -> Target:
         wanted = None
         if isinstance(choice, dict):
             wanted = choice.get("name") if responses else (choice.get("function") or {}).get("name")
-        for tool in tools:
+        for index, tool in enumerate(tools):
             if not isinstance(tool, dict) or tool.get("type") != "function":
                 continue
             function = tool if responses else tool.get("function")
@@ -61,13 +62,21 @@ def answer_target(body: dict[str, Any], endpoint: str) -> Target:
                     name=name if isinstance(name, str) else "function",
                     schema=schema if isinstance(schema, dict) else {"type": "object"},
                     forced=wanted is not None,
+                    param=f"tools[{index}].parameters"
+                    if responses
+                    else f"tools[{index}].function.parameters",
                 )
     if responses:
         text = body.get("text")
         fmt = text.get("format") if isinstance(text, dict) else None
         if isinstance(fmt, dict):
             if fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
-                return Target(AnswerKind.JSON_SCHEMA, name=fmt.get("name"), schema=fmt["schema"])
+                return Target(
+                    AnswerKind.JSON_SCHEMA,
+                    name=fmt.get("name"),
+                    schema=fmt["schema"],
+                    param="text.format.schema",
+                )
             if fmt.get("type") == "json_object":
                 return Target(AnswerKind.JSON_OBJECT)
         return _TEXT
@@ -80,6 +89,7 @@ def answer_target(body: dict[str, Any], endpoint: str) -> Target:
                 AnswerKind.JSON_SCHEMA,
                 name=spec.get("name"),
                 schema=schema if isinstance(schema, dict) else {"type": "object"},
+                param="response_format.json_schema.schema",
             )
         if fmt.get("type") == "json_object":
             return Target(AnswerKind.JSON_OBJECT)

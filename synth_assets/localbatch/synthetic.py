@@ -5,9 +5,14 @@ for (``response_format`` json_schema, ``text.format``, or the forced tool's ``pa
 and generates a value valid against it (see :mod:`.schemagen`), seeded by the custom_id, so
 the same request always gets the same answer. A schema is compiled once and cached; the
 per-request cost is one seeded RNG and a walk of the compiled closures.
+
+Each request stands alone, as on OpenAI: a body OpenAI would refuse (:mod:`.bodycheck`), a
+schema no value satisfies, or an answer past the per-answer byte or time budget gets a 400
+line of its own, and the rest of the batch is answered as usual.
 """
 
 import hashlib
+import logging
 import random
 import time
 from typing import Any
@@ -17,21 +22,31 @@ from pydantic_core import to_json
 from synth_assets.batch.requests import RESPONSES
 
 from .answers import Reply, Request
-from .schemagen import Generator, compile_schema
+from .bodycheck import check_body
+from .schemagen import CompiledSchema, Draw, InvalidSchemaError, UnanswerableError, compile_schema
 from .shapes import AnswerKind, Target, answer_target, chat_completion, response
 from .text import pooled
 
+log = logging.getLogger(__name__)
+
 
 class SchemaCache:
-    """Compiled generators keyed by the schema's JSON text (one compile per distinct schema)."""
+    """Compiled generators keyed by the schema's JSON text (one compile per distinct schema).
+
+    A schema that cannot be compiled is cached as its error, so a file of a thousand lines
+    with the same bad schema compiles it once.
+    """
 
     def __init__(self, max_entries: int = 256) -> None:
-        self._compiled: dict[bytes, Generator] = {}
+        self._compiled: dict[bytes, CompiledSchema | InvalidSchemaError] = {}
         self._max = max_entries
-        self._last: tuple[dict[str, Any], Generator] | None = None
+        self._last: tuple[dict[str, Any], CompiledSchema | InvalidSchemaError] | None = None
 
-    def generator(self, schema: dict[str, Any]) -> Generator:
-        """Return the compiled generator for ``schema``, compiling it on first sight."""
+    def generator(self, schema: dict[str, Any]) -> CompiledSchema:
+        """The compiled generator for ``schema`` (compiled on first sight).
+
+        Raises :class:`InvalidSchemaError` when no value can satisfy the schema.
+        """
         # A request file holds one schema, so comparing with the previous request's schema
         # (a C-level deep ==) is the common case and costs a fraction of serialising it.
         last = self._last
@@ -39,34 +54,72 @@ class SchemaCache:
             # Keep the newest equal schema: its strings are the ones pydantic-core's string
             # cache hands the next line too, so the next comparison is mostly identity checks.
             self._last = (schema, last[1])
-            return last[1]
-        key = to_json(schema)
-        found = self._compiled.get(key)
-        if found is None:
-            if len(self._compiled) >= self._max:
-                self._compiled.clear()  # a server fed endless distinct schemas stays bounded
-            found = self._compiled[key] = compile_schema(schema)
-        self._last = (schema, found)
+            found = last[1]
+        else:
+            key = to_json(schema)
+            cached = self._compiled.get(key)
+            if cached is None:
+                if len(self._compiled) >= self._max:
+                    self._compiled.clear()  # a server fed endless distinct schemas stays bounded
+                try:
+                    cached = compile_schema(schema)
+                except InvalidSchemaError as exc:
+                    cached = exc
+                self._compiled[key] = cached
+            self._last = (schema, cached)
+            found = cached
+        if isinstance(found, InvalidSchemaError):
+            raise InvalidSchemaError(str(found))
         return found
 
 
 class SyntheticResponder:
-    """Answers each request from its own schema: no model, no network, same answer every time."""
+    """Answers each request from its own schema: no model, no network, same answer every time.
 
-    def __init__(self, seed: int = 0, cache: SchemaCache | None = None) -> None:
+    ``max_answer_bytes`` and ``answer_timeout_s`` bound each answer (None: unbounded).
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        cache: SchemaCache | None = None,
+        *,
+        max_answer_bytes: int | None = None,
+        answer_timeout_s: float | None = None,
+    ) -> None:
         self.seed = seed
         self.cache = cache or SchemaCache()
+        self.max_answer_bytes = max_answer_bytes
+        self.answer_timeout_s = answer_timeout_s
 
     def answer(self, endpoint: str, requests: list[Request]) -> list[Reply]:
-        """One 200 reply per request, in the endpoint's real body shape."""
+        """One reply per request, in the endpoint's real body shape (400s for what OpenAI
+        would refuse)."""
         created = int(time.time())
+        return [self._answer_one(endpoint, request, created) for request in requests]
+
+    def _answer_one(self, endpoint: str, request: Request, created: int) -> Reply:
+        problem = check_body(request.body, endpoint)
+        if problem is not None:
+            return Reply(400, problem.error_body())
+        target = answer_target(request.body, endpoint)
+        draw = Draw(
+            rng_for(request.custom_id, self.seed),
+            max_bytes=self.max_answer_bytes,
+            timeout_s=self.answer_timeout_s,
+        )
+        try:
+            text = synthetic_text(target, draw, self.cache)
+        except UnanswerableError as exc:
+            return Reply(400, _unanswerable_body(exc, target.param))
+        except Exception:  # a generator bug costs this one line, never the batch
+            log.exception("localbatch could not answer request %r", request.custom_id)
+            return Reply(500, _SERVER_ERROR)
+        model = request.body.get("model")
         build = response if endpoint == RESPONSES else chat_completion
-        replies = []
-        for request in requests:
-            target = answer_target(request.body, endpoint)
-            text = synthetic_text(target, rng_for(request.custom_id, self.seed), self.cache)
-            model = request.body.get("model")
-            body = build(
+        return Reply(
+            200,
+            build(
                 model=model if isinstance(model, str) else "unknown",
                 target=target,
                 text=text,
@@ -74,9 +127,29 @@ class SyntheticResponder:
                 prompt_tokens=max(1, request.size // 4),
                 completion_tokens=max(1, len(text) // 4),
                 created=created,
-            )
-            replies.append(Reply(200, body))
-        return replies
+            ),
+        )
+
+
+_SERVER_ERROR = {
+    "error": {
+        "message": "The local Batch server failed to answer this request; see its log.",
+        "type": "server_error",
+        "param": None,
+        "code": None,
+    }
+}
+
+
+def _unanswerable_body(exc: UnanswerableError, param: str | None) -> dict[str, Any]:
+    return {
+        "error": {
+            "message": f"Cannot answer this request: {exc}.",
+            "type": "invalid_request_error",
+            "param": param,
+            "code": exc.code,
+        }
+    }
 
 
 def rng_for(custom_id: str, seed: int = 0) -> random.Random:
@@ -85,10 +158,19 @@ def rng_for(custom_id: str, seed: int = 0) -> random.Random:
     return random.Random(int.from_bytes(digest, "big"))
 
 
-def synthetic_text(target: Target, rng: random.Random, cache: SchemaCache) -> str:
-    """The answer text for ``target``: JSON for schemas, tools and json_object; prose else."""
+def synthetic_text(target: Target, rng: random.Random | Draw, cache: SchemaCache) -> str:
+    """The answer text for ``target``: JSON for schemas, tools and json_object; prose else.
+
+    With a :class:`Draw`, the answer keeps to its budget or raises
+    :class:`~.schemagen.BudgetExceededError`; a schema no value satisfies raises
+    :class:`~.schemagen.InvalidSchemaError`.
+    """
+    draw = rng if isinstance(rng, Draw) else Draw(rng)
     if target.kind in (AnswerKind.JSON_SCHEMA, AnswerKind.TOOL) and target.schema is not None:
-        return to_json(cache.generator(target.schema)(rng, 0)).decode()
+        text = to_json(cache.generator(target.schema)(draw)).decode()
+        draw.check_size(len(text))  # the exact size: charges along the way are estimates
+        draw.check_time()
+        return text
     if target.kind is AnswerKind.JSON_OBJECT:
-        return to_json({"answer": pooled(rng)}).decode()
-    return f"{pooled(rng)} {pooled(rng)} (synthetic answer from synth-assets localbatch)"
+        return to_json({"answer": pooled(draw.rng)}).decode()
+    return f"{pooled(draw.rng)} {pooled(draw.rng)} (synthetic answer from synth-assets localbatch)"

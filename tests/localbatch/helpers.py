@@ -1,5 +1,6 @@
 """Request files, a response model and polling for the local Batch server tests."""
 
+import json
 import time
 from enum import Enum
 from pathlib import Path
@@ -172,3 +173,44 @@ def answer_text(body: dict[str, Any], endpoint: str) -> str:
     if message.get("tool_calls"):
         return message["tool_calls"][0]["function"]["arguments"]
     return message["content"]
+
+
+def chat_body(schema: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """A chat-completions body; with ``schema``, asking for a json_schema answer."""
+    body: dict[str, Any] = {"model": MODEL, "messages": [{"role": "user", "content": "Hi."}]}
+    if schema is not None:
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "Answer", "strict": True, "schema": schema},
+        }
+    return {**body, **extra}
+
+
+def write_bodies(path: Path, bodies: dict[str, Any], *, endpoint: str = CHAT_COMPLETIONS) -> Path:
+    """Write one request line per ``custom_id -> body`` (bodies as given, however odd)."""
+    with open(path, "w") as handle:
+        for custom_id, body in bodies.items():
+            line = {"custom_id": custom_id, "method": "POST", "url": endpoint, "body": body}
+            handle.write(json.dumps(line) + "\n")
+    return path
+
+
+def results(client: openai.OpenAI, batch: Batch, folder: Path) -> dict[str, dict[str, Any]]:
+    """Every output and error line of a finished batch, by custom_id."""
+    lines = read_lines(download(client, batch.output_file_id, folder / "output.jsonl"))
+    lines += read_lines(download(client, batch.error_file_id, folder / "errors.jsonl"))
+    return {line["custom_id"]: line for line in lines}
+
+
+def unreferenced_files(client: openai.OpenAI, data_dir: Path) -> list[str]:
+    """Files in the server's store that no file record points to (partial uploads included)."""
+    known = {f.id for f in client.files.list(limit=10000)}
+    return sorted(p.name for p in (data_dir / "files").iterdir() if p.stem not in known)
+
+
+def peak_rss_mb(pid: int) -> float:
+    """The peak resident memory of process ``pid`` so far (Linux ``VmHWM``), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM for process {pid}")

@@ -58,3 +58,24 @@ def test_without_a_configured_key_any_key_is_accepted(localbatch_url: str, make_
     for key in ("anything", "local-no-key"):
         make_client(localbatch_url, api_key=key).batches.list()
     assert httpx.get(localbatch_url + "/batches").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ("Bearer sk-wrong", f"Bearer {KEY}"),
+        (f"Bearer {KEY}", "Bearer sk-wrong"),
+        (f"Bearer {KEY}",) * 2,
+    ],
+    ids=["wrong-then-right", "right-then-wrong", "right-twice"],
+)
+def test_two_authorization_headers_are_refused(keyed_url: str, values: tuple[str, ...]) -> None:
+    # Which header counts would depend on whatever sits in front of the server: none does.
+    headers = httpx.Headers([("authorization", value) for value in values])
+    response = httpx.get(keyed_url + "/batches", headers=headers)
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["code"] == "invalid_api_key" and "one Authorization header" in error["message"]
+    single = httpx.get(keyed_url + "/batches", headers={"authorization": f"Bearer {KEY}"})
+    assert single.status_code == 200
