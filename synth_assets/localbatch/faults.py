@@ -114,15 +114,17 @@ class Faults:
         """True when some per-request fault has a non-zero rate."""
         return any(rate > 0 for kind, rate in self.rates if kind is not FaultKind.BATCH_FAILED)
 
-    def for_request(self, custom_id: str, batch_id: str = "") -> FaultKind | None:
-        """Return the fault for ``custom_id`` in batch ``batch_id`` (None for a clean answer).
+    def for_request(self, custom_id: str, batch_key: str = "") -> FaultKind | None:
+        """Return the fault for ``custom_id`` in the batch ``batch_key`` names (None for a
+        clean answer); the key is ``Store.fault_key``: the batch's metadata and ordinal.
 
-        Deterministic per (seed, batch, custom_id): a restarted batch gets the same faults,
-        while a resubmission (a new batch) draws again, as real transient failures do.
+        Deterministic per (seed, batch key, custom_id): a restarted batch gets the same
+        faults, and so does the same submission in another run with the same seed, while a
+        resubmission (another batch) draws again, as real transient failures do.
         """
         if not self.any_request_faults:
             return None
-        draw = unit_draw(f"{self.seed}\x00{batch_id}\x00{custom_id}")
+        draw = unit_draw(f"{self.seed}\x00{batch_key}\x00{custom_id}")
         edge = 0.0
         for kind, rate in self.rates:
             if kind is FaultKind.BATCH_FAILED:
@@ -132,10 +134,10 @@ class Faults:
                 return kind
         return None
 
-    def batch_fails(self, batch_id: str) -> bool:
+    def batch_fails(self, batch_key: str) -> bool:
         """True when the ``batch_failed`` draw for this batch says it fails validation."""
         rate = dict(self.rates).get(FaultKind.BATCH_FAILED, 0.0)
-        return rate > 0 and unit_draw(f"{self.seed}\x00batch\x00{batch_id}") < rate
+        return rate > 0 and unit_draw(f"{self.seed}\x00batch\x00{batch_key}") < rate
 
 
 def unit_draw(key: str) -> float:

@@ -229,7 +229,7 @@ class Runner:
             message = f"the input file {batch.input_file_id} was deleted before the batch ran"
             self._fail(batch, [_error("input_file_missing", message)])
             return
-        if settings.fault_rates.batch_fails(batch.id):
+        if settings.fault_rates.batch_fails(self.store.fault_key(batch)):
             message = (
                 "Enqueued token limit reached for this model (injected by localbatch fault "
                 "batch_failed)."
@@ -369,7 +369,8 @@ class Runner:
     ) -> None:
         """Answer requests into ``tally``: faults decided per custom_id, the rest asked of the
         responder."""
-        chosen = [rates.for_request(r.custom_id, batch.id) for r in requests]
+        key = self.store.fault_key(batch)
+        chosen = [rates.for_request(r.custom_id, key) for r in requests]
         out, err = tally.out, tally.err
         nbytes = 0
         to_ask = [r for r, kind in zip(requests, chosen, strict=True) if kind not in NO_ANSWER]

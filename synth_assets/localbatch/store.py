@@ -282,6 +282,22 @@ class Store:
         row = self._con().execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
         return BatchRecord(**dict(row)) if row else None
 
+    def fault_key(self, batch: BatchRecord) -> str:
+        """What a batch's injected faults are drawn from: its metadata and how many batches
+        with the same metadata came before it (the n-th identical submission draws the same
+        in every run, a resubmission draws anew); its id when it has no metadata."""
+        if not batch.metadata or batch.metadata == "{}":
+            return batch.id
+        (earlier,) = (
+            self._con()
+            .execute(
+                "SELECT count(*) FROM batches WHERE metadata = ? AND seq < ?",
+                (batch.metadata, batch.seq),
+            )
+            .fetchone()
+        )
+        return f"{batch.metadata}#{earlier}"
+
     def list_batches(self, *, after: str | None, limit: int) -> tuple[list[BatchRecord], bool]:
         """A page of batches, newest first, and whether more follow."""
         return self._page("batches", BatchRecord, after=after, limit=limit, order="desc")
