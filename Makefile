@@ -38,6 +38,7 @@ bench: $(STAMP)
 	bash bench/setup_instructor.sh
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/server.py
+	$(BIN)/python bench/record.py
 
 data: $(STAMP)
 	$(BIN)/python scripts/make_sample_emails.py

@@ -179,9 +179,9 @@ def _drive(
         )
     print_summary(defs, task, dates, outcome, started)
     click.echo(f"\ndone in {time.time() - started:.1f} s.")
-    if outcome.unsettled:
-        days = "; ".join(f"{date}: {why}" for date, why in sorted(outcome.unsettled.items()))
-        raise SynthError(f"{len(outcome.unsettled)} day(s) not collected: {days}.")
+    if outcome.problems:
+        days = "; ".join(f"{date}: {why}" for date, why in sorted(outcome.problems.items()))
+        raise SynthError(f"{len(outcome.problems)} day(s) not collected: {days}.")
     return defs
 
 

@@ -42,14 +42,10 @@ class PipelineRun:
 
     submitted: list[str] = field(default_factory=list)
     runs: list[RunOutcome] = field(default_factory=list)
-    # Per asked date: its final state in the record, and why when it did not settle.
+    # Per asked date: its final state in the record; and the dates whose tables do not
+    # show their current inputs, with why.
     states: dict[str, str] = field(default_factory=dict)
     problems: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def unsettled(self) -> dict[str, str]:
-        """The asked dates whose tables do not show their current inputs, and why."""
-        return {d: why for d, why in self.problems.items()}
 
 
 def _failure(result: dg.ExecuteInProcessResult) -> str:

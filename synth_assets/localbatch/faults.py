@@ -116,7 +116,8 @@ class Faults:
 
     def for_request(self, custom_id: str, batch_key: str = "") -> FaultKind | None:
         """Return the fault for ``custom_id`` in the batch ``batch_key`` names (None for a
-        clean answer); the key is ``Store.fault_key``: the batch's metadata and ordinal.
+        clean answer); the key is ``Store.fault_key``: the client's identity in the batch's
+        metadata and its ordinal, or else the batch id.
 
         Deterministic per (seed, batch key, custom_id): a restarted batch gets the same
         faults, and so does the same submission in another run with the same seed, while a

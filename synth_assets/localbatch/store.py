@@ -22,7 +22,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from .config import BatchSettings
 from .ids import batch_id as new_batch_id
@@ -283,10 +283,17 @@ class Store:
         return BatchRecord(**dict(row)) if row else None
 
     def fault_key(self, batch: BatchRecord) -> str:
-        """What a batch's injected faults are drawn from: its metadata and how many batches
-        with the same metadata came before it (the n-th identical submission draws the same
-        in every run, a resubmission draws anew); its id when it has no metadata."""
-        if not batch.metadata or batch.metadata == "{}":
+        """What a batch's injected faults are drawn from. A batch whose metadata carries an
+        identity of the client's (keys other than ``localbatch_*``) draws from it and from
+        how many batches with the same metadata came before it: the n-th identical
+        submission draws the same in every run, and a resubmission draws anew. Any other
+        batch draws from its (random) id."""
+        identity = {
+            k: v
+            for k, v in (from_json(batch.metadata) if batch.metadata else {}).items()
+            if not k.startswith("localbatch_")
+        }
+        if not identity:
             return batch.id
         (earlier,) = (
             self._con()
@@ -296,7 +303,7 @@ class Store:
             )
             .fetchone()
         )
-        return f"{batch.metadata}#{earlier}"
+        return f"{sorted(identity.items())}#{earlier}"
 
     def list_batches(self, *, after: str | None, limit: int) -> tuple[list[BatchRecord], bool]:
         """A page of batches, newest first, and whether more follow."""
