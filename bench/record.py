@@ -81,8 +81,14 @@ def measure(model_name: str, n: int) -> dict[str, float]:
                     "bytes": 0,
                     "round": 1,
                     "model": "m",
-                    "estimated_input_tokens": 0,
-                    "estimated_input_cost_usd": None,
+                    "estimate": {
+                        "requests": n,
+                        "input_tokens": 0,
+                        "output_tokens": 0,
+                        "usd": None,
+                        "calibration": None,
+                        "output_known": False,
+                    },
                 }
             )
         )
@@ -97,10 +103,10 @@ def measure(model_name: str, n: int) -> dict[str, float]:
         sent = time.perf_counter() - started
         started = time.perf_counter()
         for number, (path, _) in enumerate(batches):
-            answers, extra = collect.classify_results(
+            answers, extra, usage = collect.classify_results(
                 model, f"b{number}", [("output", path)], record.sends(f"b{number}"), "completed"
             )
-            record.record_results(f"b{number}", "completed", answers, extra)
+            record.record_results(f"b{number}", "completed", answers, extra, usage)
         collected = time.perf_counter() - started
         task = BatchTask("bench", "", "rows", None, lambda row: [], model)  # type: ignore[arg-type]
         started = time.perf_counter()

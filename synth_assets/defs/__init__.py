@@ -35,7 +35,7 @@ def build_definitions(
     jobs: list[AssetJob] = []
     schedules = []
     for task in tasks:
-        assets.extend(build_task_assets(task))
+        assets.extend(build_task_assets(task, tasks))
         submit, collect = build_jobs(task)
         jobs.extend([submit, collect])
         schedules.append(build_daily_schedule(task, submit))

@@ -6,7 +6,8 @@ state of each day lives in the task's request record, which the sensor reads too
 """
 
 import dataclasses
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,7 +19,7 @@ from pydantic import Field
 from synth_assets.batch.errors import SynthError
 from synth_assets.batch.pricing import batch_cost
 from synth_assets.batch.tables import ModelColumns
-from synth_assets.pipeline import collect, plan, progress, publish, steps, submit
+from synth_assets.pipeline import collect, estimate, plan, progress, publish, steps, submit
 from synth_assets.pipeline.record import State
 from synth_assets.tasks import BatchTask
 
@@ -71,8 +72,12 @@ class BuildConfig(dg.Config):
     )
 
 
-def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
+def build_task_assets(
+    task: BatchTask, all_tasks: Sequence[BatchTask] = ()
+) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
     """The assets and checks of one task."""
+    # The provider's limits and the daily spend cap count what every task has in flight.
+    all_tasks = tuple(all_tasks) or (task,)
     partitions = partitions_for(task)
     common: dict[str, Any] = {"partitions_def": partitions, "group_name": task.name}
     inputs_key = asset_key(task, task.input_name)
@@ -148,12 +153,20 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
                 max_requests=batch_api.max_requests_per_file,
                 max_bytes=batch_api.max_bytes_per_file,
             )
+            # Above a spend cap the day stops here: nothing recorded, nothing uploaded.
+            estimate.check_spend(
+                date,
+                build.estimate,
+                per_partition=task_settings.max_cost_usd_per_partition,
+                per_day=task_settings.max_cost_usd_per_day,
+                spent_today=layout.spent_today(storage, all_tasks, backend.identity),
+            )
             record.start_build(date, generation, str(folder))
         plan.prune_builds(folder)
-        cost = build.estimated_input_cost_usd
+        cost = build.estimate.usd
         context.log.info(
             f"{date}: {build.rows} rows; sending {build.requests} requests to {backend.label} "
-            f"({plan.describe_kinds(build.kinds)})"
+            f"({plan.describe_kinds(build.kinds)}); estimate: {build.estimate.describe()}"
         )
         return dg.MaterializeResult(
             metadata={
@@ -167,10 +180,17 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
                 "generation": generation,
                 "fresh_answers_round": build.round,
                 "invalid_inputs": build.invalid_inputs,
-                "estimated_input_tokens": build.estimated_input_tokens,
-                "estimated_input_cost_usd": dg.MetadataValue.float(cost)
+                "estimated_input_tokens": build.estimate.input_tokens,
+                "estimated_output_tokens": build.estimate.output_tokens
+                if build.estimate.output_known
+                else dg.MetadataValue.text("unknown until a batch of this model is collected"),
+                "estimated_cost_usd": dg.MetadataValue.float(cost)
                 if cost is not None
                 else dg.MetadataValue.text(f"unknown: no price for {build.model}"),
+                # reported / estimated input tokens so far: how far off the raw estimate was
+                "token_calibration": dg.MetadataValue.float(round(build.estimate.calibration, 4))
+                if build.estimate.calibration
+                else dg.MetadataValue.text("none yet (bytes / 4)"),
                 "folder": dg.MetadataValue.path(build.folder),
             }
         )
@@ -196,11 +216,22 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
             build = plan.load_build(folder)
             if build.requests:
                 context.log.info(f"submitting {build.requests} requests to {backend.label}")
+            budget = layout.budget(
+                storage,
+                all_tasks,
+                backend.identity,
+                token_limit=batch_api.enqueued_token_limit,
+                per_hour=batch_api.max_batches_per_hour,
+            )
             with steps.backend_errors(backend):
-                submitted = submit.submit_build(
-                    batch_api.client(), record, task, date, build, log=context.log.info
+                submitted, queued = submit.submit_build(
+                    batch_api.client(), record, task, date, build, context.log.info, budget=budget
                 )
-            state = progress.settle(record, date, folder, task_settings.policy()).state
+            waits = (build.model, queued.tokens) if queued else None
+            state = progress.settle(
+                record, date, folder, task_settings.policy(), queued=waits
+            ).state
+            in_flight = budget.in_flight(build.model)
         return dg.MaterializeResult(
             metadata={
                 "batches": dg.MetadataValue.json([dataclasses.asdict(s) for s in submitted]),
@@ -210,6 +241,12 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
                 "found_again": sum(s.how != "new" for s in submitted),
                 "backend": backend.label,
                 "state": state,
+                "waiting_for_room": dg.MetadataValue.text(
+                    f"{queued.shards} file(s), {queued.requests} requests: {queued.why}"
+                )
+                if queued
+                else "none",
+                "tokens_in_flight": in_flight,
             }
         )
 
@@ -241,22 +278,43 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
                     layout.results_dir(storage, task),
                     log=context.log.info,
                 )
-            state = progress.settle(record, date, folder, task_settings.policy()).state
-            batches = [b for b in record.batches(date)]
+            # Requests of a batch refused for the token limit wait, and not at once.
+            not_before = time.time() + batch_api.limit_retry_s if collected.over_limit else None
+            model = steps.model_for(task, task_settings.model)
+            state = progress.settle(
+                record,
+                date,
+                folder,
+                task_settings.policy(),
+                queued=(model, 0) if collected.over_limit else None,
+                not_before=not_before,
+            ).state
+            batches = record.batches(date)
         table = [
-            "| batch | attempt | round | requests | status | collected |",
-            "|---|---|---|---|---|---|",
+            "| batch | attempt | round | requests | status | collected | est. tokens | reported |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         table += [
             f"| {b.batch_id} | {b.attempt} | {b.round} | {b.requests} | {b.status} "
-            f"| {'yes' if b.collected else 'no'} |"
+            f"| {'yes' if b.collected else 'no'} | {b.est_tokens or '-'} "
+            f"| {b.actual_tokens if b.actual_tokens is not None else '-'} |"
             for b in batches
         ]
+        estimated = sum(b.est_tokens or 0 for b in batches if b.actual_tokens)
+        reported = sum(b.actual_tokens or 0 for b in batches if b.est_tokens)
         return dg.MaterializeResult(
             metadata={
                 "collected": dg.MetadataValue.json(collected.collected),
                 "still_running": dg.MetadataValue.json(collected.running),
                 "lost": dg.MetadataValue.json(collected.lost),
+                "refused_for_token_limit": dg.MetadataValue.json(collected.over_limit),
+                # How far the offline estimate was from what the backend counted.
+                "token_estimate_error": dg.MetadataValue.text(
+                    f"{(estimated - reported) / reported:+.1%} ({estimated:,} estimated, "
+                    f"{reported:,} reported)"
+                )
+                if reported
+                else "nothing reported yet",
                 "bytes": collected.bytes,
                 "state": state,
                 "batches_of_the_day": dg.MetadataValue.md("\n".join(table)),

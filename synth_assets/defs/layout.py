@@ -5,9 +5,13 @@ the task's request record ``<work_dir>/<task>/record.sqlite``.
 Tables (a path or a URL): ``<root>/<task>/{parsed,unparsed}/date=YYYY-MM-DD/part-0.parquet``.
 """
 
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from synth_assets.pipeline.record import RECORD_FILE, RequestRecord
+from synth_assets.pipeline.submit import Budget
 from synth_assets.tasks import BatchTask
 
 from .resources import StorageResource
@@ -60,3 +64,44 @@ def table_write_path(storage: StorageResource, task: BatchTask, table: str, date
 def record_exists(storage: StorageResource, task: BatchTask) -> bool:
     """Whether the task has a request record yet (nothing was built before it has)."""
     return storage.work_path(task.name, RECORD_FILE).exists()
+
+
+@contextmanager
+def open_records(
+    storage: StorageResource, tasks: Sequence[BatchTask], backend: str
+) -> Iterator[list[RequestRecord]]:
+    """The request records of every task that has one, seen from ``backend``."""
+    with ExitStack() as stack:
+        yield [
+            stack.enter_context(open_record(storage, task, backend))
+            for task in tasks
+            if record_exists(storage, task)
+        ]
+
+
+def budget(
+    storage: StorageResource,
+    tasks: Sequence[BatchTask],
+    backend: str,
+    *,
+    token_limit: int | None,
+    per_hour: int | None,
+) -> Budget:
+    """The provider's limits against what every task has in flight on ``backend``."""
+
+    def in_flight(model: str) -> int:
+        with open_records(storage, tasks, backend) as records:
+            return sum(r.in_flight_tokens(model) for r in records)
+
+    def created_last_hour() -> int:
+        with open_records(storage, tasks, backend) as records:
+            return sum(r.created_since(time.time() - 3600) for r in records)
+
+    return Budget(token_limit, per_hour, in_flight, created_last_hour)
+
+
+def spent_today(storage: StorageResource, tasks: Sequence[BatchTask], backend: str) -> float:
+    """Estimated USD submitted since midnight UTC, across tasks."""
+    midnight = time.time() - time.time() % 86400
+    with open_records(storage, tasks, backend) as records:
+        return sum(r.cost_since(midnight) for r in records)

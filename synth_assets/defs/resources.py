@@ -35,6 +35,22 @@ class BatchApiResource(dg.ConfigurableResource):
     max_requests_per_file: int = Field(default=MAX_REQUESTS_PER_FILE, ge=1, le=50_000)
     max_bytes_per_file: int = Field(default=MAX_BYTES_PER_FILE, ge=1, le=200 * 1024 * 1024)
     max_retries: int = Field(default=2, ge=0, description="HTTP retries of the openai client.")
+    enqueued_token_limit: int | None = Field(
+        default=None,
+        ge=1,
+        description="Your organization's batch queue limit (enqueued input tokens per model, "
+        "see the README's production notes for the tiers); days wait for room under it. "
+        "Empty: no limit is applied here (a refused batch is still sent again later).",
+    )
+    max_batches_per_hour: int | None = Field(
+        default=None, ge=1, description="Batch creations per hour (OpenAI allows about 2,000)."
+    )
+    limit_retry_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="After a batch was refused for the token limit, wait this long before "
+        "sending its requests again.",
+    )
     timeout_s: float = Field(default=60.0, gt=0)
 
     def backend(self) -> Backend:
@@ -111,6 +127,17 @@ class TaskSettings(dg.ConfigurableResource):
         ge=1,
         le=10,
         description="Submissions per request: 1 + resubmissions of retryable failures.",
+    )
+    max_cost_usd_per_partition: float | None = Field(
+        default=None,
+        ge=0,
+        description="Refuse to send a day whose requests are estimated above this (USD).",
+    )
+    max_cost_usd_per_day: float | None = Field(
+        default=None,
+        ge=0,
+        description="Refuse to send more than this (USD, estimated) per UTC day, across days "
+        "and tasks.",
     )
     retry_reasons: list[str] = Field(
         default=sorted(r.value for r in DEFAULT_RETRY_REASONS),

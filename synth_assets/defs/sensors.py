@@ -4,7 +4,9 @@ It reads each task's request record, not run history: a day's state there says w
 needs. ``waiting``: its batches are polled (bounded per tick) and once all are terminal a
 collect run is requested. ``ready`` (every request final, tables not published for this
 state): a collect run publishes them. ``resubmit`` (retryable failures within the budget,
-or a batch the backend lost): a submit run sends what has no final answer. Each request
+or a batch the backend lost): a submit run sends what has no final answer. ``queued`` (no
+room under the provider's enqueued-token limit or batches per hour): a submit run once
+there is room, oldest day first, counting what this tick already let go. Each request
 gets a run key that is unique in the record (generation, action, counter), and the record
 notes it, so a lost cursor, a fresh Dagster instance or a replay requests nothing twice,
 and a day's newest build always supersedes what came before it.
@@ -20,6 +22,7 @@ import openai
 from synth_assets.batch.client import translate_api_error
 from synth_assets.batch.remote import TERMINAL
 from synth_assets.pipeline.record import PartitionRow, RequestRecord, State
+from synth_assets.pipeline.submit import Budget
 from synth_assets.tasks import BatchTask
 
 from . import layout
@@ -32,7 +35,12 @@ MAX_RETRIEVES_PER_TICK = 50
 MAX_RUN_FAILURES = 3
 # A requested run that never appeared (the tick died after noting it) is requested again.
 LOST_REQUEST_S = 300.0
-_ACTIONS = {State.WAITING: "collect", State.READY: "collect", State.RESUBMIT: "resubmit"}
+_ACTIONS = {
+    State.WAITING: "collect",
+    State.READY: "collect",
+    State.RESUBMIT: "resubmit",
+    State.QUEUED: "resubmit",
+}
 
 
 def build_completion_sensor(
@@ -60,6 +68,15 @@ def build_completion_sensor(
         notes: list[str] = []
         budget = [MAX_RETRIEVES_PER_TICK]
         client = None
+        room = layout.budget(
+            storage,
+            tasks,
+            backend.identity,
+            token_limit=batch_api.enqueued_token_limit,
+            per_hour=batch_api.max_batches_per_hour,
+        )
+        granted: dict[str, int] = {}  # tokens of the queued days this tick lets go, by model
+        queued: list[str] = []
         for task in tasks:
             if not layout.record_exists(storage, task):
                 continue
@@ -76,6 +93,9 @@ def build_completion_sensor(
                     if row.state not in _ACTIONS or row.backend != backend.identity:
                         continue
                     if row.run_key and not _run_over(context.instance, record, row):
+                        continue
+                    if row.state == State.QUEUED and not _has_room(row, room, granted):
+                        queued.append(f"{task.name} {row.partition}")
                         continue
                     if row.state == State.WAITING:
                         client = client or batch_api.client()
@@ -96,6 +116,14 @@ def build_completion_sensor(
                             tags={"synth/action": action, "synth/generation": str(row.generation)},
                         )
                     )
+        if queued:
+            models = sorted(granted)
+            in_flight = ", ".join(f"{m}: {room.in_flight(m):,}" for m in models)
+            notes.append(
+                f"{len(queued)} day(s) wait for queue room ({', '.join(queued[:5])}"
+                f"{'…' if len(queued) > 5 else ''}); tokens in flight: {in_flight or 'see runs'}"
+                + (f" of {room.token_limit:,}" if room.token_limit else "")
+            )
         for note in notes:
             context.log.warning(note)
         if run_requests:
@@ -103,6 +131,20 @@ def build_completion_sensor(
         return dg.SkipReason("; ".join(notes) or "no day waits for anything")
 
     return batch_completion_sensor
+
+
+def _has_room(row: PartitionRow, room: Budget, granted: dict[str, int]) -> bool:
+    """Whether a day waiting for queue room may be sent now (and count it as sent)."""
+    if row.not_before and time.time() < row.not_before:
+        return False
+    model, tokens = row.queued_model or "", row.queued_tokens or 0
+    granted.setdefault(model, 0)
+    in_flight = room.in_flight(model) + granted[model]
+    fits = room.token_limit is None or in_flight == 0 or in_flight + tokens <= room.token_limit
+    if not fits or (room.per_hour is not None and room.created_last_hour() >= room.per_hour):
+        return False
+    granted[model] += tokens
+    return True
 
 
 def _all_terminal(

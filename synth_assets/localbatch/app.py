@@ -363,6 +363,17 @@ class _Api:
             settings = batch_settings(self.settings, metadata)
         except OverrideError as exc:
             raise bad_request(str(exc), param="metadata") from None
+        per_hour = self.settings.max_batches_per_hour
+        if per_hour is not None:
+            recent = await _db(self.store.batches_created_since, time.time() - 3600)
+            if recent >= per_hour:
+                raise ApiError(
+                    429,
+                    f"Rate limit reached for batch creations: {per_hour} per hour. Please try "
+                    "again later.",
+                    type="requests",
+                    code="rate_limit_exceeded",
+                )
         input_file = await _db(self.store.get_file, input_file_id)
         if input_file is None:
             raise not_found("File", input_file_id, param="input_file_id")

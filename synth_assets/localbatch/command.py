@@ -168,6 +168,19 @@ def localbatch() -> None:
     help="Silence allowed while a request body arrives; then 408 and the upload is dropped.",
 )
 @click.option(
+    "--enqueued-token-limit",
+    type=int,
+    default=None,
+    help="Enqueued input tokens allowed per model (a request's bytes / 4); a batch over it "
+    "ends failed with token_limit_exceeded, as on OpenAI. Default: unlimited.",
+)
+@click.option(
+    "--max-batches-per-hour",
+    type=int,
+    default=None,
+    help="Batch creations allowed per hour; beyond it create answers 429. Default: unlimited.",
+)
+@click.option(
     "--log-level",
     default="warning",
     show_default=True,

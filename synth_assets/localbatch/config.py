@@ -61,6 +61,10 @@ class ServerSettings:
     answer_timeout_s: float = 2.0  # time to make one synthetic answer; past it a 400
     max_step_s: float = 1.0  # a synthetic batch yields the runner to others after this long
     body_timeout_s: float = 30.0  # silence allowed while a request body arrives; then 408
+    # The provider's limits, emulated (None: unlimited). Enqueued tokens are counted per
+    # model the way the pipeline estimates them: a request's bytes / 4.
+    enqueued_token_limit: int | None = None
+    max_batches_per_hour: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))
@@ -85,6 +89,9 @@ class ServerSettings:
         for name in ("answer_timeout_s", "max_step_s", "body_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
+        for name in ("enqueued_token_limit", "max_batches_per_hour"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
 
     def with_overrides(self, **changes: Any) -> "ServerSettings":
         """A copy with some fields changed (validated again)."""

@@ -231,10 +231,9 @@ class Runner:
             return
         if settings.fault_rates.batch_fails(self.store.fault_key(batch)):
             message = (
-                "Enqueued token limit reached for this model (injected by localbatch fault "
-                "batch_failed)."
+                "The batch input file was refused (injected by localbatch fault batch_failed)."
             )
-            self._fail(batch, [_error("token_limit_exceeded", message)])
+            self._fail(batch, [_error("invalid_request", message)])
             return
         problems = validate_request_file(
             path,
@@ -250,6 +249,8 @@ class Runner:
             self._fail(batch, errors)
             return
         total, model = _count_and_model(path)
+        if self._over_enqueued_limit(batch, model):
+            return
         changed = self.store.update(
             batch.id,
             self.owner,
@@ -285,6 +286,24 @@ class Runner:
             max_answer_bytes=self.settings.max_answer_bytes,
             answer_timeout_s=self.settings.answer_timeout_s,
         )
+
+    def _over_enqueued_limit(self, batch: BatchRecord, model: str | None) -> bool:
+        """Fail the batch as OpenAI does when its tokens would push the model's enqueued
+        tokens (batches in progress) past ``--enqueued-token-limit``."""
+        limit = self.settings.enqueued_token_limit
+        if limit is None:
+            return False
+        tokens = batch.input_bytes // 4
+        enqueued = self.store.enqueued_tokens(model, exclude=batch.id)
+        if enqueued + tokens <= limit:
+            return False
+        message = (
+            f"Enqueued token limit reached for {model} in organization. Limit: {limit:,} "
+            f"enqueued tokens ({enqueued:,} enqueued, this batch {tokens:,}). Please try again "
+            "once some in_progress batches have been completed."
+        )
+        self._fail(batch, [_error("token_limit_exceeded", message)])
+        return True
 
     def _chunk(self, batch: BatchRecord, settings: BatchSettings) -> None:
         path = self.store.resolve(batch.input_path)

@@ -282,6 +282,28 @@ class Store:
         row = self._con().execute("SELECT * FROM batches WHERE id = ?", (batch_id,)).fetchone()
         return BatchRecord(**dict(row)) if row else None
 
+    def enqueued_tokens(self, model: str | None, *, exclude: str) -> int:
+        """Input tokens (bytes / 4) of the model's batches in progress, but ``exclude``."""
+        (tokens,) = (
+            self._con()
+            .execute(
+                "SELECT coalesce(sum(input_bytes / 4), 0) FROM batches WHERE model IS ? AND"
+                " status IN ('in_progress', 'finalizing') AND id != ?",
+                (model, exclude),
+            )
+            .fetchone()
+        )
+        return int(tokens)
+
+    def batches_created_since(self, since: float) -> int:
+        """How many batches were created at or after ``since`` (epoch seconds)."""
+        (count,) = (
+            self._con()
+            .execute("SELECT count(*) FROM batches WHERE created_at >= ?", (int(since),))
+            .fetchone()
+        )
+        return int(count)
+
     def fault_key(self, batch: BatchRecord) -> str:
         """What a batch's injected faults are drawn from. A batch whose metadata carries an
         identity of the client's (keys other than ``localbatch_*``) draws from it and from

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import openai
+from openai.types import Batch
 from pydantic import BaseModel
 
 from synth_assets.batch.classify import LineClassifier
@@ -38,6 +39,8 @@ class Collected:
     collected: list[str] = field(default_factory=list)
     running: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
+    # Refused for the provider's limits (token_limit_exceeded): its requests wait for room.
+    over_limit: list[str] = field(default_factory=list)
     bytes: int = 0
 
 
@@ -66,6 +69,13 @@ def collect_batches(
             record.set_status(batch_id, batch.status)
             done.running.append(batch_id)
             continue
+        if over_limit(batch):
+            # Not a failure of its requests: the provider had no room. They are sent again
+            # once there is (never batch_failed rows).
+            record.forget_lost(batch_id, status="failed")
+            done.over_limit.append(batch_id)
+            log(f"batch {batch_id} was refused for the enqueued-token limit; its requests wait")
+            continue
         files = []
         for source, file_id in (("output", batch.output_file_id), ("error", batch.error_file_id)):
             if file_id:
@@ -73,10 +83,10 @@ def collect_batches(
                 done.bytes += download_file(client, file_id, target)
                 files.append((source, target))
         sends = record.sends(batch_id)
-        answers, extra = classify_results(
+        answers, extra, usage = classify_results(
             response_model, batch_id, files, sends, batch.status, batch_error_summary(batch)
         )
-        if record.record_results(batch_id, batch.status, answers, extra):
+        if record.record_results(batch_id, batch.status, answers, extra, usage):
             done.collected.append(batch_id)
             log(
                 f"batch {batch_id} ({batch.status}): {len(answers)} outcomes recorded"
@@ -92,12 +102,14 @@ def classify_results(
     sends: dict[str, Send],
     status: str,
     batch_error: str | None = None,
-) -> tuple[list[Answer], list[bytes]]:
-    """One outcome per request of the batch (first line wins), and the extra lines."""
+) -> tuple[list[Answer], list[bytes], tuple[int, int]]:
+    """One outcome per request of the batch (first line wins), the extra lines, and the
+    input and output tokens the lines report."""
     classifier = LineClassifier(response_model, batch_id)
     fast_row = classifier.fast_row  # the common valid answer in one pydantic-core call
     answers: dict[str, Answer] = {}
     extra: list[bytes] = []
+    prompt = completion = 0
     for source, path in files:
         for lines in iter_blocks(path):
             for raw in lines:
@@ -105,6 +117,9 @@ def classify_results(
                     continue
                 row = fast_row(raw)
                 result = None if row is not None else classifier(raw, source)
+                meta = None if result is None else result.meta
+                prompt += (row[4] if row is not None else meta and meta.prompt_tokens) or 0
+                completion += (row[5] if row is not None else meta and meta.completion_tokens) or 0
                 custom_id = row[0] if row is not None else result.custom_id  # type: ignore[union-attr]
                 if custom_id is None or custom_id not in sends or custom_id in answers:
                     extra.append(raw)
@@ -120,4 +135,10 @@ def classify_results(
     for custom_id in sends:
         if custom_id not in answers:
             answers[custom_id] = Answer(custom_id, reason.value, None, message, None)
-    return list(answers.values()), extra
+    return list(answers.values()), extra, (prompt, completion)
+
+
+def over_limit(batch: Batch) -> bool:
+    """True for a batch the provider refused for its enqueued-token limit."""
+    errors = batch.errors.data if batch.errors and batch.errors.data else []
+    return batch.status == "failed" and any(e.code == "token_limit_exceeded" for e in errors)

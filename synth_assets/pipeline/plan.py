@@ -24,7 +24,6 @@ import pyarrow.parquet as pq
 from pydantic_core import from_json, to_json
 
 from synth_assets.batch.files import atomic_write
-from synth_assets.batch.pricing import batch_cost, estimate_tokens
 from synth_assets.batch.reasons import Reason
 from synth_assets.batch.records import Unparsed
 from synth_assets.batch.requests import RequestBuilder
@@ -32,6 +31,7 @@ from synth_assets.batch.retry import DEFAULT_RETRY_REASONS, is_retryable
 from synth_assets.batch.shards import Shard, write_lines
 from synth_assets.tasks.base import BatchTask, custom_id_for
 
+from .estimate import Estimate, Estimator
 from .record import Outcome, RequestRecord
 
 MANIFEST_FILE = "manifest.parquet"
@@ -97,8 +97,7 @@ class Build:
     bytes: int
     round: int
     model: str
-    estimated_input_tokens: int
-    estimated_input_cost_usd: float | None
+    estimate: Estimate  # of the requests to send
 
 
 def _rows(snapshot: Path) -> Iterator[list[dict[str, Any]]]:
@@ -142,16 +141,15 @@ def build_requests(
     folder.mkdir(parents=True)
     round_ = fresh_round(task, snapshot, builder, record) if fresh else 1
     kinds: Counter[str] = Counter()
-    overhead_chars = len(builder.encode("", []))
-    characters = invalid = rows_seen = 0
+    invalid = rows_seen = 0
     sending: set[str] = set()
 
     def requests(
         rejects: BinaryIO, manifest: pq.ParquetWriter, sends: pq.ParquetWriter
     ) -> Iterator[tuple[str, bytes]]:
-        nonlocal characters, invalid, rows_seen
+        nonlocal invalid, rows_seen
         for rows in _rows(snapshot):
-            ids, hashes, lines, lengths = [], [], [], []
+            ids, hashes, lines = [], [], []
             for row in rows:
                 rows_seen += 1
                 custom_id = custom_id_for(str(row["id"]))
@@ -166,13 +164,10 @@ def build_requests(
                 ids.append(custom_id)
                 hashes.append(request_hash)
                 lines.append(line)
-                lengths.append(sum(len(str(m.get("content", ""))) for m in messages))
             manifest.write_table(pa.table([ids, hashes], schema=MANIFEST_SCHEMA))
             outcomes = record.outcomes(hashes)
             sent: list[tuple[str, str, int, int]] = []
-            for custom_id, request_hash, line, length in zip(
-                ids, hashes, lines, lengths, strict=True
-            ):
+            for custom_id, request_hash, line in zip(ids, hashes, lines, strict=True):
                 outcome = outcomes.get(request_hash)
                 kind = policy.kind(outcome, round_)
                 if kind in SEND_KINDS and request_hash in sending:
@@ -184,7 +179,6 @@ def build_requests(
                 attempt = outcome.attempt + 1 if kind == "retry" and outcome else 1
                 send_round = (outcome.outcome_round or 1) if kind == "retry" and outcome else round_
                 sent.append((custom_id, request_hash, attempt, send_round))
-                characters += overhead_chars + length
                 yield custom_id, line
             if sent:
                 sends.write_table(pa.table(list(zip(*sent, strict=True)), schema=SENDS_SCHEMA))
@@ -202,19 +196,20 @@ def build_requests(
             max_requests=max_requests,
             max_bytes=max_bytes,
         )
-    tokens = estimate_tokens(characters)
+    requests = sum(s.requests for s in shards)
+    nbytes = sum(s.bytes for s in shards)
+    estimator = Estimator(record, builder.model, builder.params.get("max_tokens"))
     build = Build(
         folder=str(folder),
         rows=rows_seen,
         invalid_inputs=invalid,
         kinds=dict(kinds),
         shards=shards,
-        requests=sum(s.requests for s in shards),
-        bytes=sum(s.bytes for s in shards),
+        requests=requests,
+        bytes=nbytes,
         round=round_,
         model=builder.model,
-        estimated_input_tokens=tokens,
-        estimated_input_cost_usd=batch_cost(builder.model, tokens, 0).usd,
+        estimate=estimator.estimate(requests, nbytes),
     )
     with atomic_write(folder / PLAN_FILE) as out:
         out.write(to_json(build, indent=2))
@@ -225,6 +220,7 @@ def load_build(folder: str | Path) -> Build:
     """The build written in ``folder``."""
     data = from_json((Path(folder) / PLAN_FILE).read_bytes())
     data["shards"] = [Shard(**s) for s in data["shards"]]
+    data["estimate"] = Estimate(**data["estimate"])
     return Build(**data)
 
 

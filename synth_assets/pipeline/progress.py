@@ -93,15 +93,39 @@ class Settled:
             return f"waiting for {len(self.progress.waiting)} batch(es)"
         if self.state == State.RESUBMIT:
             return f"{self.progress.to_send} requests to send again first"
+        if self.state == State.QUEUED:
+            return f"{self.progress.to_send} requests wait for room under the provider's limits"
         return "already published for this state"
 
 
-def settle(record: RequestRecord, date: str, folder: str | Path, policy: Policy) -> Settled:
-    """Evaluate the day against the record and store its state (what the sensor acts on)."""
+def settle(
+    record: RequestRecord,
+    date: str,
+    folder: str | Path,
+    policy: Policy,
+    *,
+    queued: tuple[str, int] | None = None,
+    not_before: float | None = None,
+) -> Settled:
+    """Evaluate the day against the record and store its state (what the sensor acts on).
+
+    ``queued`` (model, tokens): what is left to send waits for room under the provider's
+    limits, not before ``not_before``; the day is then ``queued``, not ``resubmit``."""
     progress = evaluate(record, folder, policy)
     row = record.partition(date)
     state = progress.state(row.published_digest if row else None)
-    record.set_state(date, state, waiting=progress.waiting, digest=progress.digest)
+    if state == State.RESUBMIT and queued is not None:
+        state = State.QUEUED
+    else:
+        queued = None
+    record.set_state(
+        date,
+        state,
+        waiting=progress.waiting,
+        digest=progress.digest,
+        queued=queued,
+        not_before=not_before,
+    )
     return Settled(state, progress)
 
 

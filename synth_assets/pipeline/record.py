@@ -66,6 +66,11 @@ CREATE TABLE IF NOT EXISTS batches (
     created REAL NOT NULL,
     status TEXT,                 -- the last status seen
     collected REAL,              -- when its results went into the record
+    model TEXT,
+    est_tokens INTEGER,          -- enqueued input tokens, as estimated before submitting
+    est_cost REAL,               -- estimated USD (None: unknown price)
+    actual_tokens INTEGER,       -- input tokens the backend reported, once collected
+    actual_output_tokens INTEGER,
     PRIMARY KEY (backend, batch_id)
 );
 CREATE TABLE IF NOT EXISTS extra_lines (
@@ -89,7 +94,10 @@ CREATE TABLE IF NOT EXISTS partitions (
     runs INTEGER NOT NULL DEFAULT 0,
     failures INTEGER NOT NULL DEFAULT 0,
     note TEXT,
-    updated REAL NOT NULL
+    updated REAL NOT NULL,
+    queued_model TEXT,           -- waiting for queue room: the model, its tokens, and
+    queued_tokens INTEGER,       -- not before when (after token_limit_exceeded)
+    not_before REAL
 );
 """
 
@@ -103,6 +111,7 @@ class State:
     WAITING = "waiting"  # batches in flight
     RESUBMIT = "resubmit"  # requests to send: retryable failures, lost batches
     READY = "ready"  # every request final; tables not published for this state yet
+    QUEUED = "queued"  # requests to send, waiting for room under the provider's limits
     SETTLED = "settled"  # tables published for this state
     FAILED = "failed"  # a run failed too often: see ``note``
 
@@ -151,6 +160,11 @@ class BatchRow:
     created: float
     status: str | None
     collected: float | None
+    model: str | None
+    est_tokens: int | None
+    est_cost: float | None
+    actual_tokens: int | None
+    actual_output_tokens: int | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +184,10 @@ class PartitionRow:
     runs: int
     failures: int
     note: str | None
+    updated: float
+    queued_model: str | None
+    queued_tokens: int | None
+    not_before: float | None
 
 
 class Answer(NamedTuple):
@@ -271,6 +289,9 @@ class RequestRecord:
         path: str,
         status: str,
         sends: Sequence[Send],
+        model: str | None = None,
+        est_tokens: int | None = None,
+        est_cost: float | None = None,
     ) -> bool:
         """Record a batch and the requests in it (in flight from now on); False when it was
         recorded already (a re-run that found it again)."""
@@ -282,9 +303,9 @@ class RequestRecord:
                 return False
             now = time.time()
             db.execute(
-                "INSERT INTO batches VALUES (?,?,?,?,?,?,?,?,?,?,NULL)",
+                "INSERT INTO batches VALUES (?,?,?,?,?,?,?,?,?,?,NULL,?,?,?,NULL,NULL)",
                 (self.backend, batch_id, partition, sha256, attempt, round_, path, len(sends),
-                 now, status),
+                 now, status, model, est_tokens, est_cost),
             )  # fmt: skip
             db.executemany(
                 "INSERT OR REPLACE INTO sends VALUES (?,?,?,?,?,?)",
@@ -350,6 +371,7 @@ class RequestRecord:
         status: str,
         answers: Iterable[Answer],
         extra_lines: Iterable[bytes],
+        actual_tokens: tuple[int, int] | None = None,
     ) -> bool:
         """Record a terminal batch's outcomes, once (False when it was collected already).
 
@@ -391,23 +413,69 @@ class RequestRecord:
                 [(self.backend, batch_id, i, line) for i, line in enumerate(extra_lines)],
             )
             db.execute(
-                "UPDATE batches SET collected=?, status=? WHERE backend=? AND batch_id=?",
-                (now, status, self.backend, batch_id),
+                "UPDATE batches SET collected=?, status=?, actual_tokens=?, "
+                "actual_output_tokens=? WHERE backend=? AND batch_id=?",
+                (now, status, *(actual_tokens or (None, None)), self.backend, batch_id),
             )
         return True
 
-    def forget_lost(self, batch_id: str) -> None:
-        """A batch the backend no longer knows: its requests are no longer in flight (they
-        will be sent again), and it counts as collected with nothing in it."""
+    def forget_lost(self, batch_id: str, status: str = "lost") -> None:
+        """A batch that answered nothing and never will (the backend lost it, or refused it
+        for its limits): its requests are no longer in flight (they will be sent again),
+        and it counts as collected with nothing in it."""
         with self._write() as db:
             db.execute(
                 "UPDATE requests SET pending_batch=NULL WHERE backend=? AND pending_batch=?",
                 (self.backend, batch_id),
             )
             db.execute(
-                "UPDATE batches SET collected=?, status='lost' WHERE backend=? AND batch_id=?",
-                (time.time(), self.backend, batch_id),
+                "UPDATE batches SET collected=?, status=? WHERE backend=? AND batch_id=?",
+                (time.time(), status, self.backend, batch_id),
             )
+
+    def in_flight_tokens(self, model: str) -> int:
+        """Estimated input tokens of this backend's batches of ``model`` not finished."""
+        (tokens,) = self._db.execute(
+            "SELECT coalesce(sum(est_tokens), 0) FROM batches WHERE backend=? AND model=? AND "
+            "collected IS NULL AND coalesce(status, '') NOT IN "
+            "('completed', 'failed', 'expired', 'cancelled')",
+            (self.backend, model),
+        ).fetchone()
+        return int(tokens)
+
+    def created_since(self, since: float) -> int:
+        """Batches created on this backend since ``since`` (epoch seconds)."""
+        (count,) = self._db.execute(
+            "SELECT count(*) FROM batches WHERE backend=? AND created >= ?", (self.backend, since)
+        ).fetchone()
+        return int(count)
+
+    def cost_since(self, since: float) -> float:
+        """Estimated USD of the batches created on this backend since ``since``."""
+        (usd,) = self._db.execute(
+            "SELECT coalesce(sum(est_cost), 0) FROM batches WHERE backend=? AND created >= ?",
+            (self.backend, since),
+        ).fetchone()
+        return float(usd)
+
+    def token_calibration(self, model: str) -> float | None:
+        """Reported / estimated input tokens over this model's collected batches (None
+        before any): what the next estimates are multiplied by."""
+        row = self._db.execute(
+            "SELECT sum(actual_tokens), sum(est_tokens) FROM batches WHERE backend=? AND "
+            "model=? AND actual_tokens > 0 AND est_tokens > 0",
+            (self.backend, model),
+        ).fetchone()
+        return row[0] / row[1] if row and row[0] and row[1] else None
+
+    def output_tokens_per_request(self, model: str) -> float | None:
+        """Reported output tokens per request over this model's collected batches."""
+        row = self._db.execute(
+            "SELECT sum(actual_output_tokens), sum(requests) FROM batches WHERE backend=? AND "
+            "model=? AND actual_output_tokens IS NOT NULL",
+            (self.backend, model),
+        ).fetchone()
+        return row[0] / row[1] if row and row[0] is not None and row[1] else None
 
     def extra_lines(self, batch_ids: Iterable[str]) -> dict[str, list[bytes]]:
         """The extra lines of batches, in file order."""
@@ -462,14 +530,27 @@ class RequestRecord:
         waiting: Sequence[str] = (),
         digest: str | None = None,
         note: str | None = None,
+        queued: tuple[str, int] | None = None,
+        not_before: float | None = None,
     ) -> None:
         """Move a partition to ``state`` (a run requested for it stays noted until the
         sensor sees it end)."""
         with self._write() as db:
             db.execute(
                 "UPDATE partitions SET state=?, waiting=?, digest=coalesce(?, digest), note=?, "
-                "updated=? WHERE partition=?",
-                (state, to_json(list(waiting)).decode(), digest, note, time.time(), partition),
+                "updated=?, queued_model=?, queued_tokens=?, "
+                "not_before=max(coalesce(not_before, 0), coalesce(?, 0)) WHERE partition=?",
+                (
+                    state,
+                    to_json(list(waiting)).decode(),
+                    digest,
+                    note,
+                    time.time(),
+                    queued[0] if queued else None,
+                    queued[1] if queued else None,
+                    not_before,
+                    partition,
+                ),
             )
 
     def published(self, partition: str, digest: str) -> None:
@@ -515,6 +596,6 @@ class RequestRecord:
 
 
 def _partition_row(row: tuple[object, ...]) -> PartitionRow:
-    values = list(row)[:-1]  # all but ``updated``
+    values = list(row)
     values[5] = from_json(values[5]) if values[5] else []
     return PartitionRow(*values)  # type: ignore[arg-type]

@@ -46,6 +46,11 @@ def snapshot_inputs(
     return InputSummary(str(path), table.num_rows, table.column_names, problems)
 
 
+def model_for(task: BatchTask, override: str | None = None) -> str:
+    """The model a task's requests ask for, with a deployment override applied."""
+    return override or task.model
+
+
 def builder_for(
     task: BatchTask,
     *,
@@ -59,7 +64,7 @@ def builder_for(
     if max_tokens is not None:
         params["max_tokens"] = max_tokens
     return RequestBuilder(
-        model=model or task.model,
+        model=model_for(task, model),
         response_model=task.response_model,
         mode=RequestMode(mode) if mode else task.mode,
         params=params,

@@ -14,12 +14,57 @@ from pathlib import Path
 import openai
 from openai.types import Batch
 
+from synth_assets.batch.errors import SynthError
 from synth_assets.batch.remote import NOT_REUSABLE, BatchIndex, submit_file
 from synth_assets.batch.shards import Shard
 from synth_assets.tasks.base import BatchTask
 
+from .estimate import Estimator
 from .plan import Build, iter_sends
 from .record import RequestRecord, Send
+
+
+@dataclass
+class Budget:
+    """The provider's limits on what may be submitted now: enqueued input tokens per model
+    (across every task and partition in flight) and batch creations per hour. ``in_flight``
+    and ``created_last_hour`` read the request records; None limits are unlimited."""
+
+    token_limit: int | None
+    per_hour: int | None
+    in_flight: Callable[[str], int]
+    created_last_hour: Callable[[], int]
+
+    def refusal(self, model: str, tokens: int, *, added_tokens: int, added: int) -> str | None:
+        """Why a batch of ``tokens`` cannot be created now (None: it can), given what this
+        submission already added."""
+        if self.per_hour is not None and self.created_last_hour() + added >= self.per_hour:
+            return f"{self.per_hour} batch creations per hour reached"
+        if self.token_limit is None:
+            return None
+        if tokens > self.token_limit:
+            raise SynthError(
+                f"a request file of ~{tokens:,} input tokens can never fit under the enqueued-"
+                f"token limit of {self.token_limit:,} for {model}; lower "
+                "batch_api.max_requests_per_file."
+            )
+        queued = self.in_flight(model) + added_tokens
+        if queued + tokens > self.token_limit:
+            return (
+                f"{queued:,} tokens of {model} in flight; this file's ~{tokens:,} would pass "
+                f"the limit of {self.token_limit:,}"
+            )
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """Shards of a build left to send once there is room, and why."""
+
+    shards: int
+    requests: int
+    tokens: int
+    why: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,18 +137,47 @@ def submit_build(
     date: str,
     build: Build,
     log: Callable[[str], None] = lambda _: None,
-) -> list[Submitted]:
-    """Make sure each shard of ``build`` has a live batch, and record it with its requests."""
+    *,
+    budget: Budget | None = None,
+    estimator: Estimator | None = None,
+) -> tuple[list[Submitted], Queued | None]:
+    """Make sure each shard of ``build`` has a live batch, and record it with its requests.
+
+    With a ``budget``, a shard with no batch yet is created only while the provider's
+    limits leave room; the first that does not fit, and those after it (their order is the
+    order the day drains in), are returned as :class:`Queued`. A 429 on create queues too.
+    """
     sends = iter_sends(build.folder)
     submitter = Submitter(client, log)
-    submitted = []
-    for shard in build.shards:
+    estimator = estimator or Estimator(record, build.model)
+    submitted: list[Submitted] = []
+    added_tokens = 0
+    for position, shard in enumerate(build.shards):
         requests = [Send(*next(sends)) for _ in range(shard.requests)]
         attempt = max(s.attempt for s in requests)
         round_ = max(s.round for s in requests)
         wanted = identity(task, date, shard, attempt, round_)
         recorded = record.batch_for(date, shard.sha256, attempt, round_)
-        batch, how = submitter.ensure(shard, wanted, recorded)
+        tokens = estimator.tokens(shard.bytes)
+        why = None
+        if budget is not None and recorded is None:
+            why = budget.refusal(build.model, tokens, added_tokens=added_tokens, added=position)
+        try:
+            batch, how = (None, "") if why else submitter.ensure(shard, wanted, recorded)
+        except openai.RateLimitError as exc:
+            batch, how, why = None, "", f"the Batch API answered 429 ({exc.message})"
+        if batch is None:
+            rest = build.shards[position:]
+            queued = Queued(
+                len(rest),
+                sum(s.requests for s in rest),
+                sum(estimator.tokens(s.bytes) for s in rest),
+                why or "no room",
+            )
+            log(f"{queued.shards} request file(s) wait for room: {queued.why}")
+            return submitted, queued
+        added_tokens += tokens if how == "new" else 0
+        cost = estimator.estimate(shard.requests, shard.bytes).usd
         record.record_batch(
             batch.id,
             partition=date,
@@ -113,10 +187,13 @@ def submit_build(
             path=shard.path,
             status=batch.status,
             sends=requests,
+            model=build.model,
+            est_tokens=tokens,
+            est_cost=cost,
         )
         name = Path(shard.path).name
         log(f"{name}: batch {batch.id} ({how}, {batch.status}, {shard.requests} requests)")
         submitted.append(
             Submitted(name, batch.id, shard.requests, batch.status, how, attempt, round_)
         )
-    return submitted
+    return submitted, None

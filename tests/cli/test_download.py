@@ -78,7 +78,7 @@ def test_a_failed_batch_says_why_it_has_nothing(synth: Synth) -> None:
     result = download(synth, batch["id"])
 
     assert result.returncode == 1
-    assert "failed (Enqueued token limit reached" in result.stderr
+    assert "failed (The batch input file was refused" in result.stderr
     assert "it has no results to download." in result.stderr
 
 

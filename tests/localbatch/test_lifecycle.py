@@ -127,7 +127,7 @@ def test_an_injected_batch_failure_fails_at_validation(
     )
     failed = wait(openai_client, batch.id)
     assert failed.status == "failed"
-    assert [e.code for e in failed.errors.data] == ["token_limit_exceeded"]
+    assert [e.code for e in failed.errors.data] == ["invalid_request"]
 
 
 def test_a_batch_whose_every_request_failed_completes_without_an_output_file(
