@@ -13,9 +13,11 @@ from pathlib import Path
 
 import click
 from openai.types import Batch
+from pydantic_core import to_json
 from rich.text import Text
 
 from synth_assets.batch.errors import SynthError
+from synth_assets.batch.pricing import batch_cost, estimate_tokens
 from synth_assets.batch.remote import find_batch, submit_file
 from synth_assets.batch.requests import ENDPOINTS, RequestBuilder, RequestMode
 from synth_assets.batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE
@@ -84,6 +86,11 @@ def batch() -> None:
 @click.option(
     "--resubmit", is_flag=True, help="Submit even if a live batch already answers this file."
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Validate and print requests, estimated tokens and cost; upload nothing.",
+)
 @json_opt
 def create_from_file(
     file_path: Path,
@@ -94,6 +101,7 @@ def create_from_file(
     wait: bool,
     poll_interval: float,
     resubmit: bool,
+    dry_run: bool,
     as_json: bool,
 ) -> None:
     """Validate a request file, upload it and create its batch.
@@ -107,6 +115,7 @@ def create_from_file(
     Examples:
       synth batch create-from-file --file-path requests.jsonl
       synth batch create-from-file --file-path requests.jsonl --wait --metadata team=ml
+      synth batch create-from-file --file-path requests.jsonl --dry-run
     """
     meta = {**({"description": description} if description else {}), **metadata}
     # Our identity keys are added last (a user's key of that name cannot hide them).
@@ -125,6 +134,9 @@ def create_from_file(
     if model and file_model != model:
         raise SynthError(f"{file_path} asks for model {file_model!r}, not {model!r} (--model).")
     meta["synth_sha256"] = sha256 = sha256_file(file_path)
+    if dry_run:
+        _print_dry_run(file_path, file_model, as_json)
+        return
     api = connect()
     with api.errors():
         existing = None if resubmit else _live_batch_for(api, sha256)
@@ -248,3 +260,24 @@ def create(
 
 for _command in (list_batches, status, cancel, download_file, parse):
     batch.add_command(_command)
+
+
+def _print_dry_run(path: Path, model: str, as_json: bool) -> None:
+    """What submitting ``path`` would send and cost, estimated offline; nothing is sent."""
+    with open(path, "rb") as handle:
+        requests = sum(1 for line in handle if line.strip())
+    size = path.stat().st_size
+    tokens = estimate_tokens(size)  # the request line's bytes / 4, as the pipeline counts
+    cost = batch_cost(model, tokens, 0)
+    if as_json:
+        click.echo(
+            to_json(
+                {"file": str(path), "requests": requests, "bytes": size, "shards": 1,
+                 "model": model, "estimated_input_tokens": tokens,
+                 "estimated_input_cost_usd": cost.usd}
+            ).decode()
+        )  # fmt: skip
+        return
+    click.echo(f"{path}: {requests:,} requests, {render.human_bytes(size)}, 1 file, model {model}")
+    click.echo(f"estimated input: ~{tokens:,} tokens (bytes / 4), {cost} at batch prices")
+    click.echo("output tokens add to this; nothing was uploaded (dry run).")

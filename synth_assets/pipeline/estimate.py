@@ -11,11 +11,9 @@ import math
 from dataclasses import dataclass
 
 from synth_assets.batch.errors import SynthError
-from synth_assets.batch.pricing import batch_cost
+from synth_assets.batch.pricing import batch_cost, estimate_tokens
 
 from .record import RequestRecord
-
-BYTES_PER_TOKEN = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +46,7 @@ class Estimator:
 
     def raw_tokens(self, nbytes: int) -> int:
         """The uncalibrated estimate: what the enqueued-token budget counts."""
-        return math.ceil(nbytes / BYTES_PER_TOKEN)
+        return estimate_tokens(nbytes)
 
     def tokens(self, nbytes: int) -> int:
         """Input tokens of requests of ``nbytes`` bytes, calibrated when the record can."""

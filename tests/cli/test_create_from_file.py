@@ -95,3 +95,18 @@ def test_wait_on_a_batch_that_expires_exits_1_and_says_what_is_left(synth: Synth
     error = result.stderr.strip().splitlines()[-1]
     assert error.startswith("error: batch ") and " expired with " in error
     assert "download-file" in error
+
+
+def test_a_dry_run_prints_the_estimate_and_uploads_nothing(synth: Synth) -> None:
+    requests = synth.request_file()
+    before = len(list(synth.client().files.list()))
+
+    result = synth.ok("batch", "create-from-file", "--file-path", str(requests), "--dry-run")
+
+    size = requests.stat().st_size
+    assert (
+        f"{requests}: 3 requests" in result.stdout and "1 file, model gpt-4o-mini" in result.stdout
+    )
+    assert f"~{(size + 3) // 4:,} tokens (bytes / 4), $" in result.stdout
+    assert "nothing was uploaded (dry run)" in result.stdout
+    assert len(list(synth.client().files.list())) == before

@@ -314,10 +314,12 @@ def check_partition(
     strangers = set(seen) - set(wanted)
 
     on_server = rig.server_batches(date)
-    # A request is paid once per (attempt, round): a retry or fresh answers asked for.
+    # A request is paid once per (attempt, round): a retry or fresh answers asked for. A
+    # batch that failed validation (e.g. refused for the token limit) ran nothing: unpaid.
     sends = Counter(
         (h, a, b.metadata.get("synth_round"))
         for b in on_server
+        if b.status != "failed"
         for _, h, a in sent_since_one(rig, b)
     )
     attempts = sorted({int(b.metadata["synth_attempt"]) for b in on_server})
