@@ -222,6 +222,7 @@ def build_task_assets(
                 backend.identity,
                 token_limit=batch_api.enqueued_token_limit,
                 per_hour=batch_api.max_batches_per_hour,
+                date=date,
             )
             with steps.backend_errors(backend):
                 submitted, queued = submit.submit_build(

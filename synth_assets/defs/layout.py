@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from synth_assets.pipeline.record import RECORD_FILE, RequestRecord
+from synth_assets.pipeline.record import RECORD_FILE, RequestRecord, State
 from synth_assets.pipeline.submit import Budget
 from synth_assets.tasks import BatchTask
 
@@ -86,8 +86,10 @@ def budget(
     *,
     token_limit: int | None,
     per_hour: int | None,
+    date: str | None = None,
 ) -> Budget:
-    """The provider's limits against what every task has in flight on ``backend``."""
+    """The provider's limits against what every task has in flight on ``backend``; with
+    ``date``, the older days of any task that already wait for room go first."""
 
     def in_flight(model: str) -> int:
         with open_records(storage, tasks, backend) as records:
@@ -97,7 +99,16 @@ def budget(
         with open_records(storage, tasks, backend) as records:
             return sum(r.created_since(time.time() - 3600) for r in records)
 
-    return Budget(token_limit, per_hour, in_flight, created_last_hour)
+    ahead: list[str] = []
+    if date is not None and (token_limit is not None or per_hour is not None):
+        with open_records(storage, tasks, backend) as records:
+            ahead = sorted(
+                row.partition
+                for record in records
+                for row in record.partitions()
+                if row.state == State.QUEUED and row.partition < date
+            )
+    return Budget(token_limit, per_hour, in_flight, created_last_hour, ahead)
 
 
 def spent_today(storage: StorageResource, tasks: Sequence[BatchTask], backend: str) -> float:

@@ -9,6 +9,7 @@ import pyarrow.fs as pafs
 from pydantic import Field
 
 from synth_assets.batch.client import Backend, local_backend, make_client, resolve_backend
+from synth_assets.batch.errors import SynthError
 from synth_assets.batch.retry import DEFAULT_RETRY_REASONS
 from synth_assets.batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE
 from synth_assets.pipeline.plan import Policy
@@ -36,14 +37,18 @@ class BatchApiResource(dg.ConfigurableResource):
     max_bytes_per_file: int = Field(default=MAX_BYTES_PER_FILE, ge=1, le=200 * 1024 * 1024)
     max_retries: int = Field(default=2, ge=0, description="HTTP retries of the openai client.")
     enqueued_token_limit: int | None = Field(
-        default=None,
+        default_factory=lambda: _env_number("SYNTH_ENQUEUED_TOKEN_LIMIT", int),
         ge=1,
         description="Your organization's batch queue limit (enqueued input tokens per model, "
         "see the README's production notes for the tiers); days wait for room under it. "
-        "Empty: no limit is applied here (a refused batch is still sent again later).",
+        "Default $SYNTH_ENQUEUED_TOKEN_LIMIT, else none (a refused batch is still sent again "
+        "later).",
     )
     max_batches_per_hour: int | None = Field(
-        default=None, ge=1, description="Batch creations per hour (OpenAI allows about 2,000)."
+        default_factory=lambda: _env_number("SYNTH_MAX_BATCHES_PER_HOUR", int),
+        ge=1,
+        description="Batch creations per hour (OpenAI allows about 2,000); default "
+        "$SYNTH_MAX_BATCHES_PER_HOUR, else none.",
     )
     limit_retry_s: float = Field(
         default=60.0,
@@ -129,15 +134,16 @@ class TaskSettings(dg.ConfigurableResource):
         description="Submissions per request: 1 + resubmissions of retryable failures.",
     )
     max_cost_usd_per_partition: float | None = Field(
-        default=None,
+        default_factory=lambda: _env_number("SYNTH_MAX_COST_USD_PER_PARTITION", float),
         ge=0,
-        description="Refuse to send a day whose requests are estimated above this (USD).",
+        description="Refuse to send a day whose requests are estimated above this (USD); "
+        "default $SYNTH_MAX_COST_USD_PER_PARTITION, else none.",
     )
     max_cost_usd_per_day: float | None = Field(
-        default=None,
+        default_factory=lambda: _env_number("SYNTH_MAX_COST_USD_PER_DAY", float),
         ge=0,
         description="Refuse to send more than this (USD, estimated) per UTC day, across days "
-        "and tasks.",
+        "and tasks; default $SYNTH_MAX_COST_USD_PER_DAY, else none.",
     )
     retry_reasons: list[str] = Field(
         default=sorted(r.value for r in DEFAULT_RETRY_REASONS),
@@ -147,3 +153,14 @@ class TaskSettings(dg.ConfigurableResource):
     def policy(self) -> Policy:
         """When failed requests are sent again."""
         return Policy(self.max_attempts, frozenset(self.retry_reasons))
+
+
+def _env_number(name: str, kind: type[int] | type[float]) -> int | float | None:
+    """A number from the environment (read when a resource is made, never at import)."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return kind(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise SynthError(f"{name}={text!r} is not a number; set it like {name}=2000000.") from None

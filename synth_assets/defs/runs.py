@@ -21,6 +21,7 @@ from synth_assets.tasks import BatchTask
 
 from . import layout
 from .jobs import submit_job_name
+from .sensors import IDLE
 
 SENSOR_NAME = "batch_completion_sensor"
 
@@ -128,16 +129,21 @@ def submit_partitions(
 
 
 def _sent(result: dg.ExecuteInProcessResult, task: BatchTask) -> str:
-    """'N requests sent (answered already M, in flight K)' from the build's metadata."""
-    key = dg.AssetKey([task.name, "batch_requests"])
+    """'N requests sent (answered already M, ...)', and what waits for queue room, from the
+    build's and the submission's metadata."""
+    meta: dict[str, Any] = {}
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
-        if materialization.asset_key == key:
-            meta = {k: v.value for k, v in materialization.metadata.items()}
-            kinds: Any = meta.get("rows_by_need") or {}
-            sent = meta.get("requests_to_send", 0)
-            return f"{sent} requests sent ({describe_kinds(kinds)})"
-    return "built"
+        if materialization.asset_key in (
+            dg.AssetKey([task.name, "batch_requests"]),
+            dg.AssetKey([task.name, "submitted_batch"]),
+        ):
+            meta.update({k: v.value for k, v in materialization.metadata.items()})
+    if "rows_by_need" not in meta:
+        return "built"
+    line = f"{meta.get('requests', 0)} requests sent ({describe_kinds(meta['rows_by_need'])})"
+    waiting = meta.get("waiting_for_room", "none")
+    return line if waiting == "none" else f"{line}; waiting for room: {waiting}"
 
 
 def collect_with_sensor(
@@ -158,9 +164,17 @@ def collect_with_sensor(
     sensor = defs.resolve_sensor_def(SENSOR_NAME)
     resources = {name: defs.resources[name] for name in ("batch_api", "storage")}  # type: ignore[index]
     deadline = time.monotonic() + timeout_s
+    said = ""
     while True:
         context = dg.build_sensor_context(instance=instance, resources=resources, definitions=defs)
-        result = sensor.evaluate_tick(context)
+        with _quiet(log_file):
+            result = sensor.evaluate_tick(context)
+        # What the sensor says it waits for (queue room, a backend down, batches of another
+        # backend), once each time it changes; its own log lines went to the log file.
+        skip = result.skip_message or ""
+        if skip != said and skip not in ("", IDLE):
+            log(f"sensor: {skip}")
+        said = skip
         for request in result.run_requests or []:
             outcome.runs.append(execute_run_request(defs, instance, request, log, log_file))
         rows = _rows(defs, task, dates)

@@ -35,6 +35,7 @@ MAX_RETRIEVES_PER_TICK = 50
 MAX_RUN_FAILURES = 3
 # A requested run that never appeared (the tick died after noting it) is requested again.
 LOST_REQUEST_S = 300.0
+IDLE = "no day waits for anything"
 _ACTIONS = {
     State.WAITING: "collect",
     State.READY: "collect",
@@ -128,7 +129,7 @@ def build_completion_sensor(
             context.log.warning(note)
         if run_requests:
             return dg.SensorResult(run_requests=run_requests)
-        return dg.SkipReason("; ".join(notes) or "no day waits for anything")
+        return dg.SkipReason("; ".join(notes) or IDLE)
 
     return batch_completion_sensor
 

@@ -144,9 +144,10 @@ def build_requests(
     invalid = rows_seen = 0
     sending: set[str] = set()
 
-    def requests(
+    def to_send(
         rejects: BinaryIO, manifest: pq.ParquetWriter, sends: pq.ParquetWriter
     ) -> Iterator[tuple[str, bytes]]:
+        """Every current row into the manifest; the lines of the requests to send."""
         nonlocal invalid, rows_seen
         for rows in _rows(snapshot):
             ids, hashes, lines = [], [], []
@@ -189,7 +190,7 @@ def build_requests(
         pq.ParquetWriter(folder / SENDS_FILE, SENDS_SCHEMA) as sends,
     ):
         shards = write_lines(
-            requests(rejects, manifest, sends),
+            to_send(rejects, manifest, sends),
             folder,
             model=builder.model,
             endpoint=builder.endpoint,

@@ -7,7 +7,7 @@ in the record, then in the Batch API's own ``metadata`` (a run that crashed betw
 creating a batch and recording it pays nothing twice).
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,10 +34,15 @@ class Budget:
     per_hour: int | None
     in_flight: Callable[[str], int]
     created_last_hour: Callable[[], int]
+    # Older days already waiting for room: first come, first served (a small day does not
+    # overtake a large one forever).
+    ahead: Sequence[str] = ()
 
     def refusal(self, model: str, tokens: int, *, added_tokens: int, added: int) -> str | None:
         """Why a batch of ``tokens`` cannot be created now (None: it can), given what this
         submission already added."""
+        if self.ahead:
+            return f"behind {self.ahead[0]}, which waits for room first"
         if self.per_hour is not None and self.created_last_hour() + added >= self.per_hour:
             return f"{self.per_hour} batch creations per hour reached"
         if self.token_limit is None:
