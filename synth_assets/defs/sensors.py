@@ -36,6 +36,7 @@ MAX_RUN_FAILURES = 3
 # A requested run that never appeared (the tick died after noting it) is requested again.
 LOST_REQUEST_S = 300.0
 IDLE = "no day waits for anything"
+_BLOCKED = -1  # in the tick's grants: this model's queue waits for its first day
 _ACTIONS = {
     State.WAITING: "collect",
     State.READY: "collect",
@@ -57,7 +58,7 @@ def build_completion_sensor(
         minimum_interval_seconds=interval_s,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Requests a collect run once a day's batches finished, and a submit run "
-        "when its retryable failures are to be sent again.",
+        "when its retryable failures are to be sent again or room frees for a queued day.",
     )
     def batch_completion_sensor(
         context: dg.SensorEvaluationContext,
@@ -118,8 +119,7 @@ def build_completion_sensor(
                         )
                     )
         if queued:
-            models = sorted(granted)
-            in_flight = ", ".join(f"{m}: {room.in_flight(m):,}" for m in models)
+            in_flight = ", ".join(f"{m}: {room.in_flight(m):,}" for m in sorted(granted))
             notes.append(
                 f"{len(queued)} day(s) wait for queue room ({', '.join(queued[:5])}"
                 f"{'…' if len(queued) > 5 else ''}); tokens in flight: {in_flight or 'see runs'}"
@@ -135,14 +135,18 @@ def build_completion_sensor(
 
 
 def _has_room(row: PartitionRow, room: Budget, granted: dict[str, int]) -> bool:
-    """Whether a day waiting for queue room may be sent now (and count it as sent)."""
+    """Whether a day waiting for queue room may be sent now (and count it as sent). Days go
+    in order: once one is refused, later ones of its model wait behind it."""
+    model, tokens = row.queued_model or "", row.queued_tokens or 0
+    if granted.get(model) == _BLOCKED:
+        return False
     if row.not_before and time.time() < row.not_before:
         return False
-    model, tokens = row.queued_model or "", row.queued_tokens or 0
     granted.setdefault(model, 0)
     in_flight = room.in_flight(model) + granted[model]
     fits = room.token_limit is None or in_flight == 0 or in_flight + tokens <= room.token_limit
     if not fits or (room.per_hour is not None and room.created_last_hour() >= room.per_hour):
+        granted[model] = _BLOCKED
         return False
     granted[model] += tokens
     return True
