@@ -45,9 +45,11 @@ def open_record(storage: StorageResource, task: BatchTask, backend: str) -> Requ
     return RequestRecord(storage.work_path(task.name, RECORD_FILE), backend)
 
 
-def table_location(storage: StorageResource, task: BatchTask, table: str, date: str) -> str:
-    """Where a table's partition file lives under the storage root (path or URL)."""
-    return storage.table_location(task.name, table, partition_dir(date), TABLE_FILE)
+def table_location(storage: StorageResource, task: BatchTask | str, table: str, date: str) -> str:
+    """Where a table's partition file lives under the storage root (path or URL); ``task``
+    is a task or a task's name (an upstream's)."""
+    name = task if isinstance(task, str) else task.name
+    return storage.table_location(name, table, partition_dir(date), TABLE_FILE)
 
 
 def table_write_path(storage: StorageResource, task: BatchTask, table: str, date: str) -> Path:
