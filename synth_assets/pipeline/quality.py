@@ -234,13 +234,15 @@ def language_check(
 
 # Frequent words that tell these languages apart (articles, pronouns, prepositions).
 _STOPWORDS = {
-    "en": "the and to of you your is for we this with that are be have please our will it on",
-    "de": "der die das und ist nicht sie wir ihr ihre mit für den dem bitte ein eine zu auf",
-    "fr": "le la les et est vous nous pour des une un dans votre avec pas sur merci ce qui",
-    "es": "el los las y es para usted nosotros con una por del su gracias que en al este",
-    "it": "il lo gli e è per noi con una di che non sono della grazie il vostro alla questo",
-    "pt": "o os as e é para você nós com uma um não do da obrigado seu sua que em",
-    "nl": "de het een en is van voor niet met wij u uw dat zijn op te dank",
+    # Words frequent in one of these languages and absent (or rare) in the others: shared
+    # ones (la, de, en, un, con, que…) would only blur the vote.
+    "en": "the and to of you your is for we this with that are have please our will it",
+    "de": "der die das und ist nicht sie wir ihr ihre mit für den dem bitte eine zu auf ich",
+    "fr": "le les et est vous nous pour des dans votre avec pas sur merci ce qui je au du",
+    "es": "el los las y es para usted por gracias este hemos nos sus lo muy pero",
+    "it": "il lo gli è per noi di che non sono della grazie vostro alla questo ci vi",
+    "pt": "o os você nós não do da obrigado seu sua em ao está na no isso",
+    "nl": "het een en van voor niet met wij uw dat zijn op te dank",
 }
 _WORD_SETS = {lang: frozenset(words.split()) for lang, words in _STOPWORDS.items()}
 _MIN_HITS = 3
