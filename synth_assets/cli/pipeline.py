@@ -232,7 +232,7 @@ def _drive(
                 break  # a downstream task cannot read days its upstream did not publish
     click.echo(f"\ndone in {time.time() - started:.1f} s.")
     if problems:
-        days = "; ".join(f"{date}: {why}" for date, why in sorted(problems.items()))
+        days = "; ".join(f"{date}: {why.rstrip('.')}" for date, why in sorted(problems.items()))
         raise SynthError(f"{len(problems)} day(s) not collected: {days}.")
     return defs
 
@@ -372,7 +372,7 @@ def backfill(
 @click.command()
 @click.option("--port", default=3000, show_default=True, help="Port of the Dagster UI.")
 def dev(port: int) -> None:
-    """The local Batch server and `dagster dev` together; Ctrl-C stops both.
+    """The local Batch server and `dg dev` (the Dagster UI) together; Ctrl-C stops both.
 
     \b
     Example:
@@ -384,16 +384,25 @@ def dev(port: int) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     with local_server_if_needed(backend):
-        command = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port)]
+        command = _dev_command(port)
         click.echo(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={home})")
-        # Its own process group: `dagster dev` and its children are stopped as one.
+        # Its own process group: `dg dev` and its children are stopped as one.
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, start_new_session=True)
         try:
             process.wait()
         except KeyboardInterrupt:
-            click.echo("stopping dagster dev and the local Batch server...")
+            click.echo("stopping dg dev and the local Batch server...")
         finally:
             _stop_group(process)
+
+
+def _dev_command(port: int) -> list[str]:
+    """``dg dev`` (it checks every task's YAML first, then runs what `dagster dev` ran), in
+    this environment; ``dagster dev`` where dagster-dg-cli is missing."""
+    dg = Path(sys.executable).with_name("dg")
+    if dg.exists():
+        return [str(dg), "dev", "--use-active-venv", "-h", "127.0.0.1", "-p", str(port)]
+    return [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port)]
 
 
 def _interrupt(*_: object) -> None:

@@ -38,7 +38,9 @@ def scaffold_yaml(name: str) -> str:
           name: {name}
           description: Extract the request type and urgency of each ticket.
           dataset:
-            path: data/{name}.csv  # a file with a date column, or a folder date=YYYY-MM-DD/
+            # The example tickets; point it at your own file (relative to the project), or
+            # at a folder of date=YYYY-MM-DD/ subfolders (CSV, JSONL or Parquet files).
+            path: data/tickets.csv
             id_column: ticket_id
             text_column: message
             date_column: date

@@ -60,10 +60,15 @@ def test_a_task_folder_becomes_the_tasks_assets_checks_jobs_and_schedule(tmp_pat
     assert keys == {
         f"tickets/{name}"
         for name in (
-            "inputs", "batch_requests", "submitted_batch", "batch_output", "parsed",
-            "unparsed", "label_summary",
+            "inputs",
+            "batch_requests",
+            "submitted_batch",
+            "batch_output",
+            "parsed",
+            "unparsed",
+            "label_summary",
         )
-    }  # fmt: skip
+    }
     checks = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
     assert checks == {"conservation", "parse_rate"}
     assert {job.name for job in defs.jobs or []} == {"tickets_submit_job", "tickets_collect_job"}

@@ -108,7 +108,7 @@ def test_a_seed_grid_expands_to_the_same_rows_for_a_day_and_new_ones_the_next_da
                                         "date_column": "d"}),
             "tasks/x/defs.yaml: give exactly one input, dataset, seeds or upstream (given: "
             "dataset, seeds).",
-        ),  # fmt: skip
+        ),
         (
             lambda a: a["quality"].update(text_field="bodee"),
             "tasks/x/defs.yaml: quality.text_field 'bodee' is not a field of the answer "
