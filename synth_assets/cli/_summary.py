@@ -121,11 +121,12 @@ def quality_line(defs: dg.Definitions, task: BatchTask, dates: Sequence[str]) ->
         quality.length_spread_check(texts, task.quality.min_length_spread).summary,
     ]
     if task.seeds is not None:
-        covered = [
+        checks = [
             quality.coverage_check(p, i) for p, i in zip(parsed_days, input_days, strict=True)
         ]
-        full = sum(c.passed for c in covered)
-        parts.append(f"every seed cell covered on {full} of {len(covered)} days")
+        covered = sum(c.metadata["covered"] for c in checks)
+        cells = sum(c.metadata["cells"] for c in checks)
+        parts.append(f"seed cells covered {covered} of {cells} ({len(checks)} days)")
     if task.quality.language_column is not None:
         told = matched = 0
         for parsed, inputs in zip(parsed_days, input_days, strict=True):
