@@ -20,8 +20,11 @@ test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
+# The tutorial's task on the sample emails, then the generation chain: generate emails from
+# the seed grid, label them, compare each label with the intended one.
 demo: $(STAMP)
 	$(BIN)/synth demo
+	$(BIN)/synth demo --task synthetic_emails
 
 dev: $(STAMP)
 	$(BIN)/synth dev

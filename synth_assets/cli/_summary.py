@@ -13,6 +13,7 @@ from rich.table import Table
 from synth_assets.batch.records import is_extra_line
 from synth_assets.defs import layout
 from synth_assets.defs.runs import PipelineRun
+from synth_assets.pipeline import quality
 from synth_assets.pipeline.steps import summarize_labels
 from synth_assets.tasks import BatchTask
 
@@ -90,6 +91,50 @@ def print_summary(
         click.echo("unparsed reasons: " + ", ".join(f"{r} {n}" for r, n in reasons.most_common()))
     if retried:
         click.echo(f"answered by a resubmission of retryable failures: {retried} rows")
+    if task.quality is not None:
+        click.echo(quality_line(defs, task, [d for d in dates if d not in outcome.problems]))
     # A day's extra rows (a second answer for an email) are unparsed rows beyond its inputs.
     root = Path(layout.table_location(storage, task, "parsed", dates[0])).parents[2]
     click.echo(f"\nParquet tables: {root}/{{parsed,unparsed}}/date=YYYY-MM-DD/part-0.parquet")
+
+
+def quality_line(defs: dg.Definitions, task: BatchTask, dates: Sequence[str]) -> str:
+    """The task's quality checks over ``dates`` together, in one line (the asset checks say
+    the same per day in the UI)."""
+    assert task.quality is not None
+    storage = defs.resources["storage"]  # type: ignore[index]
+    texts: list[str | None] = []
+    parsed_days, input_days = [], []
+    for date in dates:
+        parsed_path = Path(layout.table_location(storage, task, "parsed", date))
+        snapshot = layout.inputs_snapshot(storage, task, date)
+        if not parsed_path.exists() or not snapshot.exists():
+            continue
+        parsed = pq.read_table(parsed_path)
+        texts.extend(parsed.column(task.quality.text_field).to_pylist())
+        parsed_days.append(parsed)
+        input_days.append(pq.read_table(snapshot))
+    if not parsed_days:
+        return "quality: no published day to measure"
+    parts = [
+        quality.near_duplicate_check(texts, task.quality.max_near_duplicate_rate).summary,
+        quality.length_spread_check(texts, task.quality.min_length_spread).summary,
+    ]
+    if task.seeds is not None:
+        checks = [
+            quality.coverage_check(p, i) for p, i in zip(parsed_days, input_days, strict=True)
+        ]
+        covered = sum(c.metadata["covered"] for c in checks)
+        cells = sum(c.metadata["cells"] for c in checks)
+        parts.append(f"seed cells covered {covered} of {cells} ({len(checks)} days)")
+    if task.quality.language_column is not None:
+        told = matched = 0
+        for parsed, inputs in zip(parsed_days, input_days, strict=True):
+            check = quality.language_check(
+                parsed, inputs, task.quality.text_field, task.quality.language_column, 0
+            )
+            told += check.metadata.get("told", 0)
+            matched += check.metadata.get("matched", 0)
+        share = f"{matched / told:.0%}" if told else "-"
+        parts.append(f"language as asked {share} (of {told} texts whose language is clear)")
+    return "quality: " + "; ".join(parts)

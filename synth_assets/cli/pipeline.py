@@ -26,6 +26,8 @@ from synth_assets.batch.client import (
 from synth_assets.batch.errors import SynthError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import dagster as dg
 
     from synth_assets.tasks import BatchTask
@@ -97,24 +99,64 @@ def local_server_if_needed(backend: Backend, *, faults: str = "") -> Iterator[No
         server.stop()
 
 
-def _task(name: str):  # type: ignore[no-untyped-def]
-    from synth_assets.tasks import TASKS
+def _tasks() -> "tuple[BatchTask, ...]":
+    """The project's tasks, as Dagster loads them from their YAML (chain order)."""
+    from synth_assets.defs import load_tasks
 
-    for task in TASKS:
+    return load_tasks()
+
+
+def _task(name: str, tasks: "Sequence[BatchTask] | None" = None) -> "BatchTask":
+    for task in tasks if tasks is not None else _tasks():
         if task.name == name:
             return task
-    names = ", ".join(t.name for t in TASKS)
+    names = ", ".join(t.name for t in tasks or _tasks())
     raise SynthError(f"there is no task {name!r}; choose one of: {names}.")
 
 
-def _explain_agreement(root: Path) -> None:
-    click.echo(
-        "(the local server's synthetic responder answers at random, so agreement with the "
-        "ground truth is about 50%; point it at a real model to measure one)"
-    )
+def _chain(task: "BatchTask", tasks: "Sequence[BatchTask]") -> "list[BatchTask]":
+    """The tasks a demo of ``task`` runs: its upstreams first, then it, then its downstreams."""
+    from synth_assets.tasks.spec import downstream_of
+
+    by_name = {t.name: t for t in tasks}
+    upstreams: list[BatchTask] = []
+    current = task
+    while current.upstream is not None:
+        current = by_name[current.upstream.task]
+        upstreams.insert(0, current)
+    return [*upstreams, task, *downstream_of(task, tasks)]
+
+
+def _demo_dates(task: "BatchTask", days: int) -> list[str]:
+    """The days a demo runs: the dataset's, or ``days`` from the task's start date."""
+    from synth_assets.tasks.dataset import list_partitions
+
+    if task.dataset is None:
+        first = dt.date.fromisoformat(task.start_date)
+        return [(first + dt.timedelta(days=i)).isoformat() for i in range(days)]
+    spec = task.dataset
+    if not Path(spec.path).is_absolute():
+        from synth_assets.pipeline.steps import spec_with_path
+
+        spec = spec_with_path(spec, None, PROJECT_ROOT)
+    dates = list_partitions(spec)
+    if not dates:
+        raise SynthError(f"the dataset at {spec.path} has no partitions; run `make data`.")
+    return dates
+
+
+def _explain_agreement(task: "BatchTask", root: Path) -> None:
+    if task.label_field is None:
+        return
+    if task.name == "spam_triage" or task.upstream is not None:
+        click.echo(
+            "(the local server's synthetic responder answers at random, so agreement with the "
+            "ground truth is about 50%; point it at a real model to measure one)"
+        )
     query = (
-        f"select date, class_label, count(*) as n from read_parquet('{root}/parsed/*/*.parquet', "
-        "hive_partitioning=true) group by all order by all"
+        f"select date, {task.label_field}, count(*) as n from "
+        f"read_parquet('{root}/parsed/*/*.parquet', hive_partitioning=true) "
+        "group by all order by all"
     )
     click.echo("Query them with DuckDB:")
     click.echo(f'  .venv/bin/python -c "import duckdb; duckdb.sql(\\"{query}\\").show()"')
@@ -138,7 +180,7 @@ BACKEND_CHOICE = click.option(
 
 
 def _drive(
-    task: "BatchTask",
+    tasks: "Sequence[BatchTask]",
     dates: list[str],
     backend: Backend,
     *,
@@ -147,8 +189,9 @@ def _drive(
     fresh_answers: bool,
     what: str,
 ) -> "dg.Definitions":
-    """Submit ``dates`` and drive them through the sensor; print this run's summary; fail
-    naming each day that was not collected."""
+    """Submit ``dates`` of each task in turn (an upstream before its downstreams) and drive
+    them through the sensor; print each task's summary; fail naming each day that was not
+    collected."""
     import dagster as dg
 
     from synth_assets.defs import BatchApiResource, build_definitions
@@ -166,22 +209,31 @@ def _drive(
     started = time.time()
     resources = {"batch_api": BatchApiResource(local_server=True)} if local_server else None
     defs = build_definitions(resources=resources)
+    problems: dict[str, str] = {}
     with dg.DagsterInstance.get() as instance:
-        outcome = run_pipeline(
-            defs,
-            task,
-            dates,
-            instance,
-            timeout_s=timeout,
-            log=click.echo,
-            fresh_answers=fresh_answers,
-            log_path=log_path,
-        )
-    print_summary(defs, task, dates, outcome, started)
+        for task in tasks:
+            if len(tasks) > 1:
+                click.echo(f"\n== {task.name} ==")
+            since = time.time()
+            outcome = run_pipeline(
+                defs,
+                task,
+                dates,
+                instance,
+                timeout_s=timeout,
+                log=click.echo,
+                fresh_answers=fresh_answers,
+                log_path=log_path,
+            )
+            print_summary(defs, task, dates, outcome, since)
+            prefix = f"{task.name} " if len(tasks) > 1 else ""
+            problems.update({f"{prefix}{d}": why for d, why in outcome.problems.items()})
+            if outcome.problems:
+                break  # a downstream task cannot read days its upstream did not publish
     click.echo(f"\ndone in {time.time() - started:.1f} s.")
-    if outcome.problems:
-        days = "; ".join(f"{date}: {why}" for date, why in sorted(outcome.problems.items()))
-        raise SynthError(f"{len(outcome.problems)} day(s) not collected: {days}.")
+    if problems:
+        days = "; ".join(f"{date}: {why.rstrip('.')}" for date, why in sorted(problems.items()))
+        raise SynthError(f"{len(problems)} day(s) not collected: {days}.")
     return defs
 
 
@@ -189,44 +241,49 @@ def _drive(
 @click.option("--task", "task_name", default="spam_triage", show_default=True)
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait for batches.")
 @click.option(
+    "--days",
+    default=2,
+    show_default=True,
+    help="Days to run for a task without a dataset (a seed grid): from its start_date.",
+)
+@click.option(
     "--faults",
     default=DEMO_FAULTS,
     show_default=True,
     help="Faults the local server injects when the demo starts it ('' for none).",
 )
 @BACKEND_CHOICE
-def demo(task_name: str, timeout: float, faults: str, backend_choice: str) -> None:
+def demo(task_name: str, timeout: float, days: int, faults: str, backend_choice: str) -> None:
     """Run the whole pipeline on the sample data, through the real sensor and instance.
 
     Uses the project's local Batch server (started if it is not running) unless
     --backend env asks for the one OPENAI_API_KEY / OPENAI_BASE_URL choose. Builds every day
-    of the sample emails, sends what the request record has no final answer for, lets
-    batch_completion_sensor wait for the batches, and publishes the Parquet tables. Runs are
-    kept in .dagster/ for `make dev`; Dagster's own log goes to .dagster/logs/.
+    of the task's input, sends what the request record has no final answer for, lets
+    batch_completion_sensor wait for the batches, and publishes the Parquet tables. A
+    chained task runs with its upstream and downstream tasks, an upstream first (e.g.
+    synthetic_emails, then synthetic_triage). Runs are kept in .dagster/ for `make dev`;
+    Dagster's own log goes to .dagster/logs/.
 
     \b
-    Example:
+    Examples:
       synth demo
+      synth demo --task synthetic_emails    # generate emails, then label them
     """
     from synth_assets.defs import layout
-    from synth_assets.tasks.dataset import list_partitions
 
-    task = _task(task_name)
+    tasks = _tasks()
+    task = _task(task_name, tasks)
+    chain = _chain(task, tasks)
     local = backend_choice == "local"
     backend = demo_backend(backend_choice)
-    spec = task.dataset
-    if not Path(spec.path).is_absolute():
-        from synth_assets.pipeline.steps import spec_with_path
-
-        spec = spec_with_path(spec, None, PROJECT_ROOT)
-    dates = list_partitions(spec)
-    if not dates:
-        raise SynthError(f"the dataset at {spec.path} has no partitions; run `make data`.")
+    dates = _demo_dates(chain[0], days)
     note = "" if local else " (from OPENAI_API_KEY / OPENAI_BASE_URL: requests may cost money)"
     click.echo(f"backend: {backend.label}{note}; partitions: {dates[0]}..{dates[-1]}")
+    if len(chain) > 1:
+        click.echo("tasks: " + " -> ".join(t.name for t in chain))
     with local_server_if_needed(backend, faults=faults):
         defs = _drive(
-            task,
+            chain,
             dates,
             backend,
             local_server=local,
@@ -235,7 +292,10 @@ def demo(task_name: str, timeout: float, faults: str, backend_choice: str) -> No
             what="demo",
         )
     storage = defs.resources["storage"]  # type: ignore[index]
-    _explain_agreement(Path(layout.table_location(storage, task, "parsed", dates[0])).parents[2])
+    last = chain[-1]
+    _explain_agreement(
+        last, Path(layout.table_location(storage, last, "parsed", dates[0])).parents[2]
+    )
     click.echo("Browse the runs: make dev")
 
 
@@ -271,8 +331,10 @@ def backfill(
     (.dagster/), like the UI's.
 
     \b
-    Example:
+    \b
+    Examples:
       synth backfill --from 2026-11-01 --to 2026-11-03
+      synth backfill --task synthetic_emails --from 2026-11-01 --to 2026-11-02
     """
     task = _task(task_name)
     dates = _date_range(start, end)
@@ -280,7 +342,7 @@ def backfill(
     click.echo(f"backend: {backend.label}; partitions: {dates[0]}..{dates[-1]}")
     if wait:
         _drive(
-            task,
+            [task],
             dates,
             backend,
             local_server=False,
@@ -310,7 +372,7 @@ def backfill(
 @click.command()
 @click.option("--port", default=3000, show_default=True, help="Port of the Dagster UI.")
 def dev(port: int) -> None:
-    """The local Batch server and `dagster dev` together; Ctrl-C stops both.
+    """The local Batch server and `dg dev` (the Dagster UI) together; Ctrl-C stops both.
 
     \b
     Example:
@@ -322,16 +384,25 @@ def dev(port: int) -> None:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     with local_server_if_needed(backend):
-        command = [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port)]
+        command = _dev_command(port)
         click.echo(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={home})")
-        # Its own process group: `dagster dev` and its children are stopped as one.
+        # Its own process group: `dg dev` and its children are stopped as one.
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, start_new_session=True)
         try:
             process.wait()
         except KeyboardInterrupt:
-            click.echo("stopping dagster dev and the local Batch server...")
+            click.echo("stopping dg dev and the local Batch server...")
         finally:
             _stop_group(process)
+
+
+def _dev_command(port: int) -> list[str]:
+    """``dg dev`` (it checks every task's YAML first, then runs what `dagster dev` ran), in
+    this environment; ``dagster dev`` where dagster-dg-cli is missing."""
+    dg = Path(sys.executable).with_name("dg")
+    if dg.exists():
+        return [str(dg), "dev", "--use-active-venv", "-h", "127.0.0.1", "-p", str(port)]
+    return [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port)]
 
 
 def _interrupt(*_: object) -> None:

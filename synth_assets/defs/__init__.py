@@ -1,20 +1,27 @@
 """The Dagster layer: assets, jobs, the completion sensor, schedules and resources.
 
-Thin over ``synth_assets.pipeline`` and ``synth_assets.batch``; a factory over ``TASKS``.
+Thin over ``synth_assets.pipeline`` and ``synth_assets.batch``. Tasks are declared as
+components (``BatchTaskComponent``, one ``defs.yaml`` per task under ``defs/tasks/``); one
+factory (:func:`~synth_assets.defs.factory.task_definitions`) gives every task the same
+assets, checks, jobs and schedule, and :func:`build_definitions` adds what the project has
+once: the completion sensor, the chain sensor and the resources.
 """
 
-from collections.abc import Mapping, Sequence
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from synth_assets.batch.errors import SynthError
-from synth_assets.tasks import TASKS, BatchTask
+from synth_assets.tasks import BatchTask
+from synth_assets.tasks.spec import check_tasks
 
-from .assets import build_task_assets
-from .jobs import AssetJob, build_jobs
-from .resources import BatchApiResource, StorageResource, TaskSettings
-from .schedules import build_daily_schedule
+from .automation import build_chain_sensor
+from .factory import task_definitions
+from .resources import PROJECT_ROOT, BatchApiResource, StorageResource, TaskSettings
 from .sensors import build_completion_sensor
 
 
@@ -27,27 +34,59 @@ def default_resources() -> dict[str, Any]:
     }
 
 
+@contextmanager
+def _quiet_components() -> Iterator[None]:
+    """Dagster's component loader warns about its own beta/preview internals (code
+    references, module loading) on every load; they are not the user's to act on."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        yield
+
+
+def component_tree(project_root: Path = PROJECT_ROOT) -> dg.ComponentTree:
+    """The project's component tree (its ``[tool.dg.project]`` defs folder)."""
+    return dg.ComponentTree.for_project(project_root)
+
+
+def tasks_of(tree: dg.ComponentTree) -> tuple[BatchTask, ...]:
+    """The tasks the tree's ``BatchTaskComponent``s declare, checked together (chain order)."""
+    from .components import BatchTaskComponent
+
+    with _quiet_components():
+        components = tree.get_all_components(BatchTaskComponent)
+    return check_tasks(c.task() for c in components)
+
+
+def load_tasks(project_root: Path = PROJECT_ROOT) -> tuple[BatchTask, ...]:
+    """Every task declared in the project's defs folder, as Dagster loads them."""
+    return tasks_of(component_tree(project_root))
+
+
 def build_definitions(
-    tasks: Sequence[BatchTask] = TASKS, resources: Mapping[str, Any] | None = None
+    tasks: Sequence[BatchTask] | None = None, resources: Mapping[str, Any] | None = None
 ) -> dg.Definitions:
-    """The Definitions for ``tasks`` (adding a task adds its assets, jobs and schedule)."""
-    assets: list[dg.AssetsDefinition] = []
-    jobs: list[AssetJob] = []
-    schedules = []
-    for task in tasks:
-        assets.extend(build_task_assets(task, tasks))
-        submit, collect = build_jobs(task)
-        jobs.extend([submit, collect])
-        schedules.append(build_daily_schedule(task, submit))
+    """The project's Definitions: the declared tasks (or ``tasks``), each through the one
+    factory, plus the completion sensor, the chain sensor and the resources."""
+    if tasks is None:
+        tree = component_tree()
+        tasks = tasks_of(tree)
+        with _quiet_components():
+            per_task = tree.build_defs()
+    else:
+        tasks = check_tasks(tasks)
+        per_task = dg.Definitions.merge(*(task_definitions(task) for task in tasks))
+    jobs = list(per_task.jobs or [])
     resources = {**default_resources(), **(resources or {})}
     _refuse_inline_key(resources.get("batch_api"))
-    return dg.Definitions(
-        assets=assets,
-        jobs=jobs,
-        schedules=schedules,
-        sensors=[build_completion_sensor(tasks, jobs)],
-        resources=resources,
-    )
+    sensors = [build_completion_sensor(tasks, jobs)]
+    chain = build_chain_sensor(tasks)
+    if chain is not None:
+        sensors.append(chain)
+    defs = dg.Definitions.merge(per_task, dg.Definitions(sensors=sensors, resources=resources))
+    with _quiet_components():
+        defs.resolve_asset_graph()  # resolved (and cached) here, where its warnings are muted
+    return defs
 
 
 def _refuse_inline_key(batch_api: object) -> None:
@@ -60,4 +99,11 @@ def _refuse_inline_key(batch_api: object) -> None:
         )
 
 
-__all__ = ["BatchApiResource", "StorageResource", "TaskSettings", "build_definitions"]
+__all__ = [
+    "BatchApiResource",
+    "StorageResource",
+    "TaskSettings",
+    "build_definitions",
+    "load_tasks",
+    "task_definitions",
+]

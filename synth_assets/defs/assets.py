@@ -7,7 +7,7 @@ state of each day lives in the task's request record, which the sensor reads too
 
 import dataclasses
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,9 +22,12 @@ from synth_assets.batch.tables import ModelColumns
 from synth_assets.pipeline import collect, estimate, plan, progress, publish, steps, submit
 from synth_assets.pipeline.record import State
 from synth_assets.tasks import BatchTask
+from synth_assets.tasks.seeds import expand_seeds
+from synth_assets.tasks.upstream import read_upstream
 
 from . import layout
-from .checks import build_table_checks
+from .automation import chain_condition
+from .checks import build_quality_checks, build_table_checks
 from .metadata import schema_metadata, table_preview
 from .resources import PROJECT_ROOT, BatchApiResource, StorageResource, TaskSettings
 
@@ -72,12 +75,8 @@ class BuildConfig(dg.Config):
     )
 
 
-def build_task_assets(
-    task: BatchTask, all_tasks: Sequence[BatchTask] = ()
-) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
+def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChecksDefinition]:
     """The assets and checks of one task."""
-    # The provider's limits and the daily spend cap count what every task has in flight.
-    all_tasks = tuple(all_tasks) or (task,)
     partitions = partitions_for(task)
     common: dict[str, Any] = {"partitions_def": partitions, "group_name": task.name}
     inputs_key = asset_key(task, task.input_name)
@@ -86,28 +85,52 @@ def build_task_assets(
     output_key = asset_key(task, "batch_output")
     parsed_key, unparsed_key = asset_key(task, "parsed"), asset_key(task, "unparsed")
 
+    # A chained task's day is submitted once its upstream's table for that day is published.
+    chained: dict[str, Any] = (
+        {"automation_condition": chain_condition()} if task.upstream is not None else {}
+    )
+    upstream_parsed = (
+        [dg.AssetKey([task.upstream.task, "parsed"])] if task.upstream is not None else []
+    )
+
     @dg.asset(
         key=inputs_key,
+        deps=upstream_parsed,
         kinds={"parquet"},
-        description=f"One day of the input dataset ({task.dataset.path}), validated.",
+        description=_inputs_description(task),
+        **chained,
         **common,
     )
     def inputs(
         context: dg.AssetExecutionContext, storage: StorageResource, task_settings: TaskSettings
     ) -> dg.MaterializeResult:
         date = context.partition_key
-        spec = steps.spec_with_path(task.dataset, task_settings.dataset_path, PROJECT_ROOT)
+        snapshot = layout.inputs_snapshot(storage, task, date)
         with user_errors():
-            summary = steps.snapshot_inputs(
-                spec,
-                date,
-                layout.inputs_snapshot(storage, task, date),
-                max_text_chars=task_settings.max_text_chars,
-            )
+            if task.seeds is not None:
+                source = "seeds in the task's YAML"
+                summary = steps.snapshot_table(expand_seeds(task.seeds, date), snapshot)
+            elif task.upstream is not None:
+                source = layout.table_location(storage, task.upstream.task, "parsed", date)
+                table = read_upstream(
+                    task.upstream,
+                    source,
+                    date,
+                    downstream=task.name,
+                    max_text_chars=task_settings.max_text_chars,
+                )
+                summary = steps.snapshot_table(table, snapshot)
+            else:
+                assert task.dataset is not None
+                spec = steps.spec_with_path(task.dataset, task_settings.dataset_path, PROJECT_ROOT)
+                source = spec.path
+                summary = steps.snapshot_inputs(
+                    spec, date, snapshot, max_text_chars=task_settings.max_text_chars
+                )
         metadata: dict[str, Any] = {
             "dagster/row_count": summary.rows,
             "snapshot": dg.MetadataValue.path(summary.path),
-            "source": dg.MetadataValue.path(spec.path),
+            "source": dg.MetadataValue.path(source),
             "rows_with_a_problem": summary.problems,  # kept, never sent: invalid_input
         }
         if summary.rows == 0:
@@ -122,6 +145,7 @@ def build_task_assets(
         kinds={"openai", "json"},
         description="The day's requests: a manifest of every current row and the request files "
         "of those without a final answer on this backend (the request record decides).",
+        **chained,
         **common,
     )
     def batch_requests(
@@ -159,7 +183,7 @@ def build_task_assets(
                 build.estimate,
                 per_partition=task_settings.max_cost_usd_per_partition,
                 per_day=task_settings.max_cost_usd_per_day,
-                spent_today=layout.spent_today(storage, all_tasks, backend.identity),
+                spent_today=layout.spent_today(storage, backend.identity),
             )
             record.start_build(date, generation, str(folder))
         plan.prune_builds(folder)
@@ -201,6 +225,7 @@ def build_task_assets(
         kinds={"openai"},
         description="One Batch-API batch per request file, never created twice (found again "
         "by identity in the request record, then in the Batch API's metadata).",
+        **chained,
         **common,
     )
     def submitted_batch(
@@ -218,7 +243,6 @@ def build_task_assets(
                 context.log.info(f"submitting {build.requests} requests to {backend.label}")
             budget = layout.budget(
                 storage,
-                all_tasks,
                 backend.identity,
                 token_limit=batch_api.enqueued_token_limit,
                 per_hour=batch_api.max_batches_per_hour,
@@ -447,8 +471,25 @@ def build_task_assets(
             metadata["agreement"] = dg.MetadataValue.float(round(summary.agreement, 4))
         return dg.MaterializeResult(metadata=metadata)
 
-    checks = build_table_checks(task, parsed_key, unparsed_key)
+    checks = [
+        *build_table_checks(task, parsed_key, unparsed_key),
+        *build_quality_checks(task, parsed_key),
+    ]
     return [inputs, batch_requests, submitted_batch, batch_output, tables, label_summary, *checks]
+
+
+def _inputs_description(task: BatchTask) -> str:
+    if task.seeds is not None:
+        grid = task.seeds
+        return (
+            f"One day of seed rows: {len(grid.topics)} topics × {len(grid.personas)} personas × "
+            f"{len(grid.languages)} languages × {len(grid.labels)} intended labels × "
+            f"{grid.per_cell} = {grid.rows_per_day()} rows, the same for the same day."
+        )
+    if task.upstream is not None:
+        return f"{task.upstream.task}'s parsed table for the same day, as this task's input."
+    assert task.dataset is not None
+    return f"One day of the input dataset ({task.dataset.path}), validated."
 
 
 def submit_selection(task: BatchTask) -> list[dg.AssetKey]:

@@ -6,6 +6,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from synth_assets.batch.reasons import Reason
+from synth_assets.pipeline import quality as quality_checks
 from synth_assets.pipeline.plan import load_build
 from synth_assets.tasks import BatchTask
 
@@ -100,7 +101,8 @@ def build_table_checks(
     @dg.asset_check(
         asset=parsed_key,
         name="parse_rate",
-        description="share of the day's rows that parsed; warns below task_settings.min_parse_rate",
+        description="share of the day's rows that parsed; warns below the task's min_parse_rate "
+        "(else task_settings.min_parse_rate)",
     )
     def parse_rate(
         context: dg.AssetCheckExecutionContext,
@@ -109,8 +111,110 @@ def build_table_checks(
         task_settings: TaskSettings,
     ) -> dg.AssetCheckResult:
         parsed, _, requested = published(context.partition_key, storage, batch_api)
-        return parse_rate_check(
-            parsed_key, parsed.num_rows, requested, task_settings.min_parse_rate
+        # The task's own threshold (its YAML's min_parse_rate) wins over the deployment's.
+        minimum = (
+            task.min_parse_rate if task.min_parse_rate is not None else task_settings.min_parse_rate
         )
+        return parse_rate_check(parsed_key, parsed.num_rows, requested, minimum)
 
     return [conservation, parse_rate]
+
+
+def build_quality_checks(
+    task: BatchTask, parsed_key: dg.AssetKey
+) -> list[dg.AssetChecksDefinition]:
+    """Checks on generated text, for a task with ``quality:`` (WARN: they describe the data,
+    they do not lose or double rows). A seed-grid task also gets ``seed_coverage``."""
+    quality = task.quality
+    if quality is None:
+        return []
+    field = quality.text_field
+    checks: list[dg.AssetChecksDefinition] = []
+
+    def tables(
+        context: dg.AssetCheckExecutionContext, storage: StorageResource
+    ) -> tuple[pa.Table, pa.Table]:
+        date = context.partition_key
+        parsed = pq.read_table(layout.table_location(storage, task, "parsed", date))
+        inputs = pq.read_table(layout.inputs_snapshot(storage, task, date))
+        return parsed, inputs
+
+    def result(name: str, outcome: quality_checks.CheckOutcome) -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(
+            asset_key=parsed_key,
+            check_name=name,
+            passed=outcome.passed,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata=outcome.metadata,
+            description=outcome.summary,
+        )
+
+    @dg.asset_check(
+        asset=parsed_key,
+        name="near_duplicates",
+        description=f"share of rows whose {field} nearly repeats an earlier row's (normalized "
+        f"text, then MinHash over word shingles); warns above {quality.max_near_duplicate_rate}",
+    )
+    def near_duplicates(
+        context: dg.AssetCheckExecutionContext, storage: StorageResource
+    ) -> dg.AssetCheckResult:
+        parsed, _ = tables(context, storage)
+        texts = parsed.column(field).to_pylist()
+        return result(
+            "near_duplicates",
+            quality_checks.near_duplicate_check(texts, quality.max_near_duplicate_rate),
+        )
+
+    @dg.asset_check(
+        asset=parsed_key,
+        name="length_spread",
+        description=f"spread of the {field} lengths (coefficient of variation); warns below "
+        f"{quality.min_length_spread} (texts of one length suggest a template, not writing)",
+    )
+    def length_spread(
+        context: dg.AssetCheckExecutionContext, storage: StorageResource
+    ) -> dg.AssetCheckResult:
+        parsed, _ = tables(context, storage)
+        texts = parsed.column(field).to_pylist()
+        return result(
+            "length_spread", quality_checks.length_spread_check(texts, quality.min_length_spread)
+        )
+
+    checks += [near_duplicates, length_spread]
+    if task.seeds is not None:
+
+        @dg.asset_check(
+            asset=parsed_key,
+            name="seed_coverage",
+            description="every cell of the seed grid (topic × persona × language × intended "
+            "label) has at least one parsed row",
+        )
+        def seed_coverage(
+            context: dg.AssetCheckExecutionContext, storage: StorageResource
+        ) -> dg.AssetCheckResult:
+            parsed, inputs = tables(context, storage)
+            return result("seed_coverage", quality_checks.coverage_check(parsed, inputs))
+
+        checks.append(seed_coverage)
+    language_column = quality.language_column
+    if language_column is not None:
+
+        @dg.asset_check(
+            asset=parsed_key,
+            name="language_as_asked",
+            description=f"share of rows whose {field} is written in the language the input's "
+            f"{language_column} asked for; warns below {quality.min_language_match}",
+        )
+        def language_as_asked(
+            context: dg.AssetCheckExecutionContext, storage: StorageResource
+        ) -> dg.AssetCheckResult:
+            parsed, inputs = tables(context, storage)
+            return result(
+                "language_as_asked",
+                quality_checks.language_check(
+                    parsed, inputs, field, language_column, quality.min_language_match
+                ),
+            )
+
+        checks.append(language_as_asked)
+    return checks

@@ -6,7 +6,7 @@ Tables (a path or a URL): ``<root>/<task>/{parsed,unparsed}/date=YYYY-MM-DD/part
 """
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -49,9 +49,11 @@ def open_record(storage: StorageResource, task: BatchTask, backend: str) -> Requ
     return RequestRecord(storage.work_path(task.name, RECORD_FILE), backend)
 
 
-def table_location(storage: StorageResource, task: BatchTask, table: str, date: str) -> str:
-    """Where a table's partition file lives under the storage root (path or URL)."""
-    return storage.table_location(task.name, table, partition_dir(date), TABLE_FILE)
+def table_location(storage: StorageResource, task: BatchTask | str, table: str, date: str) -> str:
+    """Where a table's partition file lives under the storage root (path or URL); ``task``
+    is a task or a task's name (an upstream's)."""
+    name = task if isinstance(task, str) else task.name
+    return storage.table_location(name, table, partition_dir(date), TABLE_FILE)
 
 
 def table_write_path(storage: StorageResource, task: BatchTask, table: str, date: str) -> Path:
@@ -67,21 +69,19 @@ def record_exists(storage: StorageResource, task: BatchTask) -> bool:
 
 
 @contextmanager
-def open_records(
-    storage: StorageResource, tasks: Sequence[BatchTask], backend: str
-) -> Iterator[list[RequestRecord]]:
-    """The request records of every task that has one, seen from ``backend``."""
+def open_records(storage: StorageResource, backend: str) -> Iterator[list[RequestRecord]]:
+    """Every task's request record under the work folder, seen from ``backend`` (found on
+    disk, so a task declared anywhere counts, and so does one removed from the code whose
+    batches are still in flight)."""
     with ExitStack() as stack:
         yield [
-            stack.enter_context(open_record(storage, task, backend))
-            for task in tasks
-            if record_exists(storage, task)
+            stack.enter_context(RequestRecord(path, backend))
+            for path in sorted(storage.work_path().glob(f"*/{RECORD_FILE}"))
         ]
 
 
 def budget(
     storage: StorageResource,
-    tasks: Sequence[BatchTask],
     backend: str,
     *,
     token_limit: int | None,
@@ -92,16 +92,16 @@ def budget(
     ``date``, the older days of any task that already wait for room go first."""
 
     def in_flight(model: str) -> int:
-        with open_records(storage, tasks, backend) as records:
+        with open_records(storage, backend) as records:
             return sum(r.in_flight_tokens(model) for r in records)
 
     def created_last_hour() -> int:
-        with open_records(storage, tasks, backend) as records:
+        with open_records(storage, backend) as records:
             return sum(r.created_since(time.time() - 3600) for r in records)
 
     ahead: list[str] = []
     if date is not None and (token_limit is not None or per_hour is not None):
-        with open_records(storage, tasks, backend) as records:
+        with open_records(storage, backend) as records:
             ahead = sorted(
                 row.partition
                 for record in records
@@ -111,8 +111,8 @@ def budget(
     return Budget(token_limit, per_hour, in_flight, created_last_hour, ahead)
 
 
-def spent_today(storage: StorageResource, tasks: Sequence[BatchTask], backend: str) -> float:
+def spent_today(storage: StorageResource, backend: str) -> float:
     """Estimated USD submitted since midnight UTC, across tasks."""
     midnight = time.time() - time.time() % 86400
-    with open_records(storage, tasks, backend) as records:
+    with open_records(storage, backend) as records:
         return sum(r.cost_since(midnight) for r in records)

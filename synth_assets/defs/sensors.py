@@ -72,7 +72,6 @@ def build_completion_sensor(
         client = None
         room = layout.budget(
             storage,
-            tasks,
             backend.identity,
             token_limit=batch_api.enqueued_token_limit,
             per_hour=batch_api.max_batches_per_hour,

@@ -24,7 +24,16 @@ from typing import Any
 
 from pydantic_core import to_json
 
-from .text import pooled, string_maker
+from .text import (
+    HEADLINE_FIELDS,
+    PROSE_FIELDS,
+    SENDER_FIELDS,
+    headline,
+    pooled,
+    prose,
+    sender,
+    string_maker,
+)
 
 # Recursive models stop growing past this depth: nullable branches turn null, arrays empty.
 _MAX_DEPTH = 6
@@ -60,7 +69,17 @@ class BudgetExceededError(UnanswerableError):
 class Draw:
     """One answer in the making: its random source and the bytes and time it may still use."""
 
-    __slots__ = ("clock_at", "deadline", "left", "max_bytes", "random", "rng", "timeout_s")
+    __slots__ = (
+        "clock_at",
+        "deadline",
+        "hints",
+        "language",
+        "left",
+        "max_bytes",
+        "random",
+        "rng",
+        "timeout_s",
+    )
 
     def __init__(
         self,
@@ -68,8 +87,13 @@ class Draw:
         *,
         max_bytes: int | None = None,
         timeout_s: float | None = None,
+        hints: dict[str, str] | None = None,
     ) -> None:
         self.rng = rng
+        # ``field: value`` lines of the prompt that name a top-level enum field (see
+        # CompiledSchema.hint_keys), and the language the answer's prose is written in.
+        self.hints = hints or {}
+        self.language: str | None = None
         self.random = rng.random  # the hot call, one attribute away
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
@@ -122,10 +146,12 @@ _Gen = Callable[[Draw, int], Any]
 class CompiledSchema:
     """A schema compiled into a generator: ``compiled(rng)`` or ``compiled(draw)`` -> a value."""
 
-    __slots__ = ("_root",)
+    __slots__ = ("_root", "hint_keys")
 
-    def __init__(self, root: _Gen) -> None:
+    def __init__(self, root: _Gen, hint_keys: frozenset[str] = frozenset()) -> None:
         self._root = root
+        # Top-level enum fields a prompt may set with a ``field: value`` line.
+        self.hint_keys = hint_keys
 
     def __call__(self, source: random.Random | Draw, depth: int = 0) -> Any:
         """A value valid against the schema, drawn from ``source`` (a bare RNG: no budget)."""
@@ -143,7 +169,9 @@ class CompiledSchema:
 def compile_schema(schema: dict[str, Any]) -> CompiledSchema:
     """Compile a JSON schema; raise :class:`InvalidSchemaError` if no value can satisfy it."""
     try:
-        return CompiledSchema(_Compiler(schema).compile(schema, ""))
+        compiler = _Compiler(schema)
+        root = compiler.compile(schema, "")
+        return CompiledSchema(root, compiler.hint_keys)
     except RecursionError:
         raise InvalidSchemaError("the response schema nests too deeply to answer") from None
     except (OverflowError, ValueError) as exc:
@@ -162,6 +190,7 @@ class _Compiler:
         self.root = root
         self.defs: dict[str, _Gen] = {}
         self.compiling: set[str] = set()
+        self.hint_keys: frozenset[str] = frozenset()
 
     def compile(self, node: Any, name: str) -> _Gen:
         if not isinstance(node, dict) or not node:
@@ -222,20 +251,55 @@ class _Compiler:
             self.compiling.discard(ref)
         return defs[ref]
 
+    def _allowed(self, node: Any) -> frozenset[str] | None:
+        """The string values an enum (or const) field allows, following one ``$ref``."""
+        if isinstance(node, dict) and isinstance(node.get("$ref"), str):
+            target: Any = self.root
+            for part in node["$ref"].lstrip("#/").split("/"):
+                target = target.get(part) if isinstance(target, dict) and part else target
+            node = target
+        if not isinstance(node, dict):
+            return None
+        if "const" in node and isinstance(node["const"], str):
+            return frozenset([node["const"]])
+        values = node.get("enum")
+        if isinstance(values, list) and values and all(isinstance(v, str) for v in values):
+            return frozenset(values)
+        return None
+
     def _object(self, node: dict[str, Any]) -> _Gen:
         props = node.get("properties")
-        items = [
-            (key, self.compile(sub, key))
-            for key, sub in (props.items() if isinstance(props, dict) else ())
-        ]
+        pairs = list(props.items()) if isinstance(props, dict) else []
+        items = [(key, self.compile(sub, key)) for key, sub in pairs]
         # Braces, quoted keys, colons and commas: what the object costs before its values.
         fixed = 2 + sum(len(to_json(key)) + 2 for key, _ in items)
+        allowed = {key: found for key, sub in pairs if (found := self._allowed(sub)) is not None}
+        if node is self.root:
+            self.hint_keys = frozenset(allowed)
+        # A generated email's language decides the language of its prose: drawn first.
+        language = next((k for k, _ in items if k.lower() in ("language", "lang")), None)
+        order = sorted(items, key=lambda item: item[0] != language) if language else items
+        keys = [key for key, _ in items]
 
         def obj(draw: Draw, depth: int) -> dict[str, Any]:
             draw.left -= fixed
             if draw.left < 0:
                 raise draw.too_large()
-            return {key: gen(draw, depth + 1) for key, gen in items}
+            if not (language or (depth == 0 and draw.hints)):
+                return {key: gen(draw, depth + 1) for key, gen in items}
+            hints = draw.hints if depth == 0 else {}
+            outer = draw.language
+            values: dict[str, Any] = {}
+            for key, gen in order:
+                hint = hints.get(key)
+                if hint is not None and hint in allowed.get(key, ()):
+                    values[key] = hint  # the prompt asked for this value: follow it
+                else:
+                    values[key] = gen(draw, depth + 1)
+                if key == language and isinstance(values[key], str):
+                    draw.language = values[key]
+            draw.language = outer
+            return {key: values[key] for key in keys}
 
         return obj
 
@@ -340,6 +404,15 @@ def _string(node: dict[str, Any], name: str) -> _Gen:
     high: int | None = _int_or(node.get("maxLength"), -1)
     high = None if high < 0 else high
     make = string_maker(name, node.get("format"), node.get("pattern"))
+    lowered = name.lower()
+    if node.get("format") is None and node.get("pattern") is None:
+        # Fields of a generated email: prose in the answer's language, varied per request.
+        if lowered in PROSE_FIELDS:
+            return _languaged(prose, low, high)
+        if lowered in HEADLINE_FIELDS:
+            return _languaged(headline, low, high)
+        if lowered in SENDER_FIELDS:
+            make = sender
     if not low and high is None:
 
         def plain(draw: Draw, depth: int) -> str:
@@ -365,6 +438,26 @@ def _string(node: dict[str, Any], name: str) -> _Gen:
         return text
 
     return bounded
+
+
+def _languaged(
+    make: Callable[[random.Random, str | None], str], low: int, high: int | None
+) -> _Gen:
+    """Strings from ``make(rng, language)``, in the answer's language, within the bounds."""
+
+    def text(draw: Draw, depth: int) -> str:
+        value = make(draw.rng, draw.language)
+        if high is not None and len(value) > high:
+            value = value[:high].rstrip() or value[:high]
+        if len(value) < low:
+            draw.spend(low)
+            return (value + " " + "x" * low)[:low] if value else "x" * low
+        draw.left -= len(value)
+        if draw.left < 0:
+            raise draw.too_large()
+        return value
+
+    return text
 
 
 def _finite(node: dict[str, Any], key: str) -> float | None:

@@ -14,6 +14,7 @@ line of its own, and the rest of the batch is answered as usual.
 import hashlib
 import logging
 import random
+import re
 import time
 from typing import Any
 
@@ -104,12 +105,12 @@ class SyntheticResponder:
             return Reply(400, problem.error_body())
         target = answer_target(request.body, endpoint)
         draw = Draw(
-            rng_for(request.custom_id, self.seed),
+            rng_for(request.custom_id, _request_seed(request.body, self.seed)),
             max_bytes=self.max_answer_bytes,
             timeout_s=self.answer_timeout_s,
         )
         try:
-            text = synthetic_text(target, draw, self.cache)
+            text = synthetic_text(target, draw, self.cache, request.body)
         except UnanswerableError as exc:
             return Reply(400, _unanswerable_body(exc, target.param))
         except Exception:  # a generator bug costs this one line, never the batch
@@ -158,16 +159,76 @@ def rng_for(custom_id: str, seed: int = 0) -> random.Random:
     return random.Random(int.from_bytes(digest, "big"))
 
 
-def synthetic_text(target: Target, rng: random.Random | Draw, cache: SchemaCache) -> str:
+def _request_seed(body: dict[str, Any], seed: int) -> int:
+    """The server's seed, mixed with the request's own ``seed`` parameter when it has one, so
+    that asking again with another seed gets another answer (as from a model)."""
+    asked = body.get("seed")
+    if isinstance(asked, int) and not isinstance(asked, bool):
+        return hash((seed, asked)) & 0xFFFFFFFF if seed else asked
+    return seed
+
+
+_HINT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(\S.*?)\s*$", re.MULTILINE)
+
+
+def prompt_hints(body: dict[str, Any] | None, keys: frozenset[str]) -> dict[str, str]:
+    """``field: value`` lines of the request's user messages, for ``keys`` (first wins).
+
+    This is how the synthetic responder "follows instructions": a prompt line
+    ``language: de`` makes an enum field ``language`` answer ``de`` (when ``de`` is one of
+    its values), so a generation prompt's requested language and label come back as asked.
+    Nothing else of the prompt is read.
+    """
+    if not keys or not body:
+        return {}
+    found: dict[str, str] = {}
+    for text in _user_texts(body):
+        for key, value in _HINT.findall(text):
+            if key in keys and key not in found:
+                found[key] = value
+    return found
+
+
+def _user_texts(body: dict[str, Any]) -> list[str]:
+    messages = body.get("messages")
+    if messages is None:  # /v1/responses: input is a string or a list of messages
+        messages = body.get("input")
+        if isinstance(messages, str):
+            return [messages]
+    texts: list[str] = []
+    for message in messages if isinstance(messages, list) else ():
+        if not isinstance(message, dict) or message.get("role") != "user":
+            continue
+        content = message.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.extend(
+                part["text"]
+                for part in content
+                if isinstance(part, dict) and isinstance(part.get("text"), str)
+            )
+    return texts
+
+
+def synthetic_text(
+    target: Target,
+    rng: random.Random | Draw,
+    cache: SchemaCache,
+    body: dict[str, Any] | None = None,
+) -> str:
     """The answer text for ``target``: JSON for schemas, tools and json_object; prose else.
 
     With a :class:`Draw`, the answer keeps to its budget or raises
     :class:`~.schemagen.BudgetExceededError`; a schema no value satisfies raises
-    :class:`~.schemagen.InvalidSchemaError`.
+    :class:`~.schemagen.InvalidSchemaError`. With the request ``body``, ``field: value``
+    lines of its prompt set top-level enum fields (see :func:`prompt_hints`).
     """
     draw = rng if isinstance(rng, Draw) else Draw(rng)
     if target.kind in (AnswerKind.JSON_SCHEMA, AnswerKind.TOOL) and target.schema is not None:
-        text = to_json(cache.generator(target.schema)(draw)).decode()
+        generator = cache.generator(target.schema)
+        draw.hints = prompt_hints(body, generator.hint_keys)
+        text = to_json(generator(draw)).decode()
         draw.check_size(len(text))  # the exact size: charges along the way are estimates
         draw.check_time()
         return text

@@ -35,7 +35,12 @@ def snapshot_inputs(
 ) -> InputSummary:
     """Read one day of the dataset into a Parquet snapshot; rows the loader found a problem
     with keep it in their ``problem`` column (they will not be sent)."""
-    table = read_partition(spec, date, max_text_chars=max_text_chars)
+    return snapshot_table(read_partition(spec, date, max_text_chars=max_text_chars), path)
+
+
+def snapshot_table(table: pa.Table, path: Path) -> InputSummary:
+    """Write one day's input rows (``id``, ``text``, other columns, ``problem``) as the
+    partition's Parquet snapshot: from a dataset, a seed grid or an upstream table."""
     with atomic_write(path) as out:
         pq.write_table(table, out)
     problems = (

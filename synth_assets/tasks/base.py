@@ -11,21 +11,29 @@ from pydantic import BaseModel
 from synth_assets.batch.requests import MAX_CUSTOM_ID_LENGTH, Messages, RequestMode
 
 from .dataset import DatasetSpec
+from .quality import QualityAttrs
+from .seeds import SeedGrid
+from .upstream import UpstreamSpec
 
 
 @dataclass(frozen=True)
 class BatchTask:
     """Everything that makes one labelling/extraction/generation job.
 
-    ``to_messages`` turns an input row (a dict with ``id``, ``text`` and the dataset's extra
-    columns) into chat messages. ``label_field`` / ``truth_column`` name the answer field
-    and the input column the analytics asset compares, when the dataset has ground truth.
+    The input is exactly one of ``dataset`` (files), ``seeds`` (a grid expanded per day) or
+    ``upstream`` (another task's parsed table for the same day). ``to_messages`` turns an
+    input row (a dict with ``id``, ``text`` and the input's other columns) into chat
+    messages. ``label_field`` / ``truth_column`` name the answer field and the input column
+    the summary asset compares, when the input has ground truth. ``schedule`` says whether
+    the daily submit schedule starts running; ``min_parse_rate`` overrides the deployment's
+    threshold; ``quality`` adds checks on generated text. ``source`` is where the task was
+    declared (its YAML file), for messages.
     """
 
     name: str
     description: str
     input_name: str
-    dataset: DatasetSpec
+    dataset: DatasetSpec | None
     to_messages: Callable[[Mapping[str, Any]], Messages]
     response_model: type[BaseModel]
     model: str = "gpt-4o-mini"
@@ -34,10 +42,19 @@ class BatchTask:
     start_date: str = "2026-11-01"
     label_field: str | None = None
     truth_column: str | None = None
+    seeds: SeedGrid | None = None
+    upstream: UpstreamSpec | None = None
+    schedule: bool = True
+    min_parse_rate: float | None = None
+    quality: QualityAttrs | None = None
+    source: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier():
             raise ValueError(f"task name {self.name!r} must be a Python identifier")
+        inputs = [self.dataset, self.seeds, self.upstream]
+        if sum(i is not None for i in inputs) != 1:
+            raise ValueError(f"task {self.name!r} needs exactly one of dataset, seeds, upstream")
 
 
 def custom_id_for(key: str) -> str:

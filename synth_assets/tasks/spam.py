@@ -1,15 +1,19 @@
-"""The tutorial's task: triage emails as spam or not spam."""
+"""The tutorial's task: triage emails as spam or not spam.
+
+The task itself is declared in ``synth_assets/defs/tasks/spam_triage/defs.yaml``; what needs
+Python is the answer's model (the tutorial's ``SinglePrediction``). ``SPAM_TRIAGE``,
+``SYSTEM_PROMPT`` and ``email_messages`` are read from that YAML on first use.
+"""
 
 import enum
-from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from synth_assets.batch.requests import Messages
-
-from .base import BatchTask
-from .dataset import DatasetSpec
+SPAM_TRIAGE_YAML = (
+    Path(__file__).resolve().parents[1] / "defs" / "tasks" / "spam_triage" / "defs.yaml"
+)
 
 
 class Labels(str, enum.Enum):
@@ -25,35 +29,17 @@ class SinglePrediction(BaseModel):
     class_label: Labels
 
 
-SYSTEM_PROMPT = (
-    "You triage a company inbox. Classify the email as spam (unsolicited bulk mail, scams, "
-    "phishing) or not_spam (everything a person at the company would want to see)."
-)
+def __getattr__(name: str) -> Any:
+    # Lazily, so that importing the model (the YAML names it) never reads the YAML back.
+    if name in ("SPAM_TRIAGE", "SYSTEM_PROMPT", "email_messages"):
+        from .spec import load_task_file
 
-
-def email_messages(row: Mapping[str, Any]) -> Messages:
-    """The chat messages for one email: instructions, then the email itself."""
-    header = f"From: {row.get('sender', '')}\nSubject: {row.get('subject', '')}\n\n"
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {"role": "user", "content": header + str(row["text"])},
-    ]
-
-
-SPAM_TRIAGE = BatchTask(
-    name="spam_triage",
-    description="Label each email spam / not_spam (the instructor Bulk Generation tutorial).",
-    input_name="emails",
-    dataset=DatasetSpec(
-        path="data/emails",
-        id_column="email_id",
-        text_column="body",
-        date_column="date",
-        extra_columns=("sender", "subject", "language", "label"),
-    ),
-    to_messages=email_messages,
-    response_model=SinglePrediction,
-    model="gpt-4o-mini",
-    label_field="class_label",
-    truth_column="label",
-)
+        task = load_task_file(SPAM_TRIAGE_YAML)
+        values = {
+            "SPAM_TRIAGE": task,
+            "SYSTEM_PROMPT": task.to_messages.system,  # type: ignore[attr-defined]
+            "email_messages": task.to_messages,
+        }
+        globals().update(values)
+        return values[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -163,6 +163,10 @@ def screenshot_on_failure(request: pytest.FixtureRequest, page: Page, ui_artifac
 def test_asset_graph_shows_the_whole_chain(page: Page, ui_artifacts: Path) -> None:
     page.goto("/")
     nav(page, "Lineage")
+    # With several tasks, the global lineage shows one collapsed node per task (asset group).
+    group = page.locator("svg foreignObject").filter(has=page.get_by_text(TASK, exact=True))
+    wait_visible(page, group, f"the asset group {TASK!r} in the lineage graph", 30)
+    page.goto(f"/locations/synth_assets/asset-groups/{TASK}")
     graph = page.locator("svg").filter(has=page.locator("foreignObject"))
     for name in CHAIN:
         node = graph.locator("foreignObject").filter(has=page.get_by_text(name, exact=True))
