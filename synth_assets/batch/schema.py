@@ -2,14 +2,15 @@
 
 OpenAI's strict structured outputs accept a subset of JSON Schema: every object lists all
 its properties in ``required`` and has ``additionalProperties: false``; optional fields are
-unions with ``null``. The openai SDK's own ``to_strict_json_schema`` (what
-``client.chat.completions.parse`` sends) does that transformation; we use it and then refuse
-what it silently passes through but the API rejects, naming the field.
+unions with ``null``. The openai SDK makes that transformation for what
+``client.chat.completions.parse`` sends; we take it through its public
+``openai.pydantic_function_tool`` and then refuse what it silently passes through but the
+API rejects, naming the field.
 """
 
 from typing import Any
 
-from openai.lib._pydantic import to_strict_json_schema
+import openai
 from pydantic import BaseModel
 
 from .errors import UnsupportedModelError
@@ -28,7 +29,7 @@ def strict_json_schema(response_model: type[BaseModel]) -> dict[str, Any]:
         raise UnsupportedModelError(
             f"{response_model!r} is not a pydantic model class; pass a BaseModel subclass."
         )
-    schema = to_strict_json_schema(response_model)
+    schema = dict(openai.pydantic_function_tool(response_model)["function"]["parameters"])
     _check_and_clean(schema, where=response_model.__name__, model=response_model.__name__)
     for name, definition in schema.get("$defs", {}).items():
         _check_and_clean(definition, where=name, model=response_model.__name__)
