@@ -1,9 +1,12 @@
 """Writing files: atomically (no reader, and no crash, ever leaves half of one in place),
 and large ones straight to disk."""
 
+import contextlib
 import errno
 import mmap
 import os
+import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,13 +20,30 @@ _DIRECT_BUFFER = 8 << 20
 _O_DIRECT: int = getattr(os, "O_DIRECT", 0)
 
 
+# A temporary file this old beside its target was left by a killed writer: removed.
+STALE_TEMP_S = 600.0
+
+
+def temp_path(target: Path, suffix: str) -> Path:
+    """A temporary name beside ``target`` that no other writer uses (two runs writing the
+    same file must not write into one temporary file), after removing the leftovers of
+    writers killed long ago (and the fixed names older versions used)."""
+    now = time.time()
+    legacy = target.with_name(f".{target.name}{suffix}")
+    for leftover in [legacy, *target.parent.glob(f".{target.name}.*{suffix}")]:
+        with contextlib.suppress(OSError):
+            if leftover == legacy or now - leftover.stat().st_mtime > STALE_TEMP_S:
+                leftover.unlink()
+    return target.with_name(f".{target.name}.{os.getpid()}-{secrets.token_hex(4)}{suffix}")
+
+
 @contextmanager
 def atomic_write(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
-    """Write ``path`` through ``.<name>.part`` beside it, synced and renamed into place when
+    """Write ``path`` through a temporary file beside it, synced and renamed into place when
     the block ends; on an error the partial file is removed and ``path`` is untouched."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.part")
+    tmp = temp_path(target, ".part")
     try:
         with open(tmp, "wb", buffering=_BUFFER) as handle:
             yield handle

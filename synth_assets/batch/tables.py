@@ -24,6 +24,7 @@ from pydantic import BaseModel, TypeAdapter
 from pydantic_core import to_json
 
 from .errors import UnsupportedModelError
+from .files import temp_path
 
 # Columns the library adds around the response model's fields in the parsed table.
 PARSED_META = pa.schema(
@@ -223,7 +224,7 @@ class ParquetSink:
     def __init__(self, path: str | os.PathLike[str], schema: pa.Schema) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = self.path.with_name(f".{self.path.name}.tmp")
+        self.tmp = temp_path(self.path, ".tmp")
         self.schema = schema
         self.rows = 0
         self._pending: list[pa.Table] = []

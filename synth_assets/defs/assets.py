@@ -157,7 +157,7 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
     ) -> dg.MaterializeResult:
         date = context.partition_key
         backend = batch_api.backend()
-        with user_errors(), layout.open_record(storage, task, backend.identity) as record:
+        with user_errors(), layout.open_day(storage, task, backend.identity, date) as record:
             builder = steps.builder_for(
                 task,
                 model=task_settings.model,
@@ -236,7 +236,7 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
     ) -> dg.MaterializeResult:
         date = context.partition_key
         backend = batch_api.backend()
-        with user_errors(), layout.open_record(storage, task, backend.identity) as record:
+        with user_errors(), layout.open_day(storage, task, backend.identity, date) as record:
             folder = progress.current_build(record, date, backend)
             build = plan.load_build(folder)
             if build.requests:
@@ -291,7 +291,7 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
     ) -> dg.MaterializeResult:
         date = context.partition_key
         backend = batch_api.backend()
-        with user_errors(), layout.open_record(storage, task, backend.identity) as record:
+        with user_errors(), layout.open_day(storage, task, backend.identity, date) as record:
             folder = progress.current_build(record, date, backend)
             waiting = progress.evaluate(record, folder, task_settings.policy()).waiting
             with steps.backend_errors(backend):
@@ -381,7 +381,7 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
         parsed_path = layout.table_write_path(storage, task, "parsed", date)
         unparsed_path = layout.table_write_path(storage, task, "unparsed", date)
         backend = batch_api.backend()
-        with user_errors(), layout.open_record(storage, task, backend.identity) as record:
+        with user_errors(), layout.open_day(storage, task, backend.identity, date) as record:
             folder = progress.current_build(record, date, backend)
             day = progress.settle(record, date, folder, task_settings.policy())
             if day.state != State.READY:

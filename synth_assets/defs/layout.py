@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from synth_assets.pipeline.locks import day_lock
 from synth_assets.pipeline.record import RECORD_FILE, RequestRecord, State
 from synth_assets.pipeline.submit import Budget
 from synth_assets.tasks import BatchTask
@@ -42,6 +43,16 @@ def results_dir(storage: StorageResource, task: BatchTask) -> Path:
 def scratch_dir(storage: StorageResource, task: BatchTask, date: str) -> Path:
     """A day's scratch folder for assembling its tables."""
     return storage.work_path(task.name, "scratch", partition_dir(date))
+
+
+@contextmanager
+def open_day(
+    storage: StorageResource, task: BatchTask, backend: str, date: str
+) -> Iterator[RequestRecord]:
+    """The task's request record, while holding the day's lock (a step that writes the
+    day's files: two runs of one day take turns)."""
+    with day_lock(storage.work_path(task.name), date), open_record(storage, task, backend) as r:
+        yield r
 
 
 def open_record(storage: StorageResource, task: BatchTask, backend: str) -> RequestRecord:
