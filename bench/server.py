@@ -11,7 +11,7 @@ import datetime as dt
 import os
 import platform
 
-from synth_assets.localbatch.bench import measure
+from server_measure import measure
 
 
 def main() -> None:

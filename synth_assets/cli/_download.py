@@ -4,7 +4,6 @@ The streaming and the atomic write are the library's (:func:`remote.download_fil
 module only decides what to fetch and shows progress while the library writes.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,15 +86,9 @@ def fetch(api: Api, file_id: str, destination: Path, kind: str, console: Console
             def advance(written: int) -> None:
                 bar.update(task, completed=written)
 
-            written = _download_with_progress(api, file_id, destination, advance)
+            written = download_file(api.client, file_id, destination, progress=advance)
             bar.update(task, completed=written, total=written)
     return Fetched(kind, destination, written)
-
-
-def _download_with_progress(
-    api: Api, file_id: str, destination: Path, advance: Callable[[int], None]
-) -> int:
-    return download_file(api.client, file_id, destination, progress=advance)
 
 
 def write_empty(path: Path) -> None:

@@ -16,12 +16,10 @@ from typing import Any, Literal
 import openai
 from pydantic import BaseModel, Field
 
+from synth_assets.batch.remote import TERMINAL as _TERMINAL
 from synth_assets.batch.requests import RequestBuilder
 from synth_assets.batch.shards import write_request_file
-
-from .background import ServerProcess, settings_for
-
-_TERMINAL = ("completed", "failed", "expired", "cancelled")
+from synth_assets.localbatch.background import ServerProcess, settings_for
 
 
 class _Urgency(str, Enum):
