@@ -27,16 +27,13 @@ _CHUNK = 1 << 20
 def iter_batches(
     client: openai.OpenAI, *, page_size: int = 100, max_pages: int | None = None
 ) -> Iterator[Batch]:
-    """Every batch, newest first, following the list cursor (``after``)."""
-    after: str | None = None
-    pages = 0
-    while max_pages is None or pages < max_pages:
-        page = client.batches.list(limit=page_size, **({"after": after} if after else {}))
-        pages += 1
-        yield from page.data
-        if not page.has_more or not page.data:
+    """Every batch, newest first, through the SDK's own auto-pagination (each page is asked
+    for only when the one before is used up); at most ``max_pages`` pages."""
+    most = None if max_pages is None else max_pages * page_size
+    for count, batch in enumerate(client.batches.list(limit=page_size)):
+        if most is not None and count >= most:
             return
-        after = page.data[-1].id
+        yield batch
 
 
 class BatchIndex:

@@ -27,7 +27,6 @@ from synth_assets.batch.errors import SynthError
 MAX_METADATA_PAIRS = 16
 MAX_METADATA_KEY = 64
 MAX_METADATA_VALUE = 512
-_HASH_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,11 +161,8 @@ def parse_params(
 
 def sha256_file(path: Path) -> str:
     """The file's sha256, streamed: the identity that keeps a file from being paid twice."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while block := handle.read(_HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def first_request(path: Path) -> dict[str, Any]:
