@@ -33,8 +33,9 @@ from .resources import PROJECT_ROOT, BatchApiResource, StorageResource, TaskSett
 
 
 def partitions_for(task: BatchTask) -> dg.DailyPartitionsDefinition:
-    """Daily partitions from the task's first day."""
-    return dg.DailyPartitionsDefinition(start_date=task.start_date)
+    """Daily partitions from the task's first day, in UTC (stated, not left to a default:
+    the spend caps, the schedule and the day folders all count UTC days)."""
+    return dg.DailyPartitionsDefinition(start_date=task.start_date, timezone="UTC")
 
 
 def asset_key(task: BatchTask, name: str) -> dg.AssetKey:
@@ -161,7 +162,7 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
             builder = steps.builder_for(
                 task,
                 model=task_settings.model,
-                mode=task_settings.mode,
+                mode=task_settings.request_mode(),
                 max_tokens=task_settings.max_tokens,
             )
             generation = record.next_generation(date)
@@ -248,9 +249,9 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
                 per_hour=batch_api.max_batches_per_hour,
                 date=date,
             )
-            with steps.backend_errors(backend):
+            with steps.backend_errors(backend), batch_api.open_client() as client:
                 submitted, queued = submit.submit_build(
-                    batch_api.client(), record, task, date, build, context.log.info, budget=budget
+                    client, record, task, date, build, context.log.info, budget=budget
                 )
             waits = (build.model, queued.tokens) if queued else None
             state = progress.settle(
@@ -294,9 +295,9 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
         with user_errors(), layout.open_day(storage, task, backend.identity, date) as record:
             folder = progress.current_build(record, date, backend)
             waiting = progress.evaluate(record, folder, task_settings.policy()).waiting
-            with steps.backend_errors(backend):
+            with steps.backend_errors(backend), batch_api.open_client() as client:
                 collected = collect.collect_batches(
-                    batch_api.client(),
+                    client,
                     record,
                     task.response_model,
                     waiting,

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from synth_assets.batch.reasons import Reason
+from synth_assets.batch.records import is_extra_line
 from synth_assets.pipeline import quality as quality_checks
 from synth_assets.pipeline.plan import load_build
 from synth_assets.tasks import BatchTask
@@ -22,9 +22,15 @@ def conservation_check(
     Read from the written tables, not from the parser's counters. Duplicate answers and
     invalid lines are extra rows and are counted apart.
     """
-    # Extra rows (see records.is_extra_line): duplicates, and lines naming no requested id.
-    is_extra = pc.or_(
-        pc.equal(unparsed["reason"], Reason.DUPLICATE.value), pc.is_null(unparsed["custom_id"])
+    # Extra rows: duplicates, and lines naming no requested id (the parser's one rule).
+    is_extra = pa.array(
+        [
+            is_extra_line(reason, custom_id)
+            for reason, custom_id in zip(
+                unparsed["reason"].to_pylist(), unparsed["custom_id"].to_pylist(), strict=True
+            )
+        ],
+        type=pa.bool_(),
     )
     requested_unparsed = unparsed.filter(pc.invert(is_extra))
     ids = pa.chunked_array(

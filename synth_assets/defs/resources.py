@@ -1,15 +1,19 @@
 """Resources: thin, configurable handles on the Batch API, the storage and task settings."""
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 import openai
 import pyarrow.fs as pafs
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from synth_assets.batch.client import Backend, local_backend, make_client, resolve_backend
 from synth_assets.batch.errors import SynthError
+from synth_assets.batch.reasons import Reason
+from synth_assets.batch.requests import RequestMode
 from synth_assets.batch.retry import DEFAULT_RETRY_REASONS
 from synth_assets.batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE
 from synth_assets.pipeline.plan import Policy
@@ -56,7 +60,19 @@ class BatchApiResource(dg.ConfigurableResource):
         description="After a batch was refused for the token limit, wait this long before "
         "sending its requests again.",
     )
-    timeout_s: float = Field(default=60.0, gt=0)
+    timeout_s: float = Field(default=60.0, gt=0, description="Per-call timeout of runs (s).")
+    sensor_deadline_s: float = Field(
+        default=40.0,
+        gt=0,
+        description="A sensor tick stops polling batches after this long (a tick has 60 s); "
+        "what is left waits for the next tick.",
+    )
+    sensor_call_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Timeout of each Batch API call a sensor tick makes (no retries: the next "
+        "tick is the retry).",
+    )
 
     def backend(self) -> Backend:
         """Where the calls go (the key is never shown)."""
@@ -64,9 +80,24 @@ class BatchApiResource(dg.ConfigurableResource):
             return local_backend()
         return resolve_backend(self.api_key or None, self.base_url or None)
 
-    def client(self) -> openai.OpenAI:
-        """A configured ``openai.OpenAI`` client."""
-        return make_client(self.backend(), max_retries=self.max_retries, timeout=self.timeout_s)
+    @contextmanager
+    def open_client(
+        self, *, timeout_s: float | None = None, max_retries: int | None = None
+    ) -> Iterator[openai.OpenAI]:
+        """A configured ``openai.OpenAI`` client, closed (with its connection pool) on exit.
+
+        Runs use ``timeout_s`` / ``max_retries``; a sensor passes its short per-call timeout
+        and no retries.
+        """
+        client = make_client(
+            self.backend(),
+            max_retries=self.max_retries if max_retries is None else max_retries,
+            timeout=self.timeout_s if timeout_s is None else timeout_s,
+        )
+        try:
+            yield client
+        finally:
+            client.close()
 
 
 class StorageResource(dg.ConfigurableResource):
@@ -115,7 +146,11 @@ class TaskSettings(dg.ConfigurableResource):
     """Per-deployment settings applied to every task (empty = the task's own value)."""
 
     model: str | None = Field(default=None, description="Override the task's model name.")
-    mode: str | None = Field(default=None, description="json_schema or tools.")
+    # Strings in the config schema (Dagster's enum config would want JSON_SCHEMA, not the
+    # json_schema every YAML and CLI uses), checked against the enums when the resource is made.
+    mode: str | None = Field(
+        default=None, description="Override the task's request mode: json_schema or tools."
+    )
     dataset_path: str | None = Field(default=None, description="Override the input dataset path.")
     max_tokens: int | None = Field(default=None, ge=1, description="max_tokens per request.")
     max_text_chars: int | None = Field(
@@ -147,12 +182,45 @@ class TaskSettings(dg.ConfigurableResource):
     )
     retry_reasons: list[str] = Field(
         default=sorted(r.value for r in DEFAULT_RETRY_REASONS),
-        description="Unparsed reasons worth a resubmission (http_error: only 429 and 5xx).",
+        description="Unparsed reasons worth a resubmission (http_error: only 429 and 5xx); "
+        f"any of {', '.join(r.value for r in Reason)}.",
     )
+
+    # A typo must not silently turn resubmission (or the mode override) off: refuse it with
+    # one sentence (a SynthError is not wrapped by pydantic).
+    @field_validator("mode")
+    @classmethod
+    def _known_mode(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if value not in RequestMode._value2member_map_:
+            choices = " or ".join(m.value for m in RequestMode)
+            raise SynthError(f"task_settings.mode {value!r} is not a request mode; use {choices}.")
+        return value
+
+    @field_validator("retry_reasons")
+    @classmethod
+    def _known_reasons(cls, value: list[str]) -> list[str]:
+        unknown = [r for r in value if r not in Reason._value2member_map_]
+        if unknown:
+            raise SynthError(
+                f"task_settings.retry_reasons: {', '.join(map(repr, unknown))} "
+                f"{'is not a reason' if len(unknown) == 1 else 'are not reasons'}; "
+                f"use any of {', '.join(r.value for r in Reason)}."
+            )
+        return value
+
+    def request_mode(self) -> RequestMode | None:
+        """The mode override, if any."""
+        return RequestMode(self.mode) if self.mode else None
+
+    def reasons(self) -> frozenset[Reason]:
+        """The reasons worth a resubmission."""
+        return frozenset(Reason(r) for r in self.retry_reasons)
 
     def policy(self) -> Policy:
         """When failed requests are sent again."""
-        return Policy(self.max_attempts, frozenset(self.retry_reasons))
+        return Policy(self.max_attempts, frozenset(r.value for r in self.reasons()))
 
 
 def _env_number(name: str, kind: type[int] | type[float]) -> int | float | None:

@@ -1,10 +1,12 @@
 """``batch_completion_sensor``: waits for batches so that no run ever does.
 
 It reads each task's request record, not run history: a day's state there says what it
-needs. ``waiting``: its batches are polled (bounded per tick) and once all are terminal a
-collect run is requested. ``ready`` (every request final, tables not published for this
-state): a collect run publishes them. ``resubmit`` (retryable failures within the budget,
-or a batch the backend lost): a submit run sends what has no final answer. ``queued`` (no
+needs. ``waiting``: its batches are polled and once all are terminal a collect run is
+requested; polling is bounded in calls and in time (a deadline well inside the tick's 60 s,
+short per-call timeouts, no retries): what does not fit waits for the next tick.
+``ready`` (every request final, tables not published for this state): a collect run
+publishes them. ``resubmit`` (retryable failures within the budget, or a batch the backend
+lost): a submit run sends what has no final answer. ``queued`` (no
 room under the provider's enqueued-token limit or batches per hour): a submit run once
 there is room, oldest day first, counting what this tick already let go. Each request
 gets a run key that is unique in the record (generation, action, counter), and the record
@@ -14,7 +16,9 @@ and a day's newest build always supersedes what came before it.
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 
 import dagster as dg
 import openai
@@ -29,8 +33,11 @@ from . import layout
 from .jobs import AssetJob, collect_job_name, submit_job_name
 from .resources import BatchApiResource, StorageResource
 
-# A tick has 60 s: bound the Batch API calls it may make.
+# A tick has 60 s: bound the Batch API calls it may make (and their time: see the
+# resource's sensor_deadline_s and sensor_call_timeout_s).
 MAX_RETRIEVES_PER_TICK = 50
+# Below this much time left a call is not started (it could not answer in time).
+MIN_CALL_S = 0.5
 # A run that failed is requested again this many times, then the day is marked failed.
 MAX_RUN_FAILURES = 3
 # A requested run that never appeared (the tick died after noting it) is requested again.
@@ -68,8 +75,6 @@ def build_completion_sensor(
         backend = batch_api.backend()
         run_requests: list[dg.RunRequest] = []
         notes: list[str] = []
-        budget = [MAX_RETRIEVES_PER_TICK]
-        client = None
         room = layout.budget(
             storage,
             backend.identity,
@@ -78,45 +83,57 @@ def build_completion_sensor(
         )
         granted: dict[str, int] = {}  # tokens of the queued days this tick lets go, by model
         queued: list[str] = []
-        for task in tasks:
-            if not layout.record_exists(storage, task):
-                continue
-            with layout.open_record(storage, task, backend.identity) as record:
-                elsewhere = record.uncollected_elsewhere()
-                if elsewhere:
-                    backends = sorted({backend.other_than(b.backend) for b in elsewhere})
-                    notes.append(
-                        f"{task.name}: {len(elsewhere)} batch(es) submitted to "
-                        f"{', '.join(backends)} are not collected: the record keeps them until "
-                        "that backend is configured again"
-                    )
-                for row in record.partitions():
-                    if row.state not in _ACTIONS or row.backend != backend.identity:
-                        continue
-                    if row.run_key and not _run_over(context.instance, record, row):
-                        continue
-                    if row.state == State.QUEUED and not _has_room(row, room, granted):
-                        queued.append(f"{task.name} {row.partition}")
-                        continue
-                    if row.state == State.WAITING:
-                        client = client or batch_api.client()
-                        try:
-                            if not _all_terminal(client, record, row, budget):
-                                continue
-                        except openai.OpenAIError as exc:
-                            notes.append(str(translate_api_error(exc, backend)))
-                            break  # the next tick tries again
-                    action = _ACTIONS[row.state]
-                    key = record.request_run(row.partition, action, task.name)
-                    job = submit_job_name(task) if action == "resubmit" else collect_job_name(task)
-                    run_requests.append(
-                        dg.RunRequest(
-                            job_name=job,
-                            partition_key=row.partition,
-                            run_key=key,
-                            tags={"synth/action": action, "synth/generation": str(row.generation)},
+        # One client per tick, opened on the first poll and closed when the tick ends.
+        with ExitStack() as closing:
+            poll = _Poller(batch_api, closing)
+            for task in tasks:
+                if not layout.record_exists(storage, task):
+                    continue
+                with layout.open_record(storage, task, backend.identity) as record:
+                    elsewhere = record.uncollected_elsewhere()
+                    if elsewhere:
+                        backends = sorted({backend.other_than(b.backend) for b in elsewhere})
+                        notes.append(
+                            f"{task.name}: {len(elsewhere)} batch(es) submitted to "
+                            f"{', '.join(backends)} are not collected: the record keeps them "
+                            "until that backend is configured again"
                         )
-                    )
+                    for row in record.partitions():
+                        if row.state not in _ACTIONS or row.backend != backend.identity:
+                            continue
+                        if row.run_key and not _run_over(context.instance, record, row):
+                            continue
+                        if row.state == State.QUEUED and not _has_room(row, room, granted):
+                            queued.append(f"{task.name} {row.partition}")
+                            continue
+                        if row.state == State.WAITING:
+                            try:
+                                if not _all_terminal(poll, record, row):
+                                    continue
+                            except openai.OpenAIError as exc:
+                                # The next tick tries again; this one polls no more.
+                                poll.stopped = str(translate_api_error(exc, backend))
+                                continue
+                        action = _ACTIONS[row.state]
+                        key = record.request_run(row.partition, action, task.name)
+                        job = (
+                            submit_job_name(task)
+                            if action == "resubmit"
+                            else collect_job_name(task)
+                        )
+                        run_requests.append(
+                            dg.RunRequest(
+                                job_name=job,
+                                partition_key=row.partition,
+                                run_key=key,
+                                tags={
+                                    "synth/action": action,
+                                    "synth/generation": str(row.generation),
+                                },
+                            )
+                        )
+        if poll.stopped:
+            notes.append(poll.stopped)
         if queued:
             in_flight = ", ".join(f"{m}: {room.in_flight(m):,}" for m in sorted(granted))
             notes.append(
@@ -151,25 +168,78 @@ def _has_room(row: PartitionRow, room: Budget, granted: dict[str, int]) -> bool:
     return True
 
 
-def _all_terminal(
-    client: openai.OpenAI, record: RequestRecord, row: PartitionRow, budget: list[int]
-) -> bool:
+@dataclass
+class _Poller:
+    """The tick's Batch API calls: at most ``MAX_RETRIEVES_PER_TICK``, none started after
+    the deadline, each with a timeout that ends by the deadline and no retries. Once it
+    stops (deadline, call budget or an API error), ``stopped`` says why."""
+
+    batch_api: BatchApiResource
+    closing: ExitStack
+    calls_left: int = MAX_RETRIEVES_PER_TICK
+    deadline: float = field(init=False)
+    stopped: str = ""
+    _client: openai.OpenAI | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self.deadline = time.monotonic() + self.batch_api.sensor_deadline_s
+
+    def statuses(self, batch_ids: Sequence[str]) -> Iterator[tuple[str, str | None]]:
+        """``(batch_id, status)`` for as many of ``batch_ids`` as this tick may ask about
+        (``None``: the backend does not know the batch)."""
+        for batch_id in batch_ids:
+            if self.stopped:
+                return
+            left = self.deadline - time.monotonic()
+            if self.calls_left <= 0 or left < MIN_CALL_S:
+                self.stopped = (
+                    "batch polling stopped at the tick's limit "
+                    f"({MAX_RETRIEVES_PER_TICK} calls, {self.batch_api.sensor_deadline_s:g} s); "
+                    "the rest waits for the next tick"
+                )
+                return
+            self.calls_left -= 1
+            if self._client is None:
+                self._client = self.closing.enter_context(
+                    self.batch_api.open_client(
+                        timeout_s=self.batch_api.sensor_call_timeout_s, max_retries=0
+                    )
+                )
+            # The call ends by the deadline whatever the per-call timeout says.
+            client = self._client.with_options(
+                timeout=min(self.batch_api.sensor_call_timeout_s, left)
+            )
+            status: str | None
+            try:
+                status = client.batches.retrieve(batch_id).status
+            except openai.NotFoundError:
+                status = None
+            except openai.APITimeoutError:
+                waited = min(self.batch_api.sensor_call_timeout_s, left)
+                self.stopped = (
+                    f"the Batch API did not answer within {waited:.1f} s; "
+                    "the rest waits for the next tick"
+                )
+                return
+            yield batch_id, status
+
+
+def _all_terminal(poll: _Poller, record: RequestRecord, row: PartitionRow) -> bool:
     """True when every batch the day waits for is finished (or lost: collect says so)."""
+    unknown = []
     for batch_id in row.waiting:
         known = record.batch(batch_id)
-        if known is not None and (known.collected or known.status in TERMINAL):
-            continue
-        if budget[0] <= 0:
-            return False  # the rest waits for the next tick
-        budget[0] -= 1
-        try:
-            status = client.batches.retrieve(batch_id).status
-        except openai.NotFoundError:
+        if known is None or not (known.collected or known.status in TERMINAL):
+            unknown.append(batch_id)
+    answered = 0
+    for batch_id, status in poll.statuses(unknown):
+        answered += 1
+        if status is None:
             continue  # the collect run records it as lost; its requests are sent again
         record.set_status(batch_id, status)
         if status not in TERMINAL:
             return False
-    return True
+    return answered == len(unknown)
 
 
 def _run_over(instance: dg.DagsterInstance, record: RequestRecord, row: PartitionRow) -> bool:
