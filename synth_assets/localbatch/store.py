@@ -32,7 +32,6 @@ from .records import BatchRecord, FileRecord, NewFile, Part
 
 DB_NAME = "localbatch.sqlite3"
 LIVE = ("validating", "in_progress", "finalizing", "cancelling")
-TERMINAL = ("completed", "failed", "expired", "cancelled")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (

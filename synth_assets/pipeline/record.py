@@ -26,6 +26,8 @@ from typing import NamedTuple
 
 from pydantic_core import from_json, to_json
 
+from synth_assets.batch.remote import TERMINAL
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
     backend TEXT NOT NULL,
@@ -438,7 +440,7 @@ class RequestRecord:
         (tokens,) = self._db.execute(
             "SELECT coalesce(sum(est_tokens), 0) FROM batches WHERE backend=? AND model=? AND "
             "collected IS NULL AND coalesce(status, '') NOT IN "
-            "('completed', 'failed', 'expired', 'cancelled')",
+            f"({', '.join(repr(s) for s in sorted(TERMINAL))})",
             (self.backend, model),
         ).fetchone()
         return int(tokens)

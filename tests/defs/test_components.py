@@ -101,7 +101,7 @@ def test_the_project_definitions_hold_every_declared_task_and_one_sensor_each_ki
     assert groups == {"spam_triage", "synthetic_emails", "synthetic_triage"}
     assert {s.name for s in defs.sensors or []} == {"batch_completion_sensor", "task_chain_sensor"}
     statuses = {s.name: s.default_status for s in defs.schedules or []}
-    assert statuses["spam_triage_daily_schedule"] == dg.DefaultScheduleStatus.RUNNING
+    assert statuses["spam_triage_daily_schedule"] == dg.DefaultScheduleStatus.STOPPED
     assert statuses["synthetic_emails_daily_schedule"] == dg.DefaultScheduleStatus.STOPPED
 
 

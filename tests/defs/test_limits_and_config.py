@@ -193,14 +193,8 @@ def test_a_typo_in_run_config_fails_the_run_before_any_step(stack, instance, tmp
 
 def test_schedules_start_stopped_unless_the_task_opts_in_and_partitions_are_utc():
     defs = build_definitions()
-    opted_in = {"spam_triage_daily_schedule"}  # its YAML says `schedule: true`
-    for schedule in defs.schedules or []:
-        expected = (
-            dg.DefaultScheduleStatus.RUNNING
-            if schedule.name in opted_in
-            else dg.DefaultScheduleStatus.STOPPED
-        )
-        assert schedule.default_status == expected, schedule.name
+    for schedule in defs.schedules or []:  # no shipped task opts in: paid work waits for you
+        assert schedule.default_status == dg.DefaultScheduleStatus.STOPPED, schedule.name
     assert defs.resolve_sensor_def("batch_completion_sensor").default_status == (
         dg.DefaultSensorStatus.RUNNING
     )
