@@ -5,7 +5,6 @@ actually runs, so ``--help`` works anywhere.
 """
 
 import hashlib
-import importlib
 import os
 import sys
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from pydantic_core import from_json
 
 from synth_assets.batch.client import Backend, make_client, resolve_backend, translate_api_error
 from synth_assets.batch.errors import SynthError
+from synth_assets.batch.models import import_model
 
 # The Batch API's own limits on batch metadata (reference/batch-api.md).
 MAX_METADATA_PAIRS = 16
@@ -77,35 +77,9 @@ def import_response_model(path: str) -> type[BaseModel]:
     The current directory is importable, as with ``python -m`` and uvicorn, so a
     ``models.py`` next to the data works without installing anything.
     """
-    module_name, sep, qualname = path.partition(":")
-    if not sep or not module_name or not qualname:
-        raise SynthError(
-            f"--response-model {path!r} is not of the form package.module:Class "
-            "(e.g. synth_assets.tasks.spam:SinglePrediction)."
-        )
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise SynthError(
-            f"--response-model {path!r}: module {exc.name!r} cannot be found; check the "
-            "spelling and that it is installed or in the current directory."
-        ) from None
-    except Exception as exc:  # the user's module failed while importing: their bug, not ours
-        raise SynthError(
-            f"--response-model {path!r}: importing {module_name!r} raised "
-            f"{type(exc).__name__}: {exc}"
-        ) from None
-    for part in qualname.split("."):
-        if not hasattr(target, part):
-            raise SynthError(
-                f"--response-model {path!r}: {module_name!r} has no attribute {qualname!r}."
-            )
-        target = getattr(target, part)
-    if not (isinstance(target, type) and issubclass(target, BaseModel)):
-        raise SynthError(f"--response-model {path!r} is not a pydantic BaseModel class.")
-    return target
+    return import_model(path, "--response-model")
 
 
 def batch_id_option(ctx: click.Context, param: click.Parameter, value: str) -> str:

@@ -13,7 +13,6 @@ Dagster ``{{ … }}`` template.
 """
 
 import datetime as dt
-import importlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import MappingProxyType
@@ -23,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from synth_assets.batch.errors import SynthError
+from synth_assets.batch.models import import_model as find_model
 from synth_assets.batch.requests import RequestMode
 from synth_assets.batch.tables import ModelColumns
 
@@ -204,29 +204,15 @@ class TaskSpec(BaseModel):
 
 def import_model(path: str, at: str) -> type[BaseModel]:
     """Import ``package.module:Model``; :class:`TaskSpecError` names what is wrong."""
-    module_name, sep, qualname = path.partition(":")
-    if not sep or not module_name or not qualname:
-        raise TaskSpecError(
-            f"{at}: response_model {path!r} is not of the form package.module:Model."
-        )
     try:
-        target: Any = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        raise TaskSpecError(
-            f"{at}: response_model {path!r}: module {exc.name!r} cannot be found."
-        ) from None
-    for part in qualname.split("."):
-        if not hasattr(target, part):
-            raise TaskSpecError(
-                f"{at}: response_model {path!r}: {module_name!r} has no attribute {qualname!r}."
-            )
-        target = getattr(target, part)
-    if not (isinstance(target, type) and issubclass(target, BaseModel)):
-        raise TaskSpecError(f"{at}: response_model {path!r} is not a pydantic model class.")
-    try:
+        target = find_model(path, f"{at}: response_model")
         ModelColumns(target)  # the tables must be able to hold it
+    except TaskSpecError:
+        raise
     except SynthError as exc:
-        raise TaskSpecError(f"{at}: response_model {path!r}: {exc}") from None
+        raise TaskSpecError(
+            str(exc) if str(exc).startswith(at) else f"{at}: response_model {path!r}: {exc}"
+        ) from None
     return target
 
 
