@@ -129,8 +129,12 @@ class Submitter:
         self._index.refresh()
         oldest = self._index.find(wanted)
         if oldest is not None and oldest.id != batch.id:
-            self.client.batches.cancel(batch.id)
-            self.log(f"{name}: batch {batch.id} raced {oldest.id}; cancelled it")
+            try:
+                self.client.batches.cancel(batch.id)
+                self.log(f"{name}: batch {batch.id} raced {oldest.id}; cancelled it")
+            except openai.BadRequestError:
+                # It finished before the cancel arrived: its answers are paid but unused.
+                self.log(f"{name}: batch {batch.id} raced {oldest.id} and finished first")
             return oldest, "api"
         return batch, "new"
 

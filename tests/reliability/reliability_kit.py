@@ -156,6 +156,15 @@ class Rig:
             and (b.metadata or {}).get("synth_task") == TASK.name
         ]
 
+    def wait_terminal(self, batch_id: str, timeout_s: float = 30.0) -> Any:
+        """Poll one batch until it ends; return it."""
+        deadline = time.monotonic() + timeout_s
+        while (batch := self.client.batches.retrieve(batch_id)).status not in TERMINAL:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"batch {batch_id} never ended: {batch.status}")
+            time.sleep(0.05)
+        return batch
+
     def wait_batch(self, date: str, until: Callable[[Any], bool], timeout_s: float = 30.0) -> Any:
         """Poll the partition's only batch until ``until(batch)``; return it."""
         deadline = time.monotonic() + timeout_s

@@ -24,7 +24,7 @@ from reliability_kit import (
     check_partition,
 )
 
-from synth_assets.batch.remote import submit_file
+from synth_assets.batch.remote import BatchIndex, submit_file
 from synth_assets.batch.shards import Shard, write_shards
 from synth_assets.defs import layout
 from synth_assets.defs.resources import StorageResource
@@ -154,7 +154,9 @@ def hello_shards(folder: Path, *, rows: int, per_shard: int) -> list[Shard]:
 
 
 def test_two_simultaneous_submissions_of_one_shard_create_one_batch(make_rig) -> None:
-    rig = make_rig()
+    # A slow backend (5 chunks, 0.5 s apart): on a loaded machine a fast one could finish
+    # the younger batch before its submitter cancels it.
+    rig = make_rig(chunk_size=10, delay_s=0.5)
     shards = hello_shards(rig.root / "requests", rows=50, per_shard=1000)
     barrier = threading.Barrier(2)
 
@@ -176,6 +178,38 @@ def test_two_simultaneous_submissions_of_one_shard_create_one_batch(make_rig) ->
     live = [b for b in rig.server_batches(DATE) if b.status not in ("cancelling", "cancelled")]
     assert len(live) == 1
     assert chosen == [live[0].id, live[0].id]
+
+
+def test_a_raced_batch_that_finished_before_its_cancel_is_left_and_the_oldest_used(
+    make_rig,
+) -> None:
+    """The younger batch of a race may finish before its submitter cancels it (a fast
+    backend): the submission still settles on the oldest instead of failing."""
+    rig = make_rig()
+    (shard,) = hello_shards(rig.root / "requests", rows=5, per_shard=10)
+    wanted = identity(TASK, DATE, shard, 1, 1)
+
+    def finish_first(request: httpx.Request) -> None:
+        # Hold a cancel until its batch is done, as a slow network would.
+        if request.url.path.endswith("/cancel"):
+            batch_id = request.url.path.split("/")[-2]
+            rig.wait_terminal(batch_id)
+
+    client = openai.OpenAI(
+        base_url=rig.url,
+        api_key=rig.api_key,
+        max_retries=0,
+        http_client=httpx.Client(event_hooks={"request": [finish_first]}),
+    )
+    submitter = Submitter(client)
+    submitter._index = BatchIndex(client)  # listed now, before ``older`` exists
+    older = submit_file(rig.client, shard.path, endpoint=shard.endpoint, metadata=wanted)
+    # The submitter's listing predates ``older``: it creates a second batch, then finds
+    # ``older`` on its refresh.
+    batch, how = submitter.ensure(shard, wanted)
+    assert (batch.id, how) == (older.id, "api")
+    statuses = sorted(b.status for b in rig.server_batches(DATE))
+    assert statuses.count("completed") >= 1 and len(statuses) == 2
 
 
 def test_submitting_shards_on_a_busy_account_lists_its_batches_once(make_rig) -> None:
