@@ -147,7 +147,7 @@ def _demo_dates(task: "BatchTask", days: int) -> list[str]:
     return dates
 
 
-def _explain_agreement(task: "BatchTask", root: Path) -> None:
+def _explain_agreement(task: "BatchTask", root: str) -> None:
     if task.label_field is None:
         return
     if task.name == "spam_triage" or task.upstream is not None:
@@ -295,9 +295,7 @@ def demo(task_name: str, timeout: float, days: int, faults: str, backend_choice:
         )
     storage = defs.resources["storage"]  # type: ignore[index]
     last = chain[-1]
-    _explain_agreement(
-        last, Path(layout.table_location(storage, last, "parsed", dates[0])).parents[2]
-    )
+    _explain_agreement(last, layout.tables_root(storage, last))
     click.echo("Browse the runs: make dev")
 
 

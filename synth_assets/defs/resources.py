@@ -127,6 +127,13 @@ class StorageResource(dg.ConfigurableResource):
             return str((project_dir() / self.root).joinpath(*parts))
         return "/".join([self.root.rstrip("/"), *parts])
 
+    def exists(self, location: str) -> bool:
+        """Whether a file is at ``location`` (a table location: a path, or a URL)."""
+        if self.is_local:
+            return Path(location).exists()
+        filesystem, path = pafs.FileSystem.from_uri(location)
+        return filesystem.get_file_info(path).type != pafs.FileType.NotFound
+
     def publish(self, local_file: Path, location: str) -> None:
         """Copy a finished local file to ``location`` under a URL root (no-op for a folder).
 
