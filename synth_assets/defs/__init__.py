@@ -47,8 +47,14 @@ def _quiet_components() -> Iterator[None]:
 
 def component_tree(project_root: Path | None = None) -> dg.ComponentTree:
     """The project's component tree (its ``[tool.dg.project]`` defs folder); the project is
-    the working directory (or ``$SYNTH_PROJECT_DIR``), where ``pyproject.toml`` is."""
-    return dg.ComponentTree.for_project(project_root or project_dir())
+    found from the working directory (or ``$SYNTH_PROJECT_DIR``) by its ``pyproject.toml``."""
+    root = project_root or project_dir()
+    if not (root / "pyproject.toml").is_file():
+        raise SynthError(
+            f"no pyproject.toml in {root} or above: run this from the project's folder, or "
+            "set SYNTH_PROJECT_DIR to it."
+        )
+    return dg.ComponentTree.for_project(root)
 
 
 def tasks_of(tree: dg.ComponentTree) -> tuple[BatchTask, ...]:

@@ -25,8 +25,8 @@ class ProjectSettings(BaseSettings):
 
     project_dir: Path | None = Field(
         None,
-        description="Where relative paths (data/, .dagster/) resolve; default: the working "
-        "directory, as for `dagster dev` and `dg`.",
+        description="Where relative paths (data/, .dagster/) resolve; default: the project "
+        "the working directory is in (see project_dir).",
     )
     storage_root: str = Field("data/out", min_length=1, description="StorageResource.root.")
     work_dir: str = Field("data/work", min_length=1, description="StorageResource.work_dir.")
@@ -66,6 +66,12 @@ def project_settings() -> ProjectSettings:
 
 
 def project_dir() -> Path:
-    """The project's folder: ``$SYNTH_PROJECT_DIR``, else the working directory (never the
-    installed package's folder, which is site-packages once the project is installed)."""
-    return (project_settings().project_dir or Path.cwd()).resolve()
+    """The project's folder: ``$SYNTH_PROJECT_DIR``; else, as ``dg`` finds its project, the
+    nearest folder from the working directory up that holds a ``pyproject.toml``; else the
+    working directory. Never the installed package's folder (site-packages, once the
+    project is installed)."""
+    configured = project_settings().project_dir
+    if configured is not None:
+        return configured.resolve()
+    here = Path.cwd().resolve()
+    return next((d for d in (here, *here.parents) if (d / "pyproject.toml").is_file()), here)

@@ -54,6 +54,10 @@ def test_the_project_is_the_working_directory_unless_configured(
     monkeypatch.delenv("SYNTH_PROJECT_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
     assert project_dir() == tmp_path.resolve()
+    (tmp_path / "pyproject.toml").write_text("[project]\n")
+    (tmp_path / "sub" / "folder").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "sub" / "folder")
+    assert project_dir() == tmp_path.resolve()  # as dg finds its project
     monkeypatch.setenv("SYNTH_PROJECT_DIR", str(tmp_path / "elsewhere"))
     assert project_dir() == (tmp_path / "elsewhere").resolve()
 
@@ -78,9 +82,11 @@ print(json.dumps({
 
 def test_an_installed_package_writes_under_the_working_directory(tmp_path: Path) -> None:
     """As after a non-editable install: the package in a site-packages folder of its own,
-    run from a project folder holding only its pyproject.toml."""
+    run from a project folder holding only its pyproject.toml (with a pyproject.toml of its
+    own beside the package, the old rule's project)."""
     site = tmp_path / "site-packages"
     shutil.copytree(REPO / "synth_assets", site / "synth_assets")
+    shutil.copy(REPO / "pyproject.toml", site)
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(REPO / "pyproject.toml", project)
