@@ -125,6 +125,8 @@ class Runner:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+        if self._forward is not None:
+            self._forward.close()
 
     def _owner_is_dead(self, owner: str) -> bool:
         """True when ``owner`` is a process on this host that no longer runs."""
