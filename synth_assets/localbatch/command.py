@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from synth_assets.batch.client import LOCAL_HOST, LOCAL_PORT
+from synth_assets.batch import LOCAL_HOST, LOCAL_PORT
 
 from . import server as _server
 from .config import DATA_DIR_ENV, DEFAULT_DATA_DIR, Responder, ServerSettings

@@ -12,8 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from synth_assets.batch.client import LOCAL_HOST, LOCAL_PORT
-from synth_assets.batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE
+from synth_assets.batch import LOCAL_HOST, LOCAL_PORT, MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE
 
 from .faults import Faults, FaultSpecError
 
