@@ -7,9 +7,7 @@ import click
 from pydantic_core import from_json
 from rich.table import Table
 
-from synth_assets.batch.errors import SynthError
-from synth_assets.batch.parse import ParseSummary, ResultFiles
-from synth_assets.batch.remote import batch_error_summary
+from synth_assets.batch import ParseSummary, ResultFiles, SynthError, batch_error_summary
 
 from . import _render as render
 from ._common import batch_id_option, connect, import_response_model

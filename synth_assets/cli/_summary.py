@@ -10,7 +10,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 from rich.table import Table
 
-from synth_assets.batch.records import is_extra_line
+from synth_assets.batch import is_extra_line
 from synth_assets.defs import layout
 from synth_assets.defs.runs import PipelineRun
 from synth_assets.pipeline import quality

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING
 import click
 import httpx
 
-from synth_assets.batch.client import (
+from synth_assets.batch import (
     LOCAL_HOST,
     LOCAL_PORT,
     Backend,
+    SynthError,
     local_backend,
     resolve_backend,
     unreachable_message,
 )
-from synth_assets.batch.errors import SynthError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

@@ -15,7 +15,7 @@ from typing import Any
 
 import dagster as dg
 
-from synth_assets.batch.errors import SynthError
+from synth_assets.batch import SynthError
 from synth_assets.pipeline.settings import project_dir
 from synth_assets.tasks import BatchTask
 from synth_assets.tasks.spec import check_tasks

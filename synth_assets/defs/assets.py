@@ -16,9 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from synth_assets.batch.errors import SynthError
-from synth_assets.batch.pricing import batch_cost
-from synth_assets.batch.tables import ModelColumns
+from synth_assets.batch import ModelColumns, SynthError, batch_cost
 from synth_assets.pipeline import collect, estimate, plan, progress, publish, steps, submit
 from synth_assets.pipeline.record import State
 from synth_assets.pipeline.settings import project_dir

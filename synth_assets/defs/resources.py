@@ -9,12 +9,18 @@ import openai
 import pyarrow.fs as pafs
 from pydantic import Field, field_validator
 
-from synth_assets.batch.client import Backend, local_backend, make_client, resolve_backend
-from synth_assets.batch.errors import SynthError
-from synth_assets.batch.reasons import Reason
-from synth_assets.batch.requests import RequestMode
-from synth_assets.batch.retry import DEFAULT_RETRY_REASONS
-from synth_assets.batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE
+from synth_assets.batch import (
+    DEFAULT_RETRY_REASONS,
+    MAX_BYTES_PER_FILE,
+    MAX_REQUESTS_PER_FILE,
+    Backend,
+    Reason,
+    RequestMode,
+    SynthError,
+    local_backend,
+    make_client,
+    resolve_backend,
+)
 from synth_assets.pipeline.plan import Policy
 from synth_assets.pipeline.settings import project_dir, project_settings
 

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 import openai
 
-from synth_assets.batch.client import translate_api_error
-from synth_assets.batch.remote import TERMINAL
+from synth_assets.batch import TERMINAL, translate_api_error
 from synth_assets.pipeline.record import PartitionRow, RequestRecord, State
 from synth_assets.pipeline.settings import project_settings
 from synth_assets.pipeline.submit import Budget

@@ -17,8 +17,7 @@ from typing import Annotated, Any, Self
 from pydantic import AliasChoices, Field, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from synth_assets.batch.client import LOCAL_HOST, LOCAL_PORT
-from synth_assets.batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE
+from synth_assets.batch import LOCAL_HOST, LOCAL_PORT, MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE
 
 from .faults import Faults, FaultSpecError
 

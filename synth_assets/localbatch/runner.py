@@ -42,8 +42,7 @@ from typing import Any
 
 from pydantic_core import from_json
 
-from synth_assets.batch.lines import iter_blocks
-from synth_assets.batch.validate import validate_request_file
+from synth_assets.batch import iter_blocks, validate_request_file
 
 from . import faults as fault_lib
 from .answers import CANCELLED, EXPIRED, Reply, Request, line_for, output_line

@@ -24,12 +24,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic_core import from_json, to_json
 
-from synth_assets.batch.files import atomic_write
-from synth_assets.batch.reasons import Reason
-from synth_assets.batch.records import Unparsed
-from synth_assets.batch.requests import RequestBuilder
-from synth_assets.batch.retry import DEFAULT_RETRY_REASONS, is_retryable
-from synth_assets.batch.shards import Shard, write_lines
+from synth_assets.batch import (
+    DEFAULT_RETRY_REASONS,
+    Reason,
+    RequestBuilder,
+    Shard,
+    Unparsed,
+    atomic_write,
+    is_retryable,
+    write_lines,
+)
 from synth_assets.tasks.base import BatchTask, custom_id_for
 
 from .estimate import Estimate, Estimator

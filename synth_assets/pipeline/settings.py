@@ -11,7 +11,7 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from synth_assets.batch.errors import SynthError
+from synth_assets.batch import SynthError
 
 ENV_PREFIX = "SYNTH_"
 

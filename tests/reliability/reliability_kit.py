@@ -27,7 +27,7 @@ from synth_assets.batch.parse import ResultFiles, iter_results
 from synth_assets.batch.reasons import Reason
 from synth_assets.batch.records import Unparsed, is_extra_line
 from synth_assets.batch.remote import TERMINAL, iter_batches
-from synth_assets.batch.retry import DEFAULT_RETRY_REASONS, is_retryable
+from synth_assets.batch.resubmission import DEFAULT_RETRY_REASONS, is_retryable
 from synth_assets.defs import build_definitions
 from synth_assets.defs.resources import BatchApiResource, StorageResource, TaskSettings
 from synth_assets.defs.runs import PipelineRun, collect_with_sensor
