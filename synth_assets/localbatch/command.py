@@ -12,7 +12,6 @@ from typing import Any, Union, get_args, get_origin
 import click
 from pydantic import ValidationError
 
-
 from . import server as _server
 from .config import (
     API_KEY_ENV,
