@@ -49,6 +49,9 @@ PARALLEL_MIN_BYTES = 32 << 20
 # Default worker processes: one per core, at most this many (beyond, the writer in this
 # process is the bottleneck).
 MAX_WORKERS = 4
+# Parsed rows turned into Arrow at a time while the GC runs: a rich row holds a dozen or
+# more tracked objects, so this many stay below a young collection's 700.
+_YOUNG_ROWS = 32
 log = logging.getLogger(__name__)
 
 
@@ -303,7 +306,8 @@ def paused_gc() -> Iterator[None]:
     the only one (a server's or a notebook's other threads keep theirs running). On exit
     the objects made meanwhile join the oldest generation without being traversed
     (``freeze()`` then ``unfreeze()``: O(1), and nothing stays frozen), as they would after
-    surviving young collections; that is done only when nothing was frozen before, since
+    surviving young collections; the caller's young garbage cycles, if any, then wait for
+    the next full collection. That is done only when nothing was frozen before, since
     ``unfreeze()`` would release the caller's frozen objects too. Enabled state,
     thresholds and freeze count are as before; ``gc.collect()`` still frees any cycle.
     """
@@ -344,14 +348,24 @@ class _BlockParser:
     def parse(self, path: Path, start: int, end: int, source: str, batch_id: str | None) -> _Block:
         data = read_span(path, start, end, self._buffer)
         classify = LineClassifier(self.response_model, batch_id)
+        # With the GC running (beside other threads), rows go to Arrow a few dozen at a
+        # time: their models then die young, instead of being promoted and re-traversed.
+        piece = _YOUNG_ROWS if gc.isenabled() else None
+        pieces: list[pa.Table] = []
+        done = 0  # parsed rows already in pieces
         rows: list[ParsedRow] = []
         unparsed: list[tuple[int, Unparsed]] = []
         for outcome in classify.decide_lines(data.split(b"\n"), source):
             if isinstance(outcome, Unparsed):
-                unparsed.append((len(rows), outcome))
-            else:
-                rows.append(outcome)
-        return _Block(self.table(rows, batch_id), unparsed)
+                unparsed.append((done + len(rows), outcome))
+                continue
+            rows.append(outcome)
+            if piece is not None and len(rows) >= piece:
+                pieces.append(self.table(rows, batch_id))
+                done, rows = done + len(rows), []
+        if rows or not pieces:
+            pieces.append(self.table(rows, batch_id))
+        return _Block(pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces), unparsed)
 
     def table(self, rows: list[ParsedRow], batch_id: str | None) -> pa.Table:
         """Arrow table of parsed rows: custom_id, the model's columns, then metadata."""
@@ -422,7 +436,7 @@ def _choose_workers(workers: int | None, total_bytes: int) -> int:
         big = total_bytes >= PARALLEL_MIN_BYTES
         wanted = min(os.cpu_count() or 1, MAX_WORKERS) if big else 1
     if wanted > 1 and not _can_fork():
-        log.info("parsing in-process: other threads are running, so no worker is forked")
+        log.info("parsing in-process: forking is unavailable, or unsafe beside other threads")
         return 1
     return wanted
 

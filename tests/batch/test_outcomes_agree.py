@@ -8,7 +8,9 @@ custom_id the same rows.
 """
 
 import json
+import threading
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +42,15 @@ class RenamedTriage(BaseModel):
     summary: str
 
 
+def _bulk(start: int, stop: int) -> list[dict[str, Any]]:
+    return [chat_line(f"bulk-{i}", content(summary=f"email {i}")) for i in range(start, stop)]
+
+
 def _first_attempt(folder: Path) -> ResultFiles:
     output = [
         chat_line("ok-1"),
         chat_line("ok-2", content("not_spam", "a newsletter")),
+        *_bulk(0, 40),  # many parsed rows between failures: Arrow is built in pieces
         ok_line("ok-fenced", chat_body("```json\n" + content() + "\n```")),  # the slow path
         ok_line("ok-responses", responses_body([message_item(content())])),
         chat_line("bad-json", "{not json"),
@@ -52,9 +59,11 @@ def _first_attempt(folder: Path) -> ResultFiles:
         chat_line("cut", '{"label": "sp', finish_reason="length"),
         chat_line("filtered", None, finish_reason="content_filter"),
         chat_line("empty", ""),
+        *_bulk(40, 75),
         chat_line("ok-1", content("not_spam", "second answer")),  # duplicate of a parsed row
         chat_line("bad-json", content()),  # duplicate of an unparsed row: the first one wins
         chat_line("stranger"),  # names no requested id
+        *_bulk(75, 100),
         "",
         "   ",
         "not a json line at all",
@@ -76,6 +85,7 @@ def _first_attempt(folder: Path) -> ResultFiles:
         "ok-1", "ok-2", "ok-fenced", "ok-responses", "bad-json", "bad-schema", "refused",
         "cut", "filtered", "empty", "broken", "neither", "retried", "http-500", "req-error",
         "expired-line", "cancelled-line", "failed-line", "never-answered",
+        *(f"bulk-{i}" for i in range(100)),
     ]  # fmt: skip
     text = "\n".join(line if isinstance(line, str) else json.dumps(line) for line in output)
     (folder / "out-1.jsonl").write_bytes(text.replace("\n", "\r\n", 3).encode() + b"\n")
@@ -141,10 +151,25 @@ def _from_tables(
     return {key: sorted(value, key=repr) for key, value in rows.items()}
 
 
+@pytest.fixture(params=["alone", "beside a thread"])
+def threads(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Alone, the GC is paused and workers fork; beside a thread, neither (other code runs)."""
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait, daemon=True)
+    if request.param != "alone":
+        thread.start()
+    try:
+        yield request.param
+    finally:
+        stop.set()
+        if thread.is_alive():
+            thread.join()
+
+
 @pytest.mark.parametrize("model", [Triage, RenamedTriage])
 @pytest.mark.parametrize("workers", [1, 2])
 def test_lists_and_tables_decide_every_line_alike(
-    tmp_path: Path, workers: int, model: type[BaseModel]
+    tmp_path: Path, workers: int, model: type[BaseModel], threads: str
 ) -> None:
     results = [_first_attempt(tmp_path), _second_attempt(tmp_path)]
 
