@@ -239,7 +239,8 @@ class LineClassifier:
         """The outcome of one line: its parsed row, or the unparsed record saying why.
 
         The one place a line's outcome is decided: :func:`~.parse.iter_results` (lists,
-        resubmission, the CLI) and :func:`~.parse.write_tables` (Parquet) both call it.
+        resubmission, the CLI), :func:`~.parse.write_tables` (Parquet) and the pipeline's
+        collect step all call it, so they cannot disagree on a line.
         """
         row = self.fast_row(raw)
         if row is not None:
