@@ -1,28 +1,23 @@
-"""What a batch costs: a configurable price table with published defaults.
+"""What a batch costs: the maintained ``genai-prices`` table, with our overrides.
 
-Prices are USD per 1M tokens at the standard (synchronous) rate, as published around
-March 2026; the Batch API charges half. A model missing from the table has an unknown
-cost (None), never zero. Dated names (``gpt-4o-mini-2024-07-18``) map to their family.
+Prices come from the `genai-prices <https://pypi.org/project/genai-prices/>`_ package's
+bundled data (USD per 1M tokens at the standard, synchronous rate; it is only updated by
+upgrading the package: nothing is fetched at run time). The Batch API charges half.
+:data:`PRICE_OVERRIDES` (or the ``prices`` argument) prices models the table lacks, or
+replaces its price, e.g. a self-hosted model's. A model priced nowhere has an unknown cost
+(None), never zero. Dated names (``gpt-4o-mini-2024-07-18``) map to their family.
 """
 
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-STANDARD_PRICES: Mapping[str, tuple[float, float]] = {
-    "gpt-4o": (2.50, 10.00),
-    "gpt-4o-mini": (0.15, 0.60),
-    "gpt-4.1": (2.00, 8.00),
-    "gpt-4.1-mini": (0.40, 1.60),
-    "gpt-4.1-nano": (0.10, 0.40),
-    "gpt-5": (1.25, 10.00),
-    "gpt-5-mini": (0.25, 2.00),
-    "gpt-5-nano": (0.05, 0.40),
-    "o3": (2.00, 8.00),
-    "o4-mini": (1.10, 4.40),
-    "gpt-3.5-turbo": (0.50, 1.50),
-}
+import genai_prices
+
+# model -> (input, output) USD per 1M tokens at the standard rate; checked before the table.
+PRICE_OVERRIDES: Mapping[str, tuple[float, float]] = {}
 BATCH_DISCOUNT = 0.5
+PROVIDER = "openai"
 _DATED = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")
 # A rough, tokenizer-free estimate: English text averages about four characters a token.
 CHARS_PER_TOKEN = 4
@@ -42,29 +37,29 @@ class Cost:
         return f"${self.usd:,.4f}"
 
 
-def model_family(
-    model: str, prices: Mapping[str, tuple[float, float]] = STANDARD_PRICES
-) -> str | None:
-    """The price-table entry for ``model``: itself, or its name without a date suffix."""
-    if model in prices:
-        return model
-    undated = _DATED.sub("", model)
-    return undated if undated in prices else None
-
-
 def batch_cost(
     model: str,
     input_tokens: int,
     output_tokens: int,
-    prices: Mapping[str, tuple[float, float]] = STANDARD_PRICES,
+    prices: Mapping[str, tuple[float, float]] | None = None,
 ) -> Cost:
-    """The Batch-API cost of the given token counts (half the standard price)."""
-    family = model_family(model, prices)
-    if family is None:
+    """The Batch-API cost of the given token counts (half the standard price).
+
+    ``prices`` (default :data:`PRICE_OVERRIDES`) is looked up first, by name then by name
+    without its date suffix; then the ``genai-prices`` table for OpenAI's models.
+    """
+    overrides = PRICE_OVERRIDES if prices is None else prices
+    for name in (model, _DATED.sub("", model)):
+        if name in overrides:
+            input_price, output_price = overrides[name]
+            usd = (input_tokens * input_price + output_tokens * output_price) / 1e6
+            return Cost(usd * BATCH_DISCOUNT, model, name)
+    usage = genai_prices.Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+    try:
+        price = genai_prices.calc_price(usage, model, provider_id=PROVIDER)
+    except LookupError:
         return Cost(None, model, None)
-    input_price, output_price = prices[family]
-    usd = (input_tokens * input_price + output_tokens * output_price) / 1e6 * BATCH_DISCOUNT
-    return Cost(usd, model, family)
+    return Cost(float(price.total_price) * BATCH_DISCOUNT, model, price.model.id)
 
 
 def estimate_tokens(characters: int) -> int:

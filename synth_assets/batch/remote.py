@@ -21,6 +21,11 @@ TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 # Expired and cancelled ones did run part of their requests: they are reused, and the
 # pipeline resubmits only what they left undone (never the whole file twice).
 NOT_REUSABLE = frozenset({"failed"})
+# The Batch API's limits on a batch's ``metadata``: at most 16 pairs, keys of at most 64
+# characters, values of at most 512.
+MAX_METADATA_PAIRS = 16
+MAX_METADATA_KEY = 64
+MAX_METADATA_VALUE = 512
 _CHUNK = 1 << 20
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic_core import to_json
 
 from .errors import SynthError
-from .files import DirectFile
+from .files import WriteOnceFile
 from .requests import Messages, RequestBuilder, checked
 
 MAX_REQUESTS_PER_FILE = 50_000
@@ -77,7 +77,7 @@ class _ShardFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.tmp = path.with_name(path.name + ".tmp")
-        self.handle = DirectFile(self.tmp)  # written once, read once: past the page cache
+        self.handle = WriteOnceFile(self.tmp)  # written once, read once: left out of the cache
         self.hash = hashlib.sha256()
         self.requests = 0
         self.bytes = 0

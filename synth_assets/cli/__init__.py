@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from synth_assets.batch.errors import SynthError
+from synth_assets.batch import SynthError
 
 
 class _Group(click.Group):

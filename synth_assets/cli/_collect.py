@@ -5,11 +5,9 @@ from pathlib import Path
 
 import click
 from pydantic_core import from_json
-from rich.text import Text
+from rich.table import Table
 
-from synth_assets.batch.errors import SynthError
-from synth_assets.batch.parse import ParseSummary, ResultFiles
-from synth_assets.batch.remote import batch_error_summary
+from synth_assets.batch import ParseSummary, ResultFiles, SynthError, batch_error_summary
 
 from . import _render as render
 from ._common import batch_id_option, connect, import_response_model
@@ -140,18 +138,23 @@ def parse(
 
 def _print_summary(summary: ParseSummary, parsed_out: Path, unparsed_out: Path) -> None:
     """Rows per table and per unparsed reason; whether every request is accounted for."""
-    out = render.stdout()
-    out.print(Text(f"parsed      {summary.parsed:>8}  {parsed_out}"))
-    out.print(Text(f"unparsed    {summary.unparsed:>8}  {unparsed_out}"))
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column("what")
+    table.add_column("rows", justify="right")
+    table.add_column("detail", overflow="fold")
+    table.add_row("parsed", str(summary.parsed), str(parsed_out))
+    table.add_row("unparsed", str(summary.unparsed), str(unparsed_out))
     for reason, rows in summary.reasons.most_common():
-        out.print(Text(f"  {reason:<14}{rows:>6}"))
-    out.print(Text(f"tokens      {summary.prompt_tokens:>8} in, {summary.completion_tokens} out"))
+        table.add_row(f"  {reason}", str(rows), "")
+    table.add_row("tokens", str(summary.prompt_tokens), f"in, {summary.completion_tokens} out")
+    if summary.requested is not None:
+        # Duplicate and invalid lines are extra rows, not requests: parsed + the rest ==
+        # requested.
+        accounted = summary.parsed + summary.unparsed - summary.extra_lines
+        table.add_row("requested", str(summary.requested), f"({accounted} accounted for)")
+    render.stdout().print(table)
     if summary.requested is None:
         hint("add --requests-file or --batch-id to count requests that got no answer at all")
-        return
-    # Duplicate and invalid lines are extra rows, not requests: parsed + the rest == requested.
-    accounted = summary.parsed + summary.unparsed - summary.extra_lines
-    out.print(Text(f"requested   {summary.requested:>8}  ({accounted} accounted for)"))
 
 
 def _looks_like_requests(path: Path) -> bool:

@@ -19,14 +19,17 @@ from openai.types import Batch
 from pydantic import BaseModel
 from pydantic_core import from_json
 
-from synth_assets.batch.client import Backend, make_client, resolve_backend, translate_api_error
-from synth_assets.batch.errors import SynthError
-from synth_assets.batch.models import import_model
-
-# The Batch API's own limits on batch metadata (reference/batch-api.md).
-MAX_METADATA_PAIRS = 16
-MAX_METADATA_KEY = 64
-MAX_METADATA_VALUE = 512
+from synth_assets.batch import (
+    MAX_METADATA_KEY,
+    MAX_METADATA_PAIRS,
+    MAX_METADATA_VALUE,
+    Backend,
+    SynthError,
+    import_model,
+    make_client,
+    resolve_backend,
+    translate_api_error,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,13 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from synth_assets.batch.errors import SynthError
-from synth_assets.batch.files import atomic_write
-from synth_assets.batch.remote import TERMINAL, batch_error_summary, download_file
+from synth_assets.batch import (
+    TERMINAL,
+    SynthError,
+    atomic_write,
+    batch_error_summary,
+    download_file,
+)
 
 from ._common import Api
 from ._render import counts

@@ -21,7 +21,7 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from synth_assets.batch.remote import TERMINAL
+from synth_assets.batch import TERMINAL
 
 from ._render import counts, stderr, timestamp
 

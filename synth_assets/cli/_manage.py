@@ -4,7 +4,7 @@ import click
 import openai
 from openai.types import Batch
 
-from synth_assets.batch.remote import TERMINAL, iter_batches
+from synth_assets.batch import TERMINAL, iter_batches
 
 from . import _follow
 from . import _render as render

@@ -20,10 +20,7 @@ from typing import Any
 
 from pydantic_core import from_json
 
-from synth_assets.batch.errors import SynthError
-from synth_assets.batch.lines import iter_lines
-from synth_assets.batch.requests import Messages, RequestBuilder
-from synth_assets.batch.shards import Shard, write_shards
+from synth_assets.batch import Messages, RequestBuilder, Shard, SynthError, iter_lines, write_shards
 
 
 @dataclass(frozen=True, slots=True)

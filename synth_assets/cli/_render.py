@@ -19,7 +19,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from synth_assets.batch.remote import TERMINAL
+from synth_assets.batch import TERMINAL
 
 STATUS_STYLE = {
     "completed": "green",

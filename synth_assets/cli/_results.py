@@ -12,17 +12,17 @@ import click
 from pydantic import BaseModel
 from pydantic_core import to_json
 
-from synth_assets.batch.files import atomic_write
-from synth_assets.batch.parse import (
+from synth_assets.batch import (
+    Parsed,
     ParseSummary,
     ResultFiles,
+    atomic_write,
     iter_results,
+    parsed_schema,
     paused_gc,
     requested_ids,
     write_tables,
 )
-from synth_assets.batch.records import Parsed
-from synth_assets.batch.tables import parsed_schema
 
 _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 

@@ -7,8 +7,7 @@ import click
 from openai.types import Batch
 from rich.text import Text
 
-from synth_assets.batch.errors import SynthError
-from synth_assets.batch.remote import batch_error_summary
+from synth_assets.batch import SynthError, batch_error_summary
 
 from . import _follow
 from . import _render as render

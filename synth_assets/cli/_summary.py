@@ -1,16 +1,16 @@
 """The summary ``synth demo`` and ``synth backfill`` print: this run's, read back from the
-record and the published Parquet, through the configured resources."""
+record and the published Parquet, through the resources of the definitions the run used
+(so a URL root such as ``s3://…`` is read where the run wrote it)."""
 
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 
 import click
 import dagster as dg
 import pyarrow.parquet as pq
 from rich.table import Table
 
-from synth_assets.batch.records import is_extra_line
+from synth_assets.batch import is_extra_line
 from synth_assets.defs import layout
 from synth_assets.defs.runs import PipelineRun
 from synth_assets.pipeline import quality
@@ -54,7 +54,7 @@ def print_summary(
         why = outcome.problems.get(date)
         parsed_path = layout.table_location(storage, task, "parsed", date)
         unparsed_path = layout.table_location(storage, task, "unparsed", date)
-        if why is not None or not Path(parsed_path).exists():
+        if why is not None or not storage.exists(parsed_path):
             table.add_row(date, "-", str(sent.get(date, 0)), "-", "-", f"not collected: {why}")
             continue
         parsed = pq.read_table(parsed_path, columns=["attempt"])
@@ -93,8 +93,7 @@ def print_summary(
         click.echo(f"answered by a resubmission of retryable failures: {retried} rows")
     if task.quality is not None:
         click.echo(quality_line(defs, task, [d for d in dates if d not in outcome.problems]))
-    # A day's extra rows (a second answer for an email) are unparsed rows beyond its inputs.
-    root = Path(layout.table_location(storage, task, "parsed", dates[0])).parents[2]
+    root = layout.tables_root(storage, task)
     click.echo(f"\nParquet tables: {root}/{{parsed,unparsed}}/date=YYYY-MM-DD/part-0.parquet")
 
 
@@ -106,9 +105,9 @@ def quality_line(defs: dg.Definitions, task: BatchTask, dates: Sequence[str]) ->
     texts: list[str | None] = []
     parsed_days, input_days = [], []
     for date in dates:
-        parsed_path = Path(layout.table_location(storage, task, "parsed", date))
+        parsed_path = layout.table_location(storage, task, "parsed", date)
         snapshot = layout.inputs_snapshot(storage, task, date)
-        if not parsed_path.exists() or not snapshot.exists():
+        if not storage.exists(parsed_path) or not snapshot.exists():
             continue
         parsed = pq.read_table(parsed_path)
         texts.extend(parsed.column(task.quality.text_field).to_pylist())

@@ -16,12 +16,19 @@ from openai.types import Batch
 from pydantic_core import to_json
 from rich.text import Text
 
-from synth_assets.batch.errors import SynthError
-from synth_assets.batch.pricing import batch_cost, estimate_tokens
-from synth_assets.batch.remote import find_batch, submit_file
-from synth_assets.batch.requests import ENDPOINTS, RequestBuilder, RequestMode
-from synth_assets.batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE
-from synth_assets.batch.validate import validate_request_file
+from synth_assets.batch import (
+    ENDPOINTS,
+    MAX_BYTES_PER_FILE,
+    MAX_REQUESTS_PER_FILE,
+    RequestBuilder,
+    RequestMode,
+    SynthError,
+    batch_cost,
+    estimate_tokens,
+    find_batch,
+    submit_file,
+    validate_request_file,
+)
 
 from . import _render as render
 from ._collect import download_file, parse

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING
 import click
 import httpx
 
-from synth_assets.batch.client import (
+from synth_assets.batch import (
     LOCAL_HOST,
     LOCAL_PORT,
     Backend,
+    SynthError,
     local_backend,
     resolve_backend,
     unreachable_message,
 )
-from synth_assets.batch.errors import SynthError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -32,9 +32,6 @@ if TYPE_CHECKING:
 
     from synth_assets.tasks import BatchTask
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DAGSTER_HOME = PROJECT_ROOT / ".dagster"
-LOCAL_DATA_DIR = PROJECT_ROOT / "data" / "localbatch"
 # A little of every failure the Batch API can serve, so the demo shows the unparsed table
 # and its reasons too (only when the demo starts the local server itself).
 DEMO_FAULTS = (
@@ -52,7 +49,9 @@ nux:
 
 def dagster_home() -> Path:
     """The project's persistent Dagster home (``.dagster/``), created with its dagster.yaml."""
-    home = Path(os.environ.get("DAGSTER_HOME") or DAGSTER_HOME)
+    from synth_assets.pipeline.settings import project_dir
+
+    home = Path(os.environ.get("DAGSTER_HOME") or project_dir() / ".dagster")
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
@@ -85,8 +84,10 @@ def local_server_if_needed(backend: Backend, *, faults: str = "") -> Iterator[No
         raise SynthError(f"nothing answers at {backend.base_url}; start your server first.")
     from synth_assets.localbatch.background import ServerProcess
     from synth_assets.localbatch.config import ServerSettings
+    from synth_assets.pipeline.settings import project_dir
 
-    settings = ServerSettings(data_dir=LOCAL_DATA_DIR, port=LOCAL_PORT, faults=faults)
+    data_dir = project_dir() / "data" / "localbatch"
+    settings = ServerSettings(data_dir=data_dir, port=LOCAL_PORT, faults=faults)
     server = ServerProcess(settings)
     try:
         server.start()
@@ -136,16 +137,17 @@ def _demo_dates(task: "BatchTask", days: int) -> list[str]:
         return [(first + dt.timedelta(days=i)).isoformat() for i in range(days)]
     spec = task.dataset
     if not Path(spec.path).is_absolute():
+        from synth_assets.pipeline.settings import project_dir
         from synth_assets.pipeline.steps import spec_with_path
 
-        spec = spec_with_path(spec, None, PROJECT_ROOT)
+        spec = spec_with_path(spec, None, project_dir())
     dates = list_partitions(spec)
     if not dates:
         raise SynthError(f"the dataset at {spec.path} has no partitions; run `make data`.")
     return dates
 
 
-def _explain_agreement(task: "BatchTask", root: Path) -> None:
+def _explain_agreement(task: "BatchTask", root: str) -> None:
     if task.label_field is None:
         return
     if task.name == "spam_triage" or task.upstream is not None:
@@ -293,9 +295,7 @@ def demo(task_name: str, timeout: float, days: int, faults: str, backend_choice:
         )
     storage = defs.resources["storage"]  # type: ignore[index]
     last = chain[-1]
-    _explain_agreement(
-        last, Path(layout.table_location(storage, last, "parsed", dates[0])).parents[2]
-    )
+    _explain_agreement(last, layout.tables_root(storage, last))
     click.echo("Browse the runs: make dev")
 
 
@@ -378,6 +378,8 @@ def dev(port: int) -> None:
     Example:
       synth dev     # then open http://127.0.0.1:3000
     """
+    from synth_assets.pipeline.settings import project_dir
+
     home = dagster_home()
     backend = resolve_backend()
     # Ctrl-C (or a SIGTERM) stops both, even when started where SIGINT was ignored.
@@ -387,7 +389,7 @@ def dev(port: int) -> None:
         command = _dev_command(port)
         click.echo(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={home})")
         # Its own process group: `dg dev` and its children are stopped as one.
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, start_new_session=True)
+        process = subprocess.Popen(command, cwd=project_dir(), start_new_session=True)
         try:
             process.wait()
         except KeyboardInterrupt:

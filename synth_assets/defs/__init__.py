@@ -15,13 +15,14 @@ from typing import Any
 
 import dagster as dg
 
-from synth_assets.batch.errors import SynthError
+from synth_assets.batch import SynthError
+from synth_assets.pipeline.settings import project_dir
 from synth_assets.tasks import BatchTask
 from synth_assets.tasks.spec import check_tasks
 
 from .automation import build_chain_sensor
 from .factory import task_definitions
-from .resources import PROJECT_ROOT, BatchApiResource, StorageResource, TaskSettings
+from .resources import BatchApiResource, StorageResource, TaskSettings
 from .sensors import build_completion_sensor
 
 
@@ -44,9 +45,16 @@ def _quiet_components() -> Iterator[None]:
         yield
 
 
-def component_tree(project_root: Path = PROJECT_ROOT) -> dg.ComponentTree:
-    """The project's component tree (its ``[tool.dg.project]`` defs folder)."""
-    return dg.ComponentTree.for_project(project_root)
+def component_tree(project_root: Path | None = None) -> dg.ComponentTree:
+    """The project's component tree (its ``[tool.dg.project]`` defs folder); the project is
+    found from the working directory (or ``$SYNTH_PROJECT_DIR``) by its ``pyproject.toml``."""
+    root = project_root or project_dir()
+    if not (root / "pyproject.toml").is_file():
+        raise SynthError(
+            f"no pyproject.toml in {root} or above: run this from the project's folder, or "
+            "set SYNTH_PROJECT_DIR to it."
+        )
+    return dg.ComponentTree.for_project(root)
 
 
 def tasks_of(tree: dg.ComponentTree) -> tuple[BatchTask, ...]:
@@ -58,7 +66,7 @@ def tasks_of(tree: dg.ComponentTree) -> tuple[BatchTask, ...]:
     return check_tasks(c.task() for c in components)
 
 
-def load_tasks(project_root: Path = PROJECT_ROOT) -> tuple[BatchTask, ...]:
+def load_tasks(project_root: Path | None = None) -> tuple[BatchTask, ...]:
     """Every task declared in the project's defs folder, as Dagster loads them."""
     return tasks_of(component_tree(project_root))
 

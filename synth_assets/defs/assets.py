@@ -16,11 +16,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from synth_assets.batch.errors import SynthError
-from synth_assets.batch.pricing import batch_cost
-from synth_assets.batch.tables import ModelColumns
+from synth_assets.batch import ModelColumns, SynthError, batch_cost
 from synth_assets.pipeline import collect, estimate, plan, progress, publish, steps, submit
 from synth_assets.pipeline.record import State
+from synth_assets.pipeline.settings import project_dir
 from synth_assets.tasks import BatchTask
 from synth_assets.tasks.seeds import expand_seeds
 from synth_assets.tasks.upstream import read_upstream
@@ -29,7 +28,7 @@ from . import layout
 from .automation import chain_condition
 from .checks import build_quality_checks, build_table_checks
 from .metadata import schema_metadata, table_preview
-from .resources import PROJECT_ROOT, BatchApiResource, StorageResource, TaskSettings
+from .resources import BatchApiResource, StorageResource, TaskSettings
 
 
 def partitions_for(task: BatchTask) -> dg.DailyPartitionsDefinition:
@@ -123,7 +122,7 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
                 summary = steps.snapshot_table(table, snapshot)
             else:
                 assert task.dataset is not None
-                spec = steps.spec_with_path(task.dataset, task_settings.dataset_path, PROJECT_ROOT)
+                spec = steps.spec_with_path(task.dataset, task_settings.dataset_path, project_dir())
                 source = spec.path
                 summary = steps.snapshot_inputs(
                     spec, date, snapshot, max_text_chars=task_settings.max_text_chars

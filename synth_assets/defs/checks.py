@@ -5,7 +5,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from synth_assets.batch.records import is_extra_line
+from synth_assets.batch import is_extra_line
 from synth_assets.pipeline import quality as quality_checks
 from synth_assets.pipeline.plan import load_build
 from synth_assets.tasks import BatchTask

@@ -67,6 +67,11 @@ def table_location(storage: StorageResource, task: BatchTask | str, table: str, 
     return storage.table_location(name, table, partition_dir(date), TABLE_FILE)
 
 
+def tables_root(storage: StorageResource, task: BatchTask) -> str:
+    """The folder (path or URL) of a task's tables: ``<root>/<task>``."""
+    return storage.table_location(task.name)
+
+
 def table_write_path(storage: StorageResource, task: BatchTask, table: str, date: str) -> Path:
     """Where to write a table's partition file locally (the final place, or a staging one)."""
     if storage.is_local:

@@ -1,6 +1,5 @@
 """Resources: thin, configurable handles on the Batch API, the storage and task settings."""
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,15 +9,20 @@ import openai
 import pyarrow.fs as pafs
 from pydantic import Field, field_validator
 
-from synth_assets.batch.client import Backend, local_backend, make_client, resolve_backend
-from synth_assets.batch.errors import SynthError
-from synth_assets.batch.reasons import Reason
-from synth_assets.batch.requests import RequestMode
-from synth_assets.batch.retry import DEFAULT_RETRY_REASONS
-from synth_assets.batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE
+from synth_assets.batch import (
+    DEFAULT_RETRY_REASONS,
+    MAX_BYTES_PER_FILE,
+    MAX_REQUESTS_PER_FILE,
+    Backend,
+    Reason,
+    RequestMode,
+    SynthError,
+    local_backend,
+    make_client,
+    resolve_backend,
+)
 from synth_assets.pipeline.plan import Policy
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from synth_assets.pipeline.settings import project_dir, project_settings
 
 
 class BatchApiResource(dg.ConfigurableResource):
@@ -41,7 +45,7 @@ class BatchApiResource(dg.ConfigurableResource):
     max_bytes_per_file: int = Field(default=MAX_BYTES_PER_FILE, ge=1, le=200 * 1024 * 1024)
     max_retries: int = Field(default=2, ge=0, description="HTTP retries of the openai client.")
     enqueued_token_limit: int | None = Field(
-        default_factory=lambda: _env_number("SYNTH_ENQUEUED_TOKEN_LIMIT", int),
+        default_factory=lambda: project_settings().enqueued_token_limit,
         ge=1,
         description="Your organization's batch queue limit (enqueued input tokens per model, "
         "see the README's production notes for the tiers); days wait for room under it. "
@@ -49,7 +53,7 @@ class BatchApiResource(dg.ConfigurableResource):
         "later).",
     )
     max_batches_per_hour: int | None = Field(
-        default_factory=lambda: _env_number("SYNTH_MAX_BATCHES_PER_HOUR", int),
+        default_factory=lambda: project_settings().max_batches_per_hour,
         ge=1,
         description="Batch creations per hour (OpenAI allows about 2,000); default "
         "$SYNTH_MAX_BATCHES_PER_HOUR, else none.",
@@ -105,18 +109,18 @@ class StorageResource(dg.ConfigurableResource):
     (a path or a URL pyarrow understands, e.g. ``s3://bucket/prefix``) for the tables."""
 
     root: str = Field(
-        default_factory=lambda: os.environ.get("SYNTH_STORAGE_ROOT") or "data/out",
+        default_factory=lambda: project_settings().storage_root,
         description="Tables: a path or a URL (s3://); default $SYNTH_STORAGE_ROOT or data/out.",
     )
     work_dir: str = Field(
-        default_factory=lambda: os.environ.get("SYNTH_WORK_DIR") or "data/work",
+        default_factory=lambda: project_settings().work_dir,
         description="Local folder for request/result files; default $SYNTH_WORK_DIR or data/work.",
     )
 
     def work_path(self, *parts: str) -> Path:
-        """A local path under the work folder (relative folders are under the project)."""
-        base = Path(self.work_dir)
-        return (base if base.is_absolute() else PROJECT_ROOT / base).joinpath(*parts)
+        """A local path under the work folder (a relative one is under the project folder:
+        ``$SYNTH_PROJECT_DIR``, else the working directory)."""
+        return (project_dir() / self.work_dir).joinpath(*parts)
 
     @property
     def is_local(self) -> bool:
@@ -126,9 +130,15 @@ class StorageResource(dg.ConfigurableResource):
     def table_location(self, *parts: str) -> str:
         """The table file's location under the root, as a path or a URL."""
         if self.is_local:
-            base = Path(self.root)
-            return str((base if base.is_absolute() else PROJECT_ROOT / base).joinpath(*parts))
+            return str((project_dir() / self.root).joinpath(*parts))
         return "/".join([self.root.rstrip("/"), *parts])
+
+    def exists(self, location: str) -> bool:
+        """Whether a file is at ``location`` (a table location: a path, or a URL)."""
+        if self.is_local:
+            return Path(location).exists()
+        filesystem, path = pafs.FileSystem.from_uri(location)
+        return filesystem.get_file_info(path).type != pafs.FileType.NotFound
 
     def publish(self, local_file: Path, location: str) -> None:
         """Copy a finished local file to ``location`` under a URL root (no-op for a folder).
@@ -169,13 +179,13 @@ class TaskSettings(dg.ConfigurableResource):
         description="Submissions per request: 1 + resubmissions of retryable failures.",
     )
     max_cost_usd_per_partition: float | None = Field(
-        default_factory=lambda: _env_number("SYNTH_MAX_COST_USD_PER_PARTITION", float),
+        default_factory=lambda: project_settings().max_cost_usd_per_partition,
         ge=0,
         description="Refuse to send a day whose requests are estimated above this (USD); "
         "default $SYNTH_MAX_COST_USD_PER_PARTITION, else none.",
     )
     max_cost_usd_per_day: float | None = Field(
-        default_factory=lambda: _env_number("SYNTH_MAX_COST_USD_PER_DAY", float),
+        default_factory=lambda: project_settings().max_cost_usd_per_day,
         ge=0,
         description="Refuse to send more than this (USD, estimated) per UTC day, across days "
         "and tasks; default $SYNTH_MAX_COST_USD_PER_DAY, else none.",
@@ -221,14 +231,3 @@ class TaskSettings(dg.ConfigurableResource):
     def policy(self) -> Policy:
         """When failed requests are sent again."""
         return Policy(self.max_attempts, frozenset(r.value for r in self.reasons()))
-
-
-def _env_number(name: str, kind: type[int] | type[float]) -> int | float | None:
-    """A number from the environment (read when a resource is made, never at import)."""
-    text = os.environ.get(name, "").strip()
-    if not text:
-        return None
-    try:
-        return kind(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise SynthError(f"{name}={text!r} is not a number; set it like {name}=2000000.") from None

@@ -14,7 +14,6 @@ notes it, so a lost cursor, a fresh Dagster instance or a replay requests nothin
 and a day's newest build always supersedes what came before it.
 """
 
-import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
@@ -23,9 +22,9 @@ from dataclasses import dataclass, field
 import dagster as dg
 import openai
 
-from synth_assets.batch.client import translate_api_error
-from synth_assets.batch.remote import TERMINAL
+from synth_assets.batch import TERMINAL, translate_api_error
 from synth_assets.pipeline.record import PartitionRow, RequestRecord, State
+from synth_assets.pipeline.settings import project_settings
 from synth_assets.pipeline.submit import Budget
 from synth_assets.tasks import BatchTask
 
@@ -57,7 +56,7 @@ def build_completion_sensor(
 ) -> dg.SensorDefinition:
     """The sensor watching every task's record."""
     # Seconds between ticks: 30, or SYNTH_SENSOR_INTERVAL_S (the UI tests use a few seconds).
-    interval_s = int(os.environ.get("SYNTH_SENSOR_INTERVAL_S") or 30)
+    interval_s = project_settings().sensor_interval_s
 
     @dg.sensor(
         name="batch_completion_sensor",

@@ -43,7 +43,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from synth_assets.batch.requests import ENDPOINTS
+from synth_assets.batch import ENDPOINTS, MAX_METADATA_KEY, MAX_METADATA_PAIRS, MAX_METADATA_VALUE
 
 from .config import OverrideError, ServerSettings, batch_settings
 from .errors import ApiError, JSONResponse, bad_request, error_response, not_found
@@ -468,19 +468,20 @@ def _string(body: dict[str, Any], name: str) -> str:
 
 
 def _metadata(value: Any) -> dict[str, str] | None:
-    """Check OpenAI's metadata limits: at most 16 pairs, keys <= 64 chars, values <= 512."""
+    """Check OpenAI's metadata limits (pairs, key and value lengths; see batch.remote)."""
     if value is None:
         return None
     if not isinstance(value, dict):
         raise bad_request("metadata must be an object of strings", param="metadata")
-    if len(value) > 16:
-        raise bad_request("metadata holds at most 16 pairs", param="metadata")
+    if len(value) > MAX_METADATA_PAIRS:
+        raise bad_request(f"metadata holds at most {MAX_METADATA_PAIRS} pairs", param="metadata")
     for key, item in value.items():
         if not isinstance(item, str):
             raise bad_request(f"metadata value of {key!r} must be a string", param="metadata")
-        if len(key) > 64 or len(item) > 512:
+        if len(key) > MAX_METADATA_KEY or len(item) > MAX_METADATA_VALUE:
             raise bad_request(
-                "metadata keys are at most 64 and values at most 512 characters",
+                f"metadata keys are at most {MAX_METADATA_KEY} and values at most "
+                f"{MAX_METADATA_VALUE} characters",
                 param="metadata",
             )
     return dict(value)

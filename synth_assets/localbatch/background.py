@@ -19,8 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from .command import API_KEY_ENV, FORWARD_API_KEY_ENV
-from .config import ServerSettings
+from .config import DATA_DIR_ENV, ENV_PREFIX, ServerSettings
 from .server import READY_PREFIX, ThreadServer
 
 _URL = re.compile(re.escape(READY_PREFIX) + r"(\S+/v1)")
@@ -39,15 +38,14 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> str:
         """Start the process and wait for its address; returns the base URL."""
         Path(self.settings.data_dir).mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ)
-        # Secrets travel in the environment, never on a command line others can read.
-        for name, value in (
-            (API_KEY_ENV, self.settings.api_key),
-            (FORWARD_API_KEY_ENV, self.settings.forward_api_key),
-        ):
-            env.pop(name, None)
-            if value:
-                env[name] = value
+        # The child reads its settings from LOCALBATCH_* variables (secrets included: never
+        # on a command line others can read); none of this process's own may leak in.
+        env = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(ENV_PREFIX) and name != DATA_DIR_ENV
+        }
+        env.update(self.settings.to_env())
         args = [
             sys.executable,
             "-m",
@@ -55,7 +53,6 @@ class ServerProcess:
             "serve",
             "--log-level",
             self.log_level,
-            *self.settings.to_args(),
         ]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(

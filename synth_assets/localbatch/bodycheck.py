@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-from synth_assets.batch.requests import RESPONSES
+from synth_assets.batch import RESPONSES
 
 _NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _CHAT_ROLES = ("system", "developer", "user", "assistant", "tool", "function")

@@ -1,25 +1,35 @@
 """Server settings, and the per-batch settings a batch's ``metadata`` may override.
 
-Server-wide values come from ``localbatch serve`` flags (:class:`ServerSettings`). A batch
-may override the ones that shape its own run through ``metadata`` keys prefixed
-``localbatch_`` (see :data:`METADATA_KEYS`); the result is frozen into the batch when it is
-created (:class:`BatchSettings`), so a restart with other flags never changes a running batch.
+Server-wide values are one pydantic-settings class (:class:`ServerSettings`): each field is a
+``localbatch serve`` flag (``chunk_size`` -> ``--chunk-size``), a ``LOCALBATCH_*`` environment
+variable (``LOCALBATCH_CHUNK_SIZE``; the data dir is also ``SYNTH_LOCALBATCH_DIR``) and a
+default, in that order of precedence. A batch may override the ones that shape its own run
+through ``metadata`` keys prefixed ``localbatch_`` (see :data:`METADATA_KEYS`); the result is
+frozen into the batch when it is created (:class:`BatchSettings`), so a restart with other
+flags never changes a running batch.
 """
 
-import os
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Self
 
-from synth_assets.batch.client import LOCAL_HOST, LOCAL_PORT
-from synth_assets.batch.shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE
+from pydantic import AliasChoices, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from synth_assets.batch import LOCAL_HOST, LOCAL_PORT, MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE
 
 from .faults import Faults, FaultSpecError
 
 DEFAULT_DATA_DIR = Path("data") / "localbatch"
+ENV_PREFIX = "LOCALBATCH_"
 DATA_DIR_ENV = "SYNTH_LOCALBATCH_DIR"
+API_KEY_ENV = f"{ENV_PREFIX}API_KEY"
+FORWARD_API_KEY_ENV = f"{ENV_PREFIX}FORWARD_API_KEY"
 COMPLETION_WINDOW_S = 24 * 3600
+
+_Positive = Annotated[float, Field(gt=0)]
+_AtLeastOne = Annotated[int, Field(ge=1)]
 
 
 class Responder(StrEnum):
@@ -29,73 +39,125 @@ class Responder(StrEnum):
     FORWARD = "forward"  # a real OpenAI-compatible chat-completions server
 
 
-@dataclass(frozen=True, slots=True)
-class ServerSettings:
-    """Everything ``localbatch serve`` can be told; defaults suit a developer's laptop."""
+class ServerSettings(BaseSettings):
+    """Everything ``localbatch serve`` can be told; defaults suit a developer's laptop.
 
-    data_dir: Path = DEFAULT_DATA_DIR
-    host: str = LOCAL_HOST
-    port: int = LOCAL_PORT
-    # With a key, every /v1 call must carry ``Authorization: Bearer <key>``.
-    api_key: str | None = field(default=None, repr=False)
-    max_upload_bytes: int = 512 * 1024 * 1024  # OpenAI's own per-file upload cap
-    max_requests: int = MAX_REQUESTS_PER_FILE
-    max_file_bytes: int = MAX_BYTES_PER_FILE
-    responder: Responder = Responder.SYNTHETIC
-    forward_url: str | None = None  # base URL, e.g. http://127.0.0.1:8000/v1 (vLLM)
-    forward_api_key: str | None = field(default=None, repr=False)
-    forward_model: str | None = None  # replaces body.model when the server serves another name
-    forward_concurrency: int = 8
-    forward_retries: int = 4
-    forward_timeout_s: float = 300.0
-    faults: str = ""
-    seed: int = 0
-    chunk_size: int = 2000
-    delay_s: float = 0.0  # pause between chunks of one batch (simulates a slow backend)
-    expire_after_s: float = COMPLETION_WINDOW_S
-    poll_interval_s: float = 0.2
-    lease_s: float = 15.0
-    shuffle: bool = True  # output order need not be input order: make clients join on custom_id
+    The field descriptions are the flags' help.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, frozen=True, extra="forbid", validate_by_name=True
+    )
+
+    data_dir: Path = Field(
+        DEFAULT_DATA_DIR,
+        validation_alias=AliasChoices(DATA_DIR_ENV, f"{ENV_PREFIX}DATA_DIR"),
+        description="Where files and batch state live.",
+    )
+    host: str = Field(LOCAL_HOST, description="Address to listen on.")
+    port: int = Field(LOCAL_PORT, ge=0, le=65535, description="Port (0: any free port).")
+    api_key: str | None = Field(
+        None,
+        repr=False,
+        description=f"Require 'Authorization: Bearer <key>' (better: set ${API_KEY_ENV}).",
+    )
+    max_upload_bytes: _AtLeastOne = Field(
+        512 * 1024 * 1024,  # OpenAI's own per-file upload cap
+        description="Largest upload accepted (413 beyond).",
+    )
+    max_requests: _AtLeastOne = Field(
+        MAX_REQUESTS_PER_FILE, description="Requests allowed in one input file."
+    )
+    max_file_bytes: int = Field(MAX_BYTES_PER_FILE, description="Bytes allowed in one input file.")
+    responder: Responder = Field(
+        Responder.SYNTHETIC,
+        description="synthetic: schema-valid answers, no model; forward: ask --forward-url.",
+    )
+    forward_url: str | None = Field(
+        None, description="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1."
+    )
+    forward_api_key: str | None = Field(
+        None,
+        repr=False,
+        description=f"Key for the forward URL (better: set ${FORWARD_API_KEY_ENV}).",
+    )
+    forward_model: str | None = Field(None, description="Model name to send instead of the file's.")
+    forward_concurrency: _AtLeastOne = Field(
+        8, description="Requests in flight to the forward URL at once."
+    )
+    forward_retries: int = Field(
+        4,
+        ge=0,
+        description="Retries of a 408/409/429/5xx/connection failure before it is recorded "
+        "(waiting as the server's Retry-After asks).",
+    )
+    forward_timeout_s: _Positive = Field(300.0, description="Timeout of one forwarded request.")
+    faults: str = Field("", description="Fault rates, e.g. 'http_429=0.02,invalid_json=0.01'.")
+    seed: int = Field(0, description="Seed of answers and faults.")
+    chunk_size: _AtLeastOne = Field(2000, description="Requests answered (and committed) per step.")
+    delay_s: float = Field(
+        0.0, ge=0, description="Pause between chunks (simulates a slow backend)."
+    )
+    expire_after_s: _Positive = Field(
+        COMPLETION_WINDOW_S, description="Completion window; unfinished requests then expire."
+    )
+    poll_interval_s: float = Field(
+        0.2,
+        ge=0,
+        description="How often an idle server looks for batches created by other processes.",
+    )
+    lease_s: _Positive = Field(
+        15.0, description="How long a batch stays claimed by a server that stopped answering."
+    )
+    shuffle: bool = Field(
+        True, description="Shuffle output lines (as OpenAI, output order is not input order)."
+    )
     # What one client may cost the server (see the README's limits):
-    max_answer_bytes: int = 1024 * 1024  # one synthetic answer; past it the line is a 400
-    answer_timeout_s: float = 2.0  # time to make one synthetic answer; past it a 400
-    max_step_s: float = 1.0  # a synthetic batch yields the runner to others after this long
-    body_timeout_s: float = 30.0  # silence allowed while a request body arrives; then 408
+    max_answer_bytes: _AtLeastOne = Field(
+        1024 * 1024,
+        description="Largest synthetic answer; a request asking for more gets a 400 line.",
+    )
+    answer_timeout_s: _Positive = Field(
+        2.0,
+        description="Time allowed to make one synthetic answer; past it the request gets a "
+        "400 line.",
+    )
+    max_step_s: _Positive = Field(
+        1.0,
+        description="How long one synthetic batch holds the runner before other batches get "
+        "a turn.",
+    )
+    body_timeout_s: _Positive = Field(
+        30.0,
+        description="Silence allowed while a request body arrives; then 408 and the upload "
+        "is dropped.",
+    )
     # The provider's limits, emulated (None: unlimited). Enqueued tokens are counted per
     # model the way the pipeline estimates them: a request's bytes / 4.
-    enqueued_token_limit: int | None = None
-    max_batches_per_hour: int | None = None
+    enqueued_token_limit: _AtLeastOne | None = Field(
+        None,
+        description="Enqueued input tokens allowed per model (a request's bytes / 4); a batch "
+        "over it ends failed with token_limit_exceeded, as on OpenAI. Default: unlimited.",
+    )
+    max_batches_per_hour: _AtLeastOne | None = Field(
+        None,
+        description="Batch creations allowed per hour; beyond it create answers 429. "
+        "Default: unlimited.",
+    )
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "data_dir", Path(self.data_dir))
-        object.__setattr__(self, "responder", Responder(self.responder))
-        Faults.parse(self.faults, self.seed)  # fail at start-up, not on the first batch
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        try:
+            Faults.parse(self.faults, self.seed)  # fail at start-up, not on the first batch
+        except FaultSpecError as exc:
+            raise ValueError(f"--faults: {exc}") from None
         if self.responder is Responder.FORWARD and not self.forward_url:
             raise ValueError("the forward responder needs --forward-url (the model server's /v1)")
-        for name in (
-            "chunk_size",
-            "forward_concurrency",
-            "max_upload_bytes",
-            "max_requests",
-            "max_answer_bytes",
-        ):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
-        for name in ("delay_s", "poll_interval_s", "forward_retries"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must not be negative")
-        if self.expire_after_s <= 0 or self.lease_s <= 0 or self.forward_timeout_s <= 0:
-            raise ValueError("expire_after_s, lease_s and forward_timeout_s must be positive")
-        for name in ("answer_timeout_s", "max_step_s", "body_timeout_s"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be positive")
-        for name in ("enqueued_token_limit", "max_batches_per_hour"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1")
+        return self
 
     def with_overrides(self, **changes: Any) -> "ServerSettings":
-        """A copy with some fields changed (validated again)."""
-        return replace(self, **changes)
+        """A copy with some fields changed (validated again; the environment is not read)."""
+        return type(self).model_validate({**self.model_dump(), **changes})
 
     def batch_defaults(self) -> "BatchSettings":
         """The per-batch settings a batch gets when its metadata overrides nothing."""
@@ -108,31 +170,48 @@ class ServerSettings:
             chunk_size=self.chunk_size,
         )
 
-    def to_args(self) -> list[str]:
-        """The ``localbatch serve`` arguments that reproduce these settings.
-
-        Secrets are left out: pass them through the environment (see ``command.py``).
-        """
-        args: list[str] = []
-        defaults = ServerSettings()
-        for spec in fields(self):
-            value = getattr(self, spec.name)
-            if spec.name in ("api_key", "forward_api_key") or value is None:
-                continue
-            always = ("host", "port", "data_dir")  # their defaults depend on where it runs
-            if value == getattr(defaults, spec.name) and spec.name not in always:
-                continue
-            flag = "--" + spec.name.replace("_", "-")
-            if isinstance(value, bool):
-                args.append(flag if value else "--no-" + spec.name.replace("_", "-"))
-            else:
-                args += [flag, str(value)]
-        return args
+    def to_env(self) -> dict[str, str]:
+        """These settings as the ``LOCALBATCH_*`` variables a child ``localbatch serve``
+        reads (secrets included: the environment, never a command line others can read)."""
+        values = self.model_dump(mode="json", exclude_none=True)
+        return {env_name(name): str(value) for name, value in values.items()}
 
 
-def data_dir_from_env() -> Path:
-    """The default data dir: ``$SYNTH_LOCALBATCH_DIR`` or ``./data/localbatch``."""
-    return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+def env_name(field: str) -> str:
+    """The environment variable of a :class:`ServerSettings` field."""
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def flag_name(field: str) -> str:
+    """The ``localbatch serve`` flag of a :class:`ServerSettings` field."""
+    return "--" + field.replace("_", "-")
+
+
+def settings_error(exc: ValidationError) -> str:
+    """One sentence naming what to fix: the flag (and its variable) and the problem."""
+    problems = []
+    for error in exc.errors(include_url=False):
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if not error["loc"]:
+            problems.append(message)
+            continue
+        name = str(error["loc"][0])
+        field = name if name in ServerSettings.model_fields else _field_of_env(name)
+        if field is None:
+            problems.append(f"{name}: {message}")
+            continue
+        where = f"{flag_name(field)} (or ${env_name(field)})"
+        value = error.get("input")
+        shown = "" if "api_key" in field or isinstance(value, dict) else f" {value!r}"
+        problems.append(f"{where}{shown}: {message}")
+    return "; ".join(problems) + "."
+
+
+def _field_of_env(name: str) -> str | None:
+    if name == DATA_DIR_ENV:
+        return "data_dir"
+    field = name.lower().removeprefix(ENV_PREFIX.lower())
+    return field if field in ServerSettings.model_fields else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,25 +2,27 @@
 
 Pointed at vLLM, llama.cpp's server, Ollama or OpenAI itself (any base URL ending in
 ``/v1``), the local server becomes a Batch API in front of it. Requests are sent with bounded
-concurrency; 429s, 5xx and connection failures are retried with exponential backoff (honouring
-``Retry-After``); what finally comes back is recorded as the line's answer, so a request the
-model server keeps refusing ends in the error file with that server's status and body.
+concurrency through one long-lived ``openai.AsyncOpenAI`` client, whose own retry rules apply
+(408, 409, 429, 5xx and connection failures, exponential backoff with jitter, honouring
+``Retry-After`` in seconds or as an HTTP date, and ``retry-after-ms``); what finally comes back
+is recorded as the line's answer, so a request the model server keeps refusing ends in the
+error file with that server's status and body.
+
+The runner thread that calls :meth:`ForwardResponder.answer` has no event loop: the client
+lives on one loop of its own, in one thread, for as long as the responder; :meth:`close`
+(the runner calls it when it stops) closes the client and its connections.
 """
 
 import asyncio
-import logging
-import random
-from typing import Any
+import threading
+from collections.abc import Coroutine
+from typing import Any, Self
 
 import httpx
+import openai
 from pydantic_core import from_json
 
 from .answers import Reply, Request
-
-log = logging.getLogger(__name__)
-
-_RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
-_MAX_BACKOFF_S = 20.0
 
 
 class ForwardResponder:
@@ -35,76 +37,100 @@ class ForwardResponder:
         concurrency: int = 8,
         retries: int = 4,
         timeout_s: float = 300.0,
-        backoff_s: float = 0.5,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.concurrency = concurrency
         self.retries = retries
         self.timeout_s = timeout_s
-        self.backoff_s = backoff_s
-        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._api_key = api_key
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._client: openai.AsyncOpenAI | None = None
 
     def answer(self, endpoint: str, requests: list[Request]) -> list[Reply]:
         """Forward every request (at most ``concurrency`` at once); one reply each, in order."""
         if not requests:
             return []
-        # The runner thread has no event loop of its own; one per chunk keeps this simple
-        # and costs nothing next to a model's latency.
-        return asyncio.run(self._answer_all(self._url(endpoint), requests))
+        return self._run(self._answer_all(endpoint.removeprefix("/v1"), requests))
 
-    def _url(self, endpoint: str) -> str:
-        # "/v1/chat/completions" -> base_url + "/chat/completions" (base_url ends in /v1).
-        path = endpoint.removeprefix("/v1")
-        return self.base_url + path
+    def close(self) -> None:
+        """Close the client (and its connection pool) and stop its loop; idempotent."""
+        with self._lock:
+            loop, thread, client = self._loop, self._thread, self._client
+            self._loop = self._thread = self._client = None
+        if loop is None or thread is None or client is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(client.close(), loop).result(timeout=10)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(10)
+            loop.close()
 
-    async def _answer_all(self, url: str, requests: list[Request]) -> list[Reply]:
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self, coroutine: Coroutine[Any, Any, list[Reply]]) -> list[Reply]:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=loop.run_forever, name="localbatch-forward", daemon=True
+                )
+                thread.start()
+                self._loop, self._thread, self._client = loop, thread, self._make_client()
+            loop = self._loop
+        return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
+
+    def _make_client(self) -> openai.AsyncOpenAI:
+        # The key is explicit, never OPENAI_API_KEY from the environment (that key is not
+        # this server's to hand to another).
+        return openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=self._api_key or "unused",
+            max_retries=self.retries,
+            timeout=self.timeout_s,
+            http_client=openai.DefaultAsyncHttpxClient(
+                limits=httpx.Limits(max_connections=self.concurrency)
+            ),
+        )
+
+    async def _answer_all(self, path: str, requests: list[Request]) -> list[Reply]:
         gate = asyncio.Semaphore(self.concurrency)
-        limits = httpx.Limits(max_connections=self.concurrency)
-        async with httpx.AsyncClient(
-            timeout=self.timeout_s, limits=limits, headers=self._headers
-        ) as client:
 
-            async def one(request: Request) -> Reply:
-                async with gate:
-                    return await self._send(client, url, request)
+        async def one(request: Request) -> Reply:
+            async with gate:
+                return await self._send(path, request)
 
-            return list(await asyncio.gather(*(one(r) for r in requests)))
+        return list(await asyncio.gather(*(one(r) for r in requests)))
 
-    async def _send(self, client: httpx.AsyncClient, url: str, request: Request) -> Reply:
+    async def _send(self, path: str, request: Request) -> Reply:
+        assert self._client is not None
         body = request.body
         if self.model:
             body = {**body, "model": self.model}
-        attempt = 0
-        while True:
-            try:
-                answer = await client.post(url, json=body)
-            except httpx.HTTPError as exc:
-                if attempt >= self.retries:
-                    return Reply(
-                        error={
-                            "code": "forward_unreachable",
-                            "message": f"the model server at {self.base_url} could not be "
-                            f"reached after {attempt + 1} attempts: {type(exc).__name__}",
-                        }
-                    )
-                await asyncio.sleep(self._delay(attempt, None))
-                attempt += 1
-                continue
-            if answer.status_code in _RETRY_STATUS and attempt < self.retries:
-                await asyncio.sleep(self._delay(attempt, answer.headers.get("retry-after")))
-                attempt += 1
-                continue
-            return _reply(answer)
-
-    def _delay(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after:
-            try:
-                return min(float(retry_after), _MAX_BACKOFF_S)
-            except ValueError:
-                pass
-        base = min(self.backoff_s * (2**attempt), _MAX_BACKOFF_S)
-        return base * (0.5 + random.random() / 2)  # jitter: retries of a chunk spread out
+        # Without a key, no Authorization header at all (openai.Omit removes the client's).
+        headers = {} if self._api_key else {"Authorization": openai.Omit()}
+        try:
+            answer = await self._client.post(
+                path, body=body, cast_to=httpx.Response, options={"headers": headers}
+            )
+        except openai.APIStatusError as exc:  # the last answer, after the client's retries
+            return _reply(exc.response)
+        except openai.APIConnectionError as exc:
+            return Reply(
+                error={
+                    "code": "forward_unreachable",
+                    "message": f"the model server at {self.base_url} could not be reached "
+                    f"after {self.retries + 1} attempts: {type(exc).__name__}",
+                }
+            )
+        return _reply(answer)
 
 
 def _reply(answer: httpx.Response) -> Reply:

@@ -40,9 +40,7 @@ from typing import Any
 
 from pydantic_core import from_json
 
-from synth_assets.batch.lines import iter_blocks
-from synth_assets.batch.parse import paused_gc
-from synth_assets.batch.validate import validate_request_file
+from synth_assets.batch import iter_blocks, paused_gc, validate_request_file
 
 from . import faults as fault_lib
 from .answers import CANCELLED, EXPIRED, Reply, Request, line_for, output_line
@@ -124,6 +122,8 @@ class Runner:
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
+        if self._forward is not None:
+            self._forward.close()
 
     def _owner_is_dead(self, owner: str) -> bool:
         """True when ``owner`` is a process on this host that no longer runs."""

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from synth_assets.batch.requests import RESPONSES
+from synth_assets.batch import RESPONSES
 
 from .ids import short_id
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic_core import to_json
 
-from synth_assets.batch.requests import RESPONSES
+from synth_assets.batch import RESPONSES
 
 from .answers import Reply, Request
 from .bodycheck import check_body

@@ -15,11 +15,16 @@ import openai
 from openai.types import Batch
 from pydantic import BaseModel
 
-from synth_assets.batch.classify import LineClassifier
-from synth_assets.batch.lines import is_line, iter_blocks
-from synth_assets.batch.reasons import Reason
-from synth_assets.batch.records import Unparsed
-from synth_assets.batch.remote import TERMINAL, batch_error_summary, download_file
+from synth_assets.batch import (
+    TERMINAL,
+    LineClassifier,
+    Reason,
+    Unparsed,
+    batch_error_summary,
+    download_file,
+    is_line,
+    iter_blocks,
+)
 
 from .record import Answer, RequestRecord, Send
 

@@ -10,8 +10,7 @@ request for the model, else from ``max_tokens``, else are unknown (counted as 0 
 import math
 from dataclasses import dataclass
 
-from synth_assets.batch.errors import SynthError
-from synth_assets.batch.pricing import batch_cost, estimate_tokens
+from synth_assets.batch import SynthError, batch_cost, estimate_tokens
 
 from .record import RequestRecord
 

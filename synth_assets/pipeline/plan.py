@@ -13,8 +13,9 @@ attempt and round of each request sent, in shard order).
 """
 
 import shutil
+import sqlite3
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -23,12 +24,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic_core import from_json, to_json
 
-from synth_assets.batch.files import atomic_write
-from synth_assets.batch.reasons import Reason
-from synth_assets.batch.records import Unparsed
-from synth_assets.batch.requests import RequestBuilder
-from synth_assets.batch.retry import DEFAULT_RETRY_REASONS, is_retryable
-from synth_assets.batch.shards import Shard, write_lines
+from synth_assets.batch import (
+    DEFAULT_RETRY_REASONS,
+    Reason,
+    RequestBuilder,
+    Shard,
+    Unparsed,
+    atomic_write,
+    is_retryable,
+    write_lines,
+)
 from synth_assets.tasks.base import BatchTask, custom_id_for
 
 from .estimate import Estimate, Estimator
@@ -142,7 +147,7 @@ def build_requests(
     round_ = fresh_round(task, snapshot, builder, record) if fresh else 1
     kinds: Counter[str] = Counter()
     invalid = rows_seen = 0
-    sending: set[str] = set()
+    sending = _HashSet(folder / ".sending.sqlite")
 
     def to_send(
         rejects: BinaryIO, manifest: pq.ParquetWriter, sends: pq.ParquetWriter
@@ -167,24 +172,31 @@ def build_requests(
                 lines.append(line)
             manifest.write_table(pa.table([ids, hashes], schema=MANIFEST_SCHEMA))
             outcomes = record.outcomes(hashes)
+            # Requests an earlier slice of the day sends; this slice's join them below.
+            sent_before = sending.present(hashes)
+            sending_now: set[str] = set()
             sent: list[tuple[str, str, int, int]] = []
             for custom_id, request_hash, line in zip(ids, hashes, lines, strict=True):
                 outcome = outcomes.get(request_hash)
                 kind = policy.kind(outcome, round_)
-                if kind in SEND_KINDS and request_hash in sending:
+                if kind in SEND_KINDS and (
+                    request_hash in sent_before or request_hash in sending_now
+                ):
                     kind = "same_request"  # another row of the day sends it
                 kinds[kind] += 1
                 if kind not in SEND_KINDS:
                     continue
-                sending.add(request_hash)
+                sending_now.add(request_hash)
                 attempt = outcome.attempt + 1 if kind == "retry" and outcome else 1
                 send_round = (outcome.outcome_round or 1) if kind == "retry" and outcome else round_
                 sent.append((custom_id, request_hash, attempt, send_round))
                 yield custom_id, line
+            sending.add(sending_now)
             if sent:
                 sends.write_table(pa.table(list(zip(*sent, strict=True)), schema=SENDS_SCHEMA))
 
     with (
+        sending,
         open(folder / INVALID_INPUTS_FILE, "wb") as rejects,
         pq.ParquetWriter(folder / MANIFEST_FILE, MANIFEST_SCHEMA) as manifest,
         pq.ParquetWriter(folder / SENDS_FILE, SENDS_SCHEMA) as sends,
@@ -215,6 +227,41 @@ def build_requests(
     with atomic_write(folder / PLAN_FILE) as out:
         out.write(to_json(build, indent=2))
     return build
+
+
+class _HashSet:
+    """The request hashes a build sends, on disk: a day of 10M rows would hold ~1.5 GB of
+    them in a Python set. Exact (the full hash is the key), deleted when closed."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute("CREATE TABLE hashes (hash TEXT PRIMARY KEY) WITHOUT ROWID")
+
+    def present(self, hashes: Sequence[str]) -> set[str]:
+        """Those of ``hashes`` already added."""
+        found: set[str] = set()
+        for start in range(0, len(hashes), 500):
+            chunk = hashes[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self._db.execute(f"SELECT hash FROM hashes WHERE hash IN ({marks})", chunk)
+            found.update(h for (h,) in rows)
+        return found
+
+    def add(self, hashes: Iterable[str]) -> None:
+        """Add ``hashes`` (none of them present yet)."""
+        self._db.execute("BEGIN")
+        self._db.executemany("INSERT INTO hashes VALUES (?)", ((h,) for h in hashes))
+        self._db.execute("COMMIT")
+
+    def __enter__(self) -> "_HashSet":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._db.close()
+        self._path.unlink(missing_ok=True)
 
 
 def load_build(folder: str | Path) -> Build:

@@ -10,8 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from synth_assets.batch.client import Backend
-from synth_assets.batch.errors import SynthError
+from synth_assets.batch import Backend, SynthError
 
 from .plan import INVALID_INPUTS_FILE, SEND_KINDS, Policy, iter_manifest, load_build
 from .record import RequestRecord, State

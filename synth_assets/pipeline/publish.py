@@ -15,9 +15,7 @@ from typing import BinaryIO
 
 from pydantic_core import from_json, to_json
 
-from synth_assets.batch.parse import ParseSummary, ResultFiles, write_tables
-from synth_assets.batch.reasons import Reason
-from synth_assets.batch.records import LineMeta, Unparsed
+from synth_assets.batch import LineMeta, ParseSummary, Reason, ResultFiles, Unparsed, write_tables
 from synth_assets.tasks.base import BatchTask
 
 from .plan import invalid_inputs, iter_manifest

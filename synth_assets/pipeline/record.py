@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 from pydantic_core import from_json, to_json
 
-from synth_assets.batch.remote import TERMINAL
+from synth_assets.batch import TERMINAL
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (

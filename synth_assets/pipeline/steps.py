@@ -12,10 +12,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from synth_assets.batch.client import Backend, translate_api_error
-from synth_assets.batch.files import atomic_write
-from synth_assets.batch.requests import RequestBuilder, RequestMode
-from synth_assets.batch.tables import ModelColumns
+from synth_assets.batch import (
+    Backend,
+    ModelColumns,
+    RequestBuilder,
+    RequestMode,
+    atomic_write,
+    translate_api_error,
+)
 from synth_assets.tasks.base import BatchTask, custom_id_for
 from synth_assets.tasks.dataset import DatasetSpec, read_partition
 

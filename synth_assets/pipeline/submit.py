@@ -14,9 +14,7 @@ from pathlib import Path
 import openai
 from openai.types import Batch
 
-from synth_assets.batch.errors import SynthError
-from synth_assets.batch.remote import NOT_REUSABLE, BatchIndex, submit_file
-from synth_assets.batch.shards import Shard
+from synth_assets.batch import NOT_REUSABLE, BatchIndex, Shard, SynthError, submit_file
 from synth_assets.tasks.base import BatchTask
 
 from .estimate import Estimator

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from synth_assets.batch.requests import MAX_CUSTOM_ID_LENGTH, Messages, RequestMode
+from synth_assets.batch import MAX_CUSTOM_ID_LENGTH, Messages, RequestMode
 
 from .dataset import DatasetSpec
 from .quality import QualityAttrs

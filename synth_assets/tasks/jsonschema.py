@@ -13,8 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from synth_assets.batch.errors import SynthError
-from synth_assets.batch.schema import strict_json_schema
+from synth_assets.batch import SynthError, strict_json_schema
 
 
 class SchemaError(SynthError):

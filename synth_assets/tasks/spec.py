@@ -21,10 +21,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from synth_assets.batch.errors import SynthError
-from synth_assets.batch.models import import_model as find_model
-from synth_assets.batch.requests import RequestMode
-from synth_assets.batch.tables import ModelColumns
+from synth_assets.batch import ModelColumns, RequestMode, SynthError
+from synth_assets.batch import import_model as find_model
 
 from .base import BatchTask
 from .dataset import ID_COLUMN, TEXT_COLUMN, DatasetFormat, DatasetSpec

@@ -7,7 +7,7 @@ from helpers import Triage, chat_line, error_line, http_error_line, write_jsonl
 
 from synth_assets.batch import Parsed, ResultFiles, iter_results, write_tables
 from synth_assets.batch.records import Unparsed
-from synth_assets.batch.retry import is_retryable
+from synth_assets.batch.resubmission import is_retryable
 
 
 def two_attempts(tmp_path: Path) -> list[ResultFiles]:

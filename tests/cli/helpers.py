@@ -36,6 +36,8 @@ def cli_env(base_url: str | None, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "COLUMNS"))}
     if base_url is not None:
         env["OPENAI_BASE_URL"] = base_url
+    # Run from a scratch folder, the project (its data/ and task folders) is this checkout.
+    env["SYNTH_PROJECT_DIR"] = str(Path(__file__).resolve().parents[2])
     env.update({"NO_COLOR": "1", "TERM": "dumb", "PYTHONUNBUFFERED": "1", **extra})
     return env
 

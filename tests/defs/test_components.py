@@ -13,10 +13,10 @@ import pytest
 
 from synth_assets.defs import build_definitions, default_resources, tasks_of
 from synth_assets.defs.components import BatchTaskComponent, scaffold_yaml
-from synth_assets.defs.resources import PROJECT_ROOT
 from synth_assets.tasks import TASKS_DIR
 from synth_assets.tasks.spec import TaskSpecError
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DG = Path(sys.executable).with_name("dg")
 
 

@@ -8,6 +8,7 @@ import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
 
+from synth_assets.cli._summary import print_summary
 from synth_assets.defs import build_definitions
 from synth_assets.defs.resources import BatchApiResource, StorageResource, TaskSettings
 from synth_assets.defs.runs import PipelineRun, collect_with_sensor, run_pipeline, submit_partitions
@@ -214,7 +215,7 @@ def test_definitions_load(stack):
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 
-def test_tables_under_a_url_root_are_staged_then_published(stack, instance):
+def test_tables_under_a_url_root_are_staged_then_published(stack, instance, capsys):
     url_root = f"file://{stack.root}/bucket/tables"
     defs = build_definitions(
         resources={
@@ -234,6 +235,13 @@ def test_tables_under_a_url_root_are_staged_then_published(stack, instance):
         dg.AssetKey(["spam_triage", "label_summary"])
     )
     assert summary.asset_materialization.metadata["compared_with_truth"].value == table.num_rows  # type: ignore[union-attr]
+    # The CLI's summary reads the tables where this run wrote them (the URL root).
+    capsys.readouterr()
+    print_summary(defs, SPAM_TRIAGE, [date], outcome, since=0)
+    printed = capsys.readouterr().out
+    assert "not collected" not in printed
+    assert str(table.num_rows) in printed.split(date, 1)[1].split()[0:2]
+    assert f"Parquet tables: {url_root}/spam_triage/{{parsed,unparsed}}" in printed
 
 
 def test_bad_input_rows_are_kept_as_invalid_input_and_never_sent(stack, instance, tmp_path):

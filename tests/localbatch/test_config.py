@@ -6,6 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from synth_assets.batch.client import LOCAL_HOST, LOCAL_PORT
+from synth_assets.localbatch import command
 from synth_assets.localbatch.command import localbatch
 from synth_assets.localbatch.config import (
     OverrideError,
@@ -75,7 +76,69 @@ def test_invalid_server_settings_are_refused(changes: dict) -> None:
         ServerSettings(**changes)
 
 
-def test_to_args_reproduces_the_settings_through_the_serve_command(tmp_path: Path) -> None:
+def _serve_settings(
+    monkeypatch: pytest.MonkeyPatch, args: list[str], env: dict[str, str] | None = None
+) -> ServerSettings:
+    """The settings ``localbatch serve`` would run with (parsed, not served)."""
+    for name, value in (env or {}).items():
+        monkeypatch.setenv(name, value)
+    captured: list[ServerSettings] = []
+    monkeypatch.setattr(command._server, "serve", lambda settings, **_: captured.append(settings))
+    result = CliRunner().invoke(localbatch, ["serve", *args])
+    assert result.exit_code == 0, result.output
+    return captured[0]
+
+
+def test_a_setting_comes_from_its_flag_else_its_variable_else_the_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    default = _serve_settings(monkeypatch, [])
+    assert (default.chunk_size, default.shuffle, default.data_dir) == (
+        2000,
+        True,
+        Path("data/localbatch"),
+    )
+    env = {
+        "LOCALBATCH_CHUNK_SIZE": "17",
+        "LOCALBATCH_SHUFFLE": "false",
+        "SYNTH_LOCALBATCH_DIR": str(tmp_path),
+        "LOCALBATCH_FORWARD_API_KEY": "sk-env",
+    }
+    from_env = _serve_settings(monkeypatch, [], env)
+    assert (from_env.chunk_size, from_env.shuffle, from_env.data_dir) == (17, False, tmp_path)
+    assert from_env.forward_api_key == "sk-env"
+    flags = ["--chunk-size", "5", "--shuffle", "--data-dir", str(tmp_path / "x")]
+    from_flags = _serve_settings(monkeypatch, flags, env)
+    assert (from_flags.chunk_size, from_flags.shuffle) == (5, True)
+    assert from_flags.data_dir == tmp_path / "x"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "named"),
+    [
+        (["--chunk-size", "0"], {}, "--chunk-size (or $LOCALBATCH_CHUNK_SIZE) '0': "),
+        (["--port", "eighty"], {}, "--port (or $LOCALBATCH_PORT) 'eighty': "),
+        ([], {"LOCALBATCH_DELAY_S": "soon"}, "--delay-s (or $LOCALBATCH_DELAY_S) 'soon': "),
+        (["--responder", "forward"], {}, "the forward responder needs --forward-url"),
+        (["--faults", "gremlins=1"], {}, "--faults: "),
+    ],
+)
+def test_a_bad_value_is_refused_in_one_sentence_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, args: list[str], env: dict[str, str], named: str
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(localbatch, ["serve", *args])
+    assert result.exit_code == 2
+    message = result.output.strip().splitlines()[-1]
+    assert message.startswith("Error: ") and message.endswith(".")
+    assert named in message
+    assert "Traceback" not in result.output
+
+
+def test_to_env_gives_a_child_server_the_same_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     settings = ServerSettings(
         data_dir=tmp_path,
         port=0,
@@ -89,12 +152,7 @@ def test_to_args_reproduces_the_settings_through_the_serve_command(tmp_path: Pat
         shuffle=False,
         api_key="secret",
     )
-    args = settings.to_args()
-    assert "secret" not in args  # keys travel through the environment only
-    serve = localbatch.commands["serve"]
-    context = serve.make_context("serve", ["--data-dir", str(tmp_path), *args])
-    params = {k: v for k, v in context.params.items() if k != "log_level"}
-    assert ServerSettings(**{**params, "api_key": "secret"}) == settings
+    assert _serve_settings(monkeypatch, [], settings.to_env()) == settings
 
 
 def test_serve_refuses_bad_flags_with_one_line() -> None:

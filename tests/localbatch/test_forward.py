@@ -1,5 +1,6 @@
 """The forward responder against a small chat-completions server this test starts itself."""
 
+import email.utils
 import json
 import re
 import threading
@@ -12,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from synth_assets.batch import Parsed, Reason, parse_results
+from synth_assets.localbatch.answers import Request
 from synth_assets.localbatch.faults import FaultKind, Faults
+from synth_assets.localbatch.forward import ForwardResponder
 
 from .helpers import Triage, download, read_lines, submit, wait, write_requests
 
@@ -192,3 +195,91 @@ def test_faults_mix_into_forwarded_answers_and_spare_the_model(
             assert record.reason is Reason.REFUSAL
         else:
             assert isinstance(record, Parsed)
+
+
+class RetryAfterServer:
+    """A chat-completions server that refuses each request's first attempt with a 429 that
+    carries the headers it is given, then answers; it notes when and on which connection
+    (client port) each attempt arrived."""
+
+    def __init__(self, headers: dict[str, str] | None = None) -> None:
+        self.headers = headers or {}
+        self.arrivals: dict[str, list[float]] = {}
+        self.ports: list[int] = []
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive: a reused client reuses its connection
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                key = body["messages"][0]["content"]
+                seen = fake.arrivals.setdefault(key, [])
+                seen.append(time.monotonic())
+                fake.ports.append(self.client_address[1])
+                status = 429 if len(seen) == 1 else 200
+                data = json.dumps({"ok": key} if status == 200 else {"error": {}}).encode()
+                self.send_response(status)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                for name, value in fake.headers.items() if status == 429 else ():
+                    self.send_header(name, value() if callable(value) else value)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def __enter__(self) -> "RetryAfterServer":
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def waited(self, key: str) -> float:
+        first, second = self.arrivals[key]
+        return second - first
+
+
+def _ask(key: str) -> Request:
+    return Request(key, {"model": "m", "messages": [{"role": "user", "content": key}]}, 0)
+
+
+def _http_date_in(seconds: float) -> str:
+    return email.utils.formatdate(time.time() + seconds, usegmt=True)
+
+
+# Without a usable header, the first retry waits at most 0.5 s (openai's backoff); each
+# header below asks for about 1 s or more, so a wait of 0.9 s shows the header was read.
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"retry-after": "1"},
+        {"retry-after": lambda: _http_date_in(2)},  # whole seconds: waits between 1 and 2 s
+        {"retry-after-ms": "1200"},
+    ],
+    ids=["seconds", "http-date", "milliseconds"],
+)
+def test_forwarding_waits_as_long_as_the_model_server_asks(headers: dict) -> None:
+    with RetryAfterServer(headers) as upstream, ForwardResponder(upstream.url) as forward:
+        [reply] = forward.answer("/v1/chat/completions", [_ask("a")])
+
+    assert (reply.status, reply.body) == (200, {"ok": "a"})
+    assert upstream.waited("a") >= 0.9
+
+
+def test_forwarding_keeps_one_client_and_connection_across_chunks() -> None:
+    with RetryAfterServer({"retry-after-ms": "10"}) as upstream:
+        forward = ForwardResponder(upstream.url, concurrency=1)
+        first = forward.answer("/v1/chat/completions", [_ask("a")])
+        second = forward.answer("/v1/chat/completions", [_ask("b")])
+        forward.close()
+        forward.close()  # closing twice is harmless
+
+    assert [r.status for r in first + second] == [200, 200]
+    assert len(upstream.ports) == 4 and len(set(upstream.ports)) == 1

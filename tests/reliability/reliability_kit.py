@@ -27,14 +27,9 @@ from synth_assets.batch.parse import ResultFiles, iter_results
 from synth_assets.batch.reasons import Reason
 from synth_assets.batch.records import Unparsed, is_extra_line
 from synth_assets.batch.remote import TERMINAL, iter_batches
-from synth_assets.batch.retry import DEFAULT_RETRY_REASONS, is_retryable
+from synth_assets.batch.resubmission import DEFAULT_RETRY_REASONS, is_retryable
 from synth_assets.defs import build_definitions
-from synth_assets.defs.resources import (
-    PROJECT_ROOT,
-    BatchApiResource,
-    StorageResource,
-    TaskSettings,
-)
+from synth_assets.defs.resources import BatchApiResource, StorageResource, TaskSettings
 from synth_assets.defs.runs import PipelineRun, collect_with_sensor
 from synth_assets.localbatch import ServerProcess, ThreadServer
 from synth_assets.localbatch.background import settings_for
@@ -44,6 +39,7 @@ from synth_assets.tasks import SPAM_TRIAGE, BatchTask
 from synth_assets.tasks.base import custom_id_for
 from synth_assets.tasks.dataset import read_partition
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TASK = SPAM_TRIAGE
 SAMPLE = PROJECT_ROOT / "data" / "emails"
 RETRY_REASONS = sorted(r.value for r in DEFAULT_RETRY_REASONS)

@@ -14,8 +14,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from synth_assets.batch.errors import SynthError
-from synth_assets.tasks import dataset
-from synth_assets.tasks.dataset import DatasetError, DatasetSpec, list_partitions, read_partition
+from synth_assets.tasks.dataset import (
+    DatasetError,
+    DatasetSpec,
+    _readers,
+    list_partitions,
+    read_partition,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "data" / "emails"
@@ -296,16 +301,16 @@ def test_streaming_type_inference_falls_back_to_whole_file(
     # Tiny blocks make the first block see only nulls for "note" and no "extra" at all;
     # the streaming reader gives up and the file is re-read whole, without losing or
     # repeating rows.
-    monkeypatch.setattr(dataset, "BLOCK_SIZE", 4096)
-    monkeypatch.setattr(dataset, "PEEK_BLOCK_SIZE", 4096)
+    monkeypatch.setattr(_readers, "BLOCK_SIZE", 4096)
+    monkeypatch.setattr(_readers, "PEEK_BLOCK_SIZE", 4096)
     whole_reads: list[bool] = []
-    real_open = dataset._open
+    real_open = _readers._open
 
     def spy_open(*args, **kwargs):
         whole_reads.append(kwargs["whole"])
         return real_open(*args, **kwargs)
 
-    monkeypatch.setattr(dataset, "_open", spy_open)
+    monkeypatch.setattr(_readers, "_open", spy_open)
     rows = [
         {"email_id": f"m{i}", "body": f"b{i}", "date": DAYS[0], "note": None} for i in range(300)
     ]
@@ -746,15 +751,15 @@ def test_bad_bytes_in_a_later_block(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     # The first block infers "subject" as text; a later one holds bytes that are not
     # UTF-8, so the file is re-read whole (subject becomes binary) and each row is marked
     # once, none lost or repeated.
-    monkeypatch.setattr(dataset, "BLOCK_SIZE", 4096)
+    monkeypatch.setattr(_readers, "BLOCK_SIZE", 4096)
     whole_reads: list[bool] = []
-    real_open = dataset._open
+    real_open = _readers._open
 
     def spy_open(*args, **kwargs):
         whole_reads.append(kwargs["whole"])
         return real_open(*args, **kwargs)
 
-    monkeypatch.setattr(dataset, "_open", spy_open)
+    monkeypatch.setattr(_readers, "_open", spy_open)
     lines = ["email_id,body,date,subject"] + [f"m{i},b{i},{DAYS[0]},s{i}" for i in range(600)]
     path = tmp_path / "e.csv"
     path.write_bytes(
