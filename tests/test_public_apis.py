@@ -37,10 +37,7 @@ OTHER_LAYERS = sorted(
     if PACKAGE / "batch" not in path.parents
 )
 # Imports of a batch module that are waiting for that module's own change.
-KNOWN_DEEP_IMPORTS = {
-    # paused_gc leaves the library with issue 16's first finding (the GC state).
-    ("cli/_results.py", "synth_assets.batch.parse"): {"paused_gc"},
-}
+KNOWN_DEEP_IMPORTS: dict[tuple[str, str], set[str]] = {}
 
 
 def _batch_imports(path: Path) -> list[tuple[str, list[str]]]:

@@ -34,7 +34,7 @@ from .errors import (
 )
 from .files import atomic_write
 from .job import BatchJob
-from .lines import iter_blocks, iter_lines
+from .lines import is_line, iter_blocks, iter_lines
 from .models import import_model
 from .parse import (
     ParseSummary,
@@ -42,6 +42,7 @@ from .parse import (
     iter_results,
     parse_results,
     parse_to_parquet,
+    paused_gc,
     requested_ids,
     write_tables,
 )
@@ -134,6 +135,7 @@ __all__ = [
     "function_tool",
     "import_model",
     "is_extra_line",
+    "is_line",
     "is_retryable",
     "iter_batches",
     "iter_blocks",
@@ -146,6 +148,7 @@ __all__ = [
     "parse_results",
     "parse_to_parquet",
     "parsed_schema",
+    "paused_gc",
     "requested_ids",
     "resolve_backend",
     "response_format",

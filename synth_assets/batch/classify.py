@@ -8,13 +8,14 @@ Batch-API lines at all. Nothing here raises on bad input.
 """
 
 import functools
-from typing import Annotated, Any, Literal, NotRequired
+from collections.abc import Iterable, Iterator
+from typing import Annotated, Any, Literal, NamedTuple, NotRequired
 
-from pydantic import AliasPath, BaseModel, Field, Json, TypeAdapter, ValidationError
+from pydantic import AliasPath, BaseModel, Field, Json, JsonValue, TypeAdapter, ValidationError
 from pydantic_core import SchemaValidator, from_json
 from typing_extensions import TypedDict
 
-from .lines import custom_id_of
+from .lines import custom_id_of, is_line
 from .reasons import Reason
 from .records import LineMeta, Parsed, Unparsed
 
@@ -61,6 +62,12 @@ _ENVELOPE = TypeAdapter(_Line)
 
 def _at(*path: str | int) -> Any:
     return Field(validation_alias=AliasPath(*path))
+
+
+# A line that parsed, flat: custom_id, the validated answer, model, request_id, then the
+# prompt, completion and total token counts (a plain tuple: cheapest to build and to turn
+# into Arrow columns).
+ParsedRow = tuple[str, BaseModel, str | None, str | None, int | None, int | None, int | None]
 
 
 @functools.lru_cache(maxsize=64)
@@ -197,10 +204,9 @@ class LineClassifier:
             fast_envelope(response_model, tools=True).validate_json,
         ]
 
-    def fast_row(self, raw: bytes) -> tuple[Any, ...] | None:
-        """The common line in one pydantic-core call: ``(custom_id, value, model, request_id,
-        prompt_tokens, completion_tokens, total_tokens)``; None for any other line (which
-        :meth:`classify` then handles)."""
+    def fast_row(self, raw: bytes) -> ParsedRow | None:
+        """The common line in one pydantic-core call, as a :data:`ParsedRow`; None for any
+        other line (which :meth:`classify` then handles)."""
         for index, validate in enumerate(self._fast):
             try:
                 line = validate(raw)
@@ -229,14 +235,43 @@ class LineClassifier:
             total,
         )
 
-    def __call__(self, raw: bytes, source: str) -> Parsed | Unparsed:
-        """Return the record for one line (``raw`` without its newline)."""
+    def decide(self, raw: bytes, source: str) -> ParsedRow | Unparsed:
+        """The outcome of one line: its parsed row, or the unparsed record saying why.
+
+        The one place a line's outcome is decided: :func:`~.parse.iter_results` (lists,
+        resubmission, the CLI), :func:`~.parse.write_tables` (Parquet) and the pipeline's
+        collect step all call it, so they cannot disagree on a line.
+        """
         row = self.fast_row(raw)
-        if row is None:
-            return self.classify(raw, source)
-        custom_id, value, model, request_id, prompt, completion, total = row
+        if row is not None:
+            return row
+        record = self.classify(raw, source)
+        if isinstance(record, Unparsed):
+            return record
+        meta = record.meta
+        return (
+            record.custom_id, record.value, meta.model, meta.request_id,
+            meta.prompt_tokens, meta.completion_tokens, meta.total_tokens,
+        )  # fmt: skip
+
+    def decide_lines(self, lines: Iterable[bytes], source: str) -> Iterator[ParsedRow | Unparsed]:
+        """The outcomes of ``lines`` in order; a blank line is no line at all."""
+        decide = self.decide
+        for raw in lines:
+            if is_line(raw):
+                yield decide(raw, source)
+
+    def record(self, outcome: ParsedRow | Unparsed) -> Parsed | Unparsed:
+        """An outcome of :meth:`decide` as a record."""
+        if isinstance(outcome, Unparsed):
+            return outcome
+        custom_id, value, model, request_id, prompt, completion, total = outcome
         meta = LineMeta(model, self.batch_id, request_id, prompt, completion, total)
         return Parsed(custom_id, value, meta)
+
+    def __call__(self, raw: bytes, source: str) -> Parsed | Unparsed:
+        """Return the record for one line (``raw`` without its newline)."""
+        return self.record(self.decide(raw, source))
 
     def classify(self, raw: bytes, source: str) -> Parsed | Unparsed:
         """The full classification of one line, whatever its shape."""
@@ -301,8 +336,8 @@ class LineClassifier:
         elif isinstance(body.get("output"), list):
             outcome = _responses_answer(body)
         else:
-            outcome = (Reason.INVALID_LINE, "200 response without choices or output", None)
-        if isinstance(outcome, tuple):
+            outcome = _Failure(Reason.INVALID_LINE, "200 response without choices or output", None)
+        if isinstance(outcome, _Failure):
             reason, message, content = outcome
             return Unparsed(
                 custom_id, reason, message, content if content is not None else _text(raw),
@@ -332,13 +367,22 @@ class LineClassifier:
         return Parsed(custom_id, value, meta)
 
 
-# An answer is either the content to validate, or (reason, message, raw content).
-_Outcome = Any
+class _Failure(NamedTuple):
+    """Why a 200 response holds no answer to validate, and its raw content (if any)."""
+
+    reason: Reason
+    message: str
+    content: JsonValue
+
+
+# What a 200 response holds: the answer to validate (JSON text, or JSON data already
+# decoded), or why there is none. JSON never decodes to a tuple, so the two cannot mix.
+_Outcome = _Failure | JsonValue
 
 
 def _chat_answer(choices: list[Any]) -> _Outcome:
     if not choices or not isinstance(choices[0], dict):
-        return Reason.INVALID_LINE, "response has no choices", None
+        return _Failure(Reason.INVALID_LINE, "response has no choices", None)
     choice = choices[0]
     message = choice.get("message") if isinstance(choice.get("message"), dict) else {}
     finish = choice.get("finish_reason")
@@ -348,13 +392,15 @@ def _chat_answer(choices: list[Any]) -> _Outcome:
         function = tool_calls[0].get("function") or {}
         content = function.get("arguments") if isinstance(function, dict) else None
     if message.get("refusal"):
-        return Reason.REFUSAL, str(message["refusal"])[:_MAX_MESSAGE], content
+        return _Failure(Reason.REFUSAL, str(message["refusal"])[:_MAX_MESSAGE], content)
     if finish == "length":
-        return Reason.TRUNCATED, "finish_reason is length: the answer was cut short", content
+        return _Failure(
+            Reason.TRUNCATED, "finish_reason is length: the answer was cut short", content
+        )
     if finish == "content_filter":
-        return Reason.CONTENT_FILTER, "finish_reason is content_filter", content
+        return _Failure(Reason.CONTENT_FILTER, "finish_reason is content_filter", content)
     if content is None or content == "":
-        return Reason.INVALID_JSON, "the answer has no content", None
+        return _Failure(Reason.INVALID_JSON, "the answer has no content", None)
     return content
 
 
@@ -378,11 +424,11 @@ def _responses_answer(body: dict[str, Any]) -> _Outcome:
                     refusal = part.get("refusal")
             break
     if refusal:
-        return Reason.REFUSAL, str(refusal)[:_MAX_MESSAGE], content
+        return _Failure(Reason.REFUSAL, str(refusal)[:_MAX_MESSAGE], content)
     if why == "max_output_tokens":
-        return Reason.TRUNCATED, "incomplete: max_output_tokens", content
+        return _Failure(Reason.TRUNCATED, "incomplete: max_output_tokens", content)
     if why == "content_filter":
-        return Reason.CONTENT_FILTER, "incomplete: content_filter", content
+        return _Failure(Reason.CONTENT_FILTER, "incomplete: content_filter", content)
     if content is None or content == "":
-        return Reason.INVALID_JSON, "the answer has no content", None
+        return _Failure(Reason.INVALID_JSON, "the answer has no content", None)
     return content

@@ -116,7 +116,7 @@ class BatchJob:
         parsed: list[Any] = []
         unparsed: list[dict[str, Any]] = []
         files = ResultFiles(file_path, error_file_path, requested=requested)
-        with paused_gc(freeze=True):
+        with paused_gc():
             for record in iter_results(files, response_model):
                 if isinstance(record, Parsed):
                     parsed.append(

@@ -52,6 +52,11 @@ def read_span(path: str | os.PathLike[str], start: int, end: int, buffer: bytear
         return bytes(view[:filled])
 
 
+def is_line(raw: bytes) -> bool:
+    """False for a blank line, which is no line at all (not a row of any table)."""
+    return bool(raw) and not raw.isspace()
+
+
 def iter_lines(path: str | os.PathLike[str]) -> Iterator[bytes]:
     """Yield every line of ``path`` (without newline) in order."""
     for lines in iter_blocks(path):

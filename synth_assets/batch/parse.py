@@ -11,22 +11,23 @@ attempts (resubmissions of failed requests), the last attempt's outcome wins.
 """
 
 import gc
+import logging
 import multiprocessing
 import os
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel
 from pydantic_core import to_json
 
-from .classify import LineClassifier
+from .classify import LineClassifier, ParsedRow
 from .errors import SynthError
 from .idset import IdSet
 from .lines import BLOCK, custom_id_of, iter_blocks, iter_lines, read_span
@@ -45,6 +46,13 @@ _UNANSWERED_REASON = {
 }
 # Files smaller than this are parsed in-process: worker start-up would cost more than it saves.
 PARALLEL_MIN_BYTES = 32 << 20
+# Default worker processes: one per core, at most this many (beyond, the writer in this
+# process is the bottleneck).
+MAX_WORKERS = 4
+# Parsed rows turned into Arrow at a time while the GC runs: a rich row holds a dozen or
+# more tracked objects, so this many stay below a young collection's 700.
+_YOUNG_ROWS = 32
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +190,10 @@ class _Admission:
             record = records[index]
             if reject is not SUPERSEDED:
                 if isinstance(record, Parsed):
-                    reject.raw, reject.source = record.value.model_dump_json(), "output"
+                    reject.raw, reject.source = (
+                        record.value.model_dump_json(by_alias=True),
+                        "output",
+                    )
                 else:
                     reject.raw, reject.source = record.raw, record.source
                 reject.meta = record.meta
@@ -238,7 +249,7 @@ def iter_results(
         wanted = requested_ids(files.requested) if files.requested is not None else None
         for source, path in _sources(files):
             for lines in iter_blocks(path):
-                records = [classify(raw, source) for raw in lines if raw and not raw.isspace()]
+                records = [classify.record(o) for o in classify.decide_lines(lines, source)]
                 yield from _stamp_hashes(admission.admit_all(records, wanted, files.attempt), files)
         if wanted is not None:
             yield from _stamp_hashes(admission.unanswered(files, wanted), files)
@@ -278,23 +289,40 @@ def parse_results(
     return iter_results(files, response_model)
 
 
-@contextmanager
-def paused_gc(*, freeze: bool = False) -> Iterator[None]:
-    """Pause the cyclic GC: it re-traverses millions of live objects during bulk work.
+def _alone() -> bool:
+    """True when the calling thread is the only Python thread of the process."""
+    return threading.active_count() == 1
 
-    With ``freeze``, the objects made meanwhile (e.g. a returned list of a million models)
-    are moved to the permanent generation first, so that re-enabling the GC does not
-    traverse them all at once; reference counting still frees them as usual.
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause the cyclic GC during bulk work, and leave it exactly as it was found.
+
+    Each parsed row adds a dozen or more tracked objects (a model, its ``__dict__``, its
+    fields set, nested models and lists); with the GC on, every full collection re-traverses
+    all of them as they pile up, which makes a list parse several times slower.
+
+    The GC is process-wide, so it is paused only when the GC is enabled and this thread is
+    the only one (a server's or a notebook's other threads keep theirs running). On exit
+    the objects made meanwhile join the oldest generation without being traversed
+    (``freeze()`` then ``unfreeze()``: O(1), and nothing stays frozen), as they would after
+    surviving young collections; the caller's young garbage cycles, if any, then wait for
+    the next full collection. That is done only when nothing was frozen before, since
+    ``unfreeze()`` would release the caller's frozen objects too. Enabled state,
+    thresholds and freeze count are as before; ``gc.collect()`` still frees any cycle.
     """
-    was_enabled = gc.isenabled()
+    if not gc.isenabled() or not _alone():
+        yield
+        return
+    promote = gc.get_freeze_count() == 0
     gc.disable()
     try:
         yield
     finally:
-        if freeze:
+        if promote:
             gc.freeze()
-        if was_enabled:
-            gc.enable()
+            gc.unfreeze()
+        gc.enable()
 
 
 # ---- Parquet: blocks of lines, parsed in worker processes when the files are large ----
@@ -320,28 +348,26 @@ class _BlockParser:
     def parse(self, path: Path, start: int, end: int, source: str, batch_id: str | None) -> _Block:
         data = read_span(path, start, end, self._buffer)
         classify = LineClassifier(self.response_model, batch_id)
-        fast_row = classify.fast_row
-        rows: list[tuple[Any, ...]] = []  # (custom_id, value, model, request_id, tokens...)
+        # With the GC running (beside other threads), rows go to Arrow a few dozen at a
+        # time: their models then die young, instead of being promoted and re-traversed.
+        piece = _YOUNG_ROWS if gc.isenabled() else None
+        pieces: list[pa.Table] = []
+        done = 0  # parsed rows already in pieces
+        rows: list[ParsedRow] = []
         unparsed: list[tuple[int, Unparsed]] = []
-        for raw in data.split(b"\n"):
-            if not raw or raw.isspace():
+        for outcome in classify.decide_lines(data.split(b"\n"), source):
+            if isinstance(outcome, Unparsed):
+                unparsed.append((done + len(rows), outcome))
                 continue
-            row = fast_row(raw)
-            if row is not None:
-                rows.append(row)
-            else:
-                record = classify.classify(raw, source)
-                if isinstance(record, Parsed):
-                    meta = record.meta
-                    rows.append(
-                        (record.custom_id, record.value, meta.model, meta.request_id,
-                         meta.prompt_tokens, meta.completion_tokens, meta.total_tokens)
-                    )  # fmt: skip
-                else:
-                    unparsed.append((len(rows), record))
-        return _Block(self.table(rows, batch_id), unparsed)
+            rows.append(outcome)
+            if piece is not None and len(rows) >= piece:
+                pieces.append(self.table(rows, batch_id))
+                done, rows = done + len(rows), []
+        if rows or not pieces:
+            pieces.append(self.table(rows, batch_id))
+        return _Block(pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces), unparsed)
 
-    def table(self, rows: list[tuple[Any, ...]], batch_id: str | None) -> pa.Table:
+    def table(self, rows: list[ParsedRow], batch_id: str | None) -> pa.Table:
         """Arrow table of parsed rows: custom_id, the model's columns, then metadata."""
         columns = list(zip(*rows, strict=True)) if rows else [()] * 7
         ids, values, models, request_ids, prompt, completion, total = columns
@@ -366,6 +392,7 @@ _worker: _BlockParser | None = None
 
 def _init_worker(response_model: type[BaseModel]) -> None:
     global _worker
+    # A worker process is ours alone and holds only short-lived blocks: no GC needed.
     gc.disable()
     _worker = _BlockParser(response_model)
 
@@ -388,12 +415,30 @@ def _spans(path: Path, block: int = BLOCK) -> Iterator[tuple[int, int]]:
             start = end
 
 
+def _can_fork() -> bool:
+    """Whether worker processes may be forked from this one now.
+
+    Only ``fork`` lets a worker use the response model as it is (a class from a notebook,
+    a script's ``__main__`` or a function cannot be pickled by name for ``spawn`` or
+    ``forkserver``, and those re-run an unguarded script). Forking while another thread
+    runs can copy a lock it holds into the child and deadlock there (Dagster steps,
+    uvicorn), so then nothing is forked and the files are parsed in this process.
+    """
+    return "fork" in multiprocessing.get_all_start_methods() and _alone()
+
+
 def _choose_workers(workers: int | None, total_bytes: int) -> int:
-    if workers is not None:
-        return max(1, workers)
-    if total_bytes < PARALLEL_MIN_BYTES or "fork" not in multiprocessing.get_all_start_methods():
+    """Worker processes for a parse: ``workers`` if given, else one per core, at most
+    :data:`MAX_WORKERS`, for files of :data:`PARALLEL_MIN_BYTES` or more; 1 (in-process)
+    whenever forking is unsafe (see :func:`_can_fork`)."""
+    wanted = max(1, workers) if workers is not None else None
+    if wanted is None:
+        big = total_bytes >= PARALLEL_MIN_BYTES
+        wanted = min(os.cpu_count() or 1, MAX_WORKERS) if big else 1
+    if wanted > 1 and not _can_fork():
+        log.info("parsing in-process: forking is unavailable, or unsafe beside other threads")
         return 1
-    return min(os.cpu_count() or 1, 4)
+    return wanted
 
 
 def write_tables(
@@ -412,7 +457,10 @@ def write_tables(
 
     Memory stays flat in the number of lines: files are read in blocks, tables are written
     in row groups. Large inputs are parsed by ``workers`` forked processes (default: one
-    per core when the files exceed 32 MB); ``workers=1`` keeps everything in-process.
+    per core, at most 4, when the files reach 32 MB); ``workers=1`` keeps everything
+    in-process, and so does a process running other threads, where forking is unsafe.
+    No ``if __name__ == "__main__"`` guard is ever needed. The caller's GC is left as found
+    (see :func:`paused_gc`).
     Both files are written under temporary names and renamed, so a crash leaves no half file.
     """
     batches = _newest_attempt_first(results)
@@ -463,8 +511,9 @@ def _executor(count: int, response_model: type[BaseModel]) -> Iterator[Executor 
     if count <= 1:
         yield None
         return
-    # fork: the worker inherits the response model as it is, even a class defined in a
-    # notebook or a function, and nothing re-imports the caller's script.
+    # fork (only while no other thread runs, see _can_fork): the worker inherits the
+    # response model as it is, even a class defined in a notebook or a function, and
+    # nothing re-imports the caller's script.
     pool = ProcessPoolExecutor(
         max_workers=count,
         mp_context=multiprocessing.get_context("fork"),

@@ -19,10 +19,10 @@ from synth_assets.batch import (
     atomic_write,
     iter_results,
     parsed_schema,
+    paused_gc,
     requested_ids,
     write_tables,
 )
-from synth_assets.batch.parse import paused_gc
 
 _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 

@@ -18,10 +18,11 @@ from pydantic import BaseModel
 from synth_assets.batch import (
     TERMINAL,
     LineClassifier,
-    Parsed,
     Reason,
+    Unparsed,
     batch_error_summary,
     download_file,
+    is_line,
     iter_blocks,
 )
 
@@ -110,29 +111,30 @@ def classify_results(
     """One outcome per request of the batch (first line wins), the extra lines, and the
     input and output tokens the lines report."""
     classifier = LineClassifier(response_model, batch_id)
-    fast_row = classifier.fast_row  # the common valid answer in one pydantic-core call
     answers: dict[str, Answer] = {}
     extra: list[bytes] = []
     prompt = completion = 0
     for source, path in files:
         for lines in iter_blocks(path):
-            for raw in lines:
-                if not raw or raw.isspace():
-                    continue
-                row = fast_row(raw)
-                result = None if row is not None else classifier(raw, source)
-                meta = None if result is None else result.meta
-                prompt += (row[4] if row is not None else meta and meta.prompt_tokens) or 0
-                completion += (row[5] if row is not None else meta and meta.completion_tokens) or 0
-                custom_id = row[0] if row is not None else result.custom_id  # type: ignore[union-attr]
+            for raw in filter(is_line, lines):
+                # The outcome as the tables decide it (classify.py): one decision per line.
+                outcome = classifier.decide(raw, source)
+                if isinstance(outcome, Unparsed):
+                    custom_id, meta = outcome.custom_id, outcome.meta
+                    prompt += (meta and meta.prompt_tokens) or 0
+                    completion += (meta and meta.completion_tokens) or 0
+                else:
+                    custom_id = outcome[0]
+                    prompt += outcome[4] or 0
+                    completion += outcome[5] or 0
                 if custom_id is None or custom_id not in sends or custom_id in answers:
                     extra.append(raw)
-                elif result is None or isinstance(result, Parsed):
-                    answers[custom_id] = Answer(custom_id, None, None, None, raw)
-                else:
+                elif isinstance(outcome, Unparsed):
                     answers[custom_id] = Answer(
-                        custom_id, result.reason.value, result.status_code, result.message, raw
+                        custom_id, outcome.reason.value, outcome.status_code, outcome.message, raw
                     )
+                else:
+                    answers[custom_id] = Answer(custom_id, None, None, None, raw)
     reason, message = _UNANSWERED.get(status, _MISSING)
     if reason is Reason.BATCH_FAILED and batch_error:
         message = batch_error
