@@ -41,7 +41,7 @@ def test_backfill_prints_this_runs_summary_and_a_second_run_sends_nothing(
     assert summary_row(first.stdout, DATE)[:3] == [DATE, "208", "208"]  # rows, sent now
     # Dagster's own log lines went to a file, not to the terminal
     assert " - DEBUG - " not in first.stdout + first.stderr
-    [log] = (tmp_path / "home" / "logs").glob("backfill-*.log")
+    [log] = (tmp_path / "home" / "synth-logs").glob("backfill-*.log")
     assert " - DEBUG - " in log.read_text()
 
     again = synth("backfill", "--from", DATE, "--to", DATE, "--timeout", "120", **env)
