@@ -203,6 +203,7 @@ def _drive(
 
     from synth_assets.defs import BatchApiResource, build_definitions
     from synth_assets.defs.assets import FRESH_ANSWERS_TAG
+    from synth_assets.defs.jobs import submit_job_name
 
     from ._daemon import (
         Watch,
@@ -237,8 +238,8 @@ def _drive(
     ):
         backfill_id = launch_backfill(workspace, PROJECT_ROOT, env, tasks[0], dates, tags, log_path)
         click.echo(
-            f"backfill {backfill_id}: {len(dates)} run(s) of {tasks[0].name}'s submit job; "
-            "a dagster-daemon runs them and its sensors take it from there"
+            f"backfill {backfill_id}: {submit_job_name(tasks[0])} over {len(dates)} day(s); "
+            "a dagster-daemon runs it and its sensors take it from there"
         )
         outcomes = Watch(
             instance,
@@ -297,15 +298,18 @@ def _drive(
 )
 @BACKEND_CHOICE
 def demo(task_name: str, timeout: float, days: int, faults: str, backend_choice: str) -> None:
-    """Run the whole pipeline on the sample data, through the real sensor and instance.
+    """Run the whole pipeline on the sample data, through a real Dagster daemon.
 
     Uses the project's local Batch server (started if it is not running) unless
-    --backend env asks for the one OPENAI_API_KEY / OPENAI_BASE_URL choose. Builds every day
-    of the task's input, sends what the request record has no final answer for, lets
-    batch_completion_sensor wait for the batches, and publishes the Parquet tables. A
-    chained task runs with its upstream and downstream tasks, an upstream first (e.g.
-    synthetic_emails, then synthetic_triage). Runs are kept in .dagster/ for `make dev`;
-    Dagster's own log goes to .dagster/synth-logs/.
+    --backend env asks for the one OPENAI_API_KEY / OPENAI_BASE_URL choose. Starts a
+    dagster-daemon on the project's instance and records a backfill of the task's submit
+    job over every day of its input: each day sends what the request record has no final
+    answer for; batch_completion_sensor, ticking in the daemon, waits for the batches and
+    launches the collect runs that publish the Parquet tables. A chained task runs with its
+    downstream tasks (task_chain_sensor submits them), an upstream first (e.g.
+    synthetic_emails, then synthetic_triage). The daemon stops when the demo ends. The
+    backfill, the ticks and the runs are kept in .dagster/ for `make dev`; Dagster's own
+    log goes to .dagster/synth-logs/.
 
     \b
     Examples:
@@ -357,7 +361,12 @@ def _date_range(start: str, end: str) -> list[str]:
 @click.option("--task", "task_name", default="spam_triage", show_default=True)
 @click.option("--from", "start", required=True, help="First partition date (YYYY-MM-DD).")
 @click.option("--to", "end", required=True, help="Last partition date (YYYY-MM-DD).")
-@click.option("--wait/--no-wait", default=True, show_default=True, help="Collect the results too.")
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Collect the results too (else stop once submitted).",
+)
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait for batches.")
 @click.option(
     "--fresh-answers",
@@ -371,10 +380,11 @@ def backfill(
 
     Uses the backend OPENAI_API_KEY / OPENAI_BASE_URL choose (else the local server).
     Each day sends only the requests that have no final answer on that backend: an
-    unchanged day sends nothing. Runs are recorded in the project's Dagster instance
-    (.dagster/), like the UI's.
+    unchanged day sends nothing. Records a backfill of the task's submit job in the
+    project's Dagster instance (.dagster/), like the UI's, and runs it through a
+    dagster-daemon started for the command, whose batch_completion_sensor collects the days
+    (stopped when the command ends; with --no-wait, once the submit runs are done).
 
-    \b
     \b
     Examples:
       synth backfill --from 2026-11-01 --to 2026-11-03

@@ -15,11 +15,13 @@ DATE = "2026-11-06"  # the smallest sample day: 208 emails
 
 
 def pipeline_env(tmp_path: Path) -> dict[str, str]:
-    """Everything the pipeline writes goes under ``tmp_path``."""
+    """Everything the pipeline writes goes under ``tmp_path``; the daemon's sensors tick as
+    often as it lets them (the demo's pace, not production's 30 s)."""
     return {
         "DAGSTER_HOME": str(tmp_path / "home"),
         "SYNTH_STORAGE_ROOT": str(tmp_path / "out"),
         "SYNTH_WORK_DIR": str(tmp_path / "work"),
+        "SYNTH_SENSOR_INTERVAL_S": "1",
     }
 
 
