@@ -15,6 +15,7 @@ from .helpers import Synth
 from .test_pipeline_commands import DATE, pipeline_env
 
 SENSOR = "batch_completion_sensor"
+CHAIN = "task_chain_sensor"
 
 
 def instance_at(home: Path) -> dg.DagsterInstance:
@@ -120,4 +121,30 @@ def test_ctrl_c_stops_the_daemon_with_the_command(synth: Synth, tmp_path: Path) 
         process.send_signal(signal.SIGINT)
 
         assert process.wait(timeout=60) != 0
+    assert daemons_of(tmp_path / "home") == []
+
+
+@pytest.mark.timeout(240)
+def test_the_chain_demo_flows_down_through_the_daemons_chain_sensor(
+    synth: Synth, tmp_path: Path
+) -> None:
+    env = pipeline_env(tmp_path)
+
+    result = synth(
+        "demo", "--task", "synthetic_emails", "--days", "1", "--backend", "env", timeout=200, **env
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "submitted synthetic_emails 2026-11-01: 72 requests sent" in result.stdout
+    # No backfill of the downstream task: the daemon's chain sensor submitted its day.
+    assert re.search(
+        r"submitted synthetic_triage 2026-11-01: \d+ requests sent .*task_chain_sensor tick\)",
+        result.stdout,
+    ), result.stdout
+    with instance_at(tmp_path / "home") as instance:
+        [backfill] = instance.get_backfills()  # one: the upstream's
+        assert list(backfill.partition_names or []) == ["2026-11-01"]
+        [chain] = [s for s in instance.all_instigator_state() if s.instigator_name == CHAIN]
+        ticks = instance.get_ticks(chain.instigator_origin_id, chain.selector_id)
+        assert any(tick.run_ids for tick in ticks)
     assert daemons_of(tmp_path / "home") == []
