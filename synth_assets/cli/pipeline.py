@@ -1,6 +1,5 @@
 """``synth demo``, ``synth dev`` and ``synth backfill``: the pipeline from a shell."""
 
-import contextlib
 import datetime as dt
 import os
 import signal
@@ -39,12 +38,17 @@ DEMO_FAULTS = (
     "refusal=0.003,truncated=0.003,missing=0.002,duplicate=0.002"
 )
 DAGSTER_YAML = """\
-# Written by synth: keep run history here, no telemetry, no first-visit modal.
+# Written by synth: keep run history here, no telemetry, no first-visit modal; the daemon's
+# run queue looks for queued runs every second.
 telemetry:
   enabled: false
 nux:
   enabled: false
+run_queue:
+  dequeue_interval_seconds: 1
 """
+# The demo's sensors tick as often as the daemon lets them (its sensor loop takes ~5 s).
+DEMO_SENSOR_INTERVAL_S = 1
 
 
 def dagster_home() -> Path:
@@ -190,48 +194,91 @@ def _drive(
     timeout: float,
     fresh_answers: bool,
     what: str,
+    collect: bool = True,
+    sensor_interval_s: int | None = None,
 ) -> "dg.Definitions":
-    """Submit ``dates`` of each task in turn (an upstream before its downstreams) and drive
-    them through the sensor; print each task's summary; fail naming each day that was not
-    collected."""
+    """Launch a backfill of the first task's submit job over ``dates`` and let a real
+    ``dagster-daemon`` run it: its sensors collect the days, resubmit retryable failures and
+    (for a chain) submit the downstream tasks' days. Print each run as it ends and each
+    task's summary; fail naming each day that was not collected or whose run failed."""
     import dagster as dg
 
     from synth_assets.defs import BatchApiResource, build_definitions
-    from synth_assets.defs.runs import run_pipeline
+    from synth_assets.defs.assets import FRESH_ANSWERS_TAG
+    from synth_assets.defs.jobs import submit_job_name
+    from synth_assets.pipeline.settings import project_dir
 
+    from ._daemon import (
+        Watch,
+        dagster_env,
+        launch_backfill,
+        running_daemon,
+        workspace_file,
+    )
     from ._summary import print_summary
 
     home = dagster_home()
     if not reachable(backend):
         raise SynthError(unreachable_message(backend))
-    logs = home / "logs"
+    # Not $DAGSTER_HOME/logs: Dagster keeps its telemetry queue there and moves it away.
+    logs = home / "synth-logs"
     logs.mkdir(exist_ok=True)
     log_path = logs / f"{what}-{time.strftime('%Y%m%d-%H%M%S')}.log"
     click.echo(f"Dagster's own log: {log_path}")
     started = time.time()
     resources = {"batch_api": BatchApiResource(local_server=True)} if local_server else None
     defs = build_definitions(resources=resources)
+    env = dagster_env(home, local_server=local_server, sensor_interval_s=sensor_interval_s)
+    workspace = workspace_file(home, project_dir())
+    tags = {FRESH_ANSWERS_TAG: "true"} if fresh_answers else {}
+    # Ctrl-C (or a SIGTERM) stops the daemon too, even when started where SIGINT was ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    since = dt.datetime.now(dt.UTC)
+    with (
+        dg.DagsterInstance.get() as instance,
+        running_daemon(workspace, project_dir(), env, log_path) as daemon,
+    ):
+        backfill_id = launch_backfill(
+            workspace, project_dir(), env, tasks[0], dates, tags, log_path
+        )
+        click.echo(
+            f"backfill {backfill_id}: {submit_job_name(tasks[0])} over {len(dates)} day(s); "
+            "a dagster-daemon runs it and its sensors take it from there"
+        )
+        outcomes = Watch(
+            instance,
+            defs,
+            tasks,
+            dates,
+            backfill_id,
+            since,
+            daemon,
+            click.echo,
+            timeout,
+        ).until_done(collect=collect)
     problems: dict[str, str] = {}
-    with dg.DagsterInstance.get() as instance:
-        for task in tasks:
-            if len(tasks) > 1:
-                click.echo(f"\n== {task.name} ==")
-            since = time.time()
-            outcome = run_pipeline(
-                defs,
-                task,
-                dates,
-                instance,
-                timeout_s=timeout,
-                log=click.echo,
-                fresh_answers=fresh_answers,
-                log_path=log_path,
-            )
-            print_summary(defs, task, dates, outcome, since)
-            prefix = f"{task.name} " if len(tasks) > 1 else ""
-            problems.update({f"{prefix}{d}": why for d, why in outcome.problems.items()})
-            if outcome.problems:
-                break  # a downstream task cannot read days its upstream did not publish
+    if not collect:
+        first = outcomes[tasks[0].name]
+        problems.update(first.problems)
+        for date in dates:
+            if date not in first.submitted:
+                problems.setdefault(date, "its submit run did not succeed")
+        if problems:
+            days = "; ".join(f"{d}: {why}" for d, why in sorted(problems.items()))
+            raise SynthError(f"{len(problems)} day(s) not submitted: {days}.")
+        click.echo(
+            "submitted; batch_completion_sensor collects them when they finish (it runs in "
+            "the Dagster daemon of `synth dev` or your deployment)."
+        )
+        return defs
+    for task in tasks:
+        outcome = outcomes[task.name]
+        if len(tasks) > 1:
+            click.echo(f"\n== {task.name} ==")
+        print_summary(defs, task, dates, outcome, started)
+        prefix = f"{task.name} " if len(tasks) > 1 else ""
+        problems.update({f"{prefix}{d}": why for d, why in outcome.problems.items()})
     click.echo(f"\ndone in {time.time() - started:.1f} s.")
     if problems:
         days = "; ".join(f"{date}: {why.rstrip('.')}" for date, why in sorted(problems.items()))
@@ -256,15 +303,18 @@ def _drive(
 )
 @BACKEND_CHOICE
 def demo(task_name: str, timeout: float, days: int, faults: str, backend_choice: str) -> None:
-    """Run the whole pipeline on the sample data, through the real sensor and instance.
+    """Run the whole pipeline on the sample data, through a real Dagster daemon.
 
     Uses the project's local Batch server (started if it is not running) unless
-    --backend env asks for the one OPENAI_API_KEY / OPENAI_BASE_URL choose. Builds every day
-    of the task's input, sends what the request record has no final answer for, lets
-    batch_completion_sensor wait for the batches, and publishes the Parquet tables. A
-    chained task runs with its upstream and downstream tasks, an upstream first (e.g.
-    synthetic_emails, then synthetic_triage). Runs are kept in .dagster/ for `make dev`;
-    Dagster's own log goes to .dagster/logs/.
+    --backend env asks for the one OPENAI_API_KEY / OPENAI_BASE_URL choose. Starts a
+    dagster-daemon on the project's instance and records a backfill of the task's submit
+    job over every day of its input: each day sends what the request record has no final
+    answer for; batch_completion_sensor, ticking in the daemon, waits for the batches and
+    launches the collect runs that publish the Parquet tables. A chained task runs with its
+    downstream tasks (task_chain_sensor submits them), an upstream first (e.g.
+    synthetic_emails, then synthetic_triage). The daemon stops when the demo ends. The
+    backfill, the ticks and the runs are kept in .dagster/ for `make dev`; Dagster's own
+    log goes to .dagster/synth-logs/.
 
     \b
     Examples:
@@ -292,6 +342,7 @@ def demo(task_name: str, timeout: float, days: int, faults: str, backend_choice:
             timeout=timeout,
             fresh_answers=False,
             what="demo",
+            sensor_interval_s=DEMO_SENSOR_INTERVAL_S,
         )
     storage = defs.resources["storage"]  # type: ignore[index]
     last = chain[-1]
@@ -313,7 +364,12 @@ def _date_range(start: str, end: str) -> list[str]:
 @click.option("--task", "task_name", default="spam_triage", show_default=True)
 @click.option("--from", "start", required=True, help="First partition date (YYYY-MM-DD).")
 @click.option("--to", "end", required=True, help="Last partition date (YYYY-MM-DD).")
-@click.option("--wait/--no-wait", default=True, show_default=True, help="Collect the results too.")
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Collect the results too (else stop once submitted).",
+)
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait for batches.")
 @click.option(
     "--fresh-answers",
@@ -327,10 +383,11 @@ def backfill(
 
     Uses the backend OPENAI_API_KEY / OPENAI_BASE_URL choose (else the local server).
     Each day sends only the requests that have no final answer on that backend: an
-    unchanged day sends nothing. Runs are recorded in the project's Dagster instance
-    (.dagster/), like the UI's.
+    unchanged day sends nothing. Records a backfill of the task's submit job in the
+    project's Dagster instance (.dagster/), like the UI's, and runs it through a
+    dagster-daemon started for the command, whose batch_completion_sensor collects the days
+    (stopped when the command ends; with --no-wait, once the submit runs are done).
 
-    \b
     \b
     Examples:
       synth backfill --from 2026-11-01 --to 2026-11-03
@@ -340,33 +397,16 @@ def backfill(
     dates = _date_range(start, end)
     backend = resolve_backend()
     click.echo(f"backend: {backend.label}; partitions: {dates[0]}..{dates[-1]}")
-    if wait:
-        _drive(
-            [task],
-            dates,
-            backend,
-            local_server=False,
-            timeout=timeout,
-            fresh_answers=fresh_answers,
-            what="backfill",
-        )
-        return
-    import dagster as dg
-
-    from synth_assets.defs import build_definitions
-    from synth_assets.defs.runs import submit_partitions
-
-    dagster_home()
-    if not reachable(backend):
-        raise SynthError(unreachable_message(backend))
-    with dg.DagsterInstance.get() as instance:
-        outcome = submit_partitions(
-            build_definitions(), task, dates, instance, click.echo, fresh_answers=fresh_answers
-        )
-    if outcome.problems:
-        days = "; ".join(f"{d}: {why}" for d, why in sorted(outcome.problems.items()))
-        raise SynthError(f"{len(outcome.problems)} day(s) not submitted: {days}.")
-    click.echo("submitted; batch_completion_sensor collects them when they finish.")
+    _drive(
+        [task],
+        dates,
+        backend,
+        local_server=False,
+        timeout=timeout,
+        fresh_answers=fresh_answers,
+        what="backfill",
+        collect=wait,
+    )
 
 
 @click.command()
@@ -385,6 +425,8 @@ def dev(port: int) -> None:
     # Ctrl-C (or a SIGTERM) stops both, even when started where SIGINT was ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
+    from ._daemon import stop_group
+
     with local_server_if_needed(backend):
         command = _dev_command(port)
         click.echo(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={home})")
@@ -395,7 +437,7 @@ def dev(port: int) -> None:
         except KeyboardInterrupt:
             click.echo("stopping dg dev and the local Batch server...")
         finally:
-            _stop_group(process)
+            stop_group(process)
 
 
 def _dev_command(port: int) -> list[str]:
@@ -409,20 +451,3 @@ def _dev_command(port: int) -> list[str]:
 
 def _interrupt(*_: object) -> None:
     raise KeyboardInterrupt
-
-
-def _stop_group(process: subprocess.Popen[bytes], timeout_s: float = 20.0) -> None:
-    """SIGINT to the process group (what Ctrl-C does), then SIGKILL after ``timeout_s``."""
-    for sig, wait in ((signal.SIGINT, timeout_s), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait)
-        except subprocess.TimeoutExpired:
-            continue
-        # The leader is gone; its children may not be: finish the group off quietly.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        return

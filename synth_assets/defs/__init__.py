@@ -91,7 +91,11 @@ def build_definitions(
     chain = build_chain_sensor(tasks)
     if chain is not None:
         sensors.append(chain)
-    defs = dg.Definitions.merge(per_task, dg.Definitions(sensors=sensors, resources=resources))
+    # A run is one day of one task, and its steps follow one another (snapshot, build,
+    # submit; download, tables, checks): they run in the run's process. Days run in
+    # parallel as separate runs, and a step subprocess per step would only add start-up time.
+    project = dg.Definitions(sensors=sensors, resources=resources, executor=dg.in_process_executor)
+    defs = dg.Definitions.merge(per_task, project)
     with _quiet_components():
         defs.resolve_asset_graph()  # resolved (and cached) here, where its warnings are muted
     return defs

@@ -65,8 +65,14 @@ def _field_descriptions(task: BatchTask) -> dict[str, str]:
     return described
 
 
+# The run tag that asks the same as ``fresh_answers`` (how `synth backfill --fresh-answers`
+# asks it: `dagster job backfill` takes tags, not config).
+FRESH_ANSWERS_TAG = "synth/fresh_answers"
+
+
 class BuildConfig(dg.Config):
-    """Options of a build (set them in the launchpad for one partition or a backfill)."""
+    """Options of a build (set them in the launchpad for one partition or a backfill, or
+    tag the run ``synth/fresh_answers=true``)."""
 
     fresh_answers: bool = Field(
         default=False,
@@ -173,7 +179,7 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
                 builder,
                 record,
                 task_settings.policy(),
-                fresh=config.fresh_answers,
+                fresh=config.fresh_answers or context.run.tags.get(FRESH_ANSWERS_TAG) == "true",
                 max_requests=batch_api.max_requests_per_file,
                 max_bytes=batch_api.max_bytes_per_file,
             )

@@ -37,6 +37,8 @@ def build_chain_sensor(
     tasks: list[BatchTask] | tuple[BatchTask, ...],
 ) -> dg.AutomationConditionSensorDefinition | None:
     """The sensor evaluating the chain conditions, or None when no task is chained."""
+    from .sensors import sensor_interval_s
+
     keys = chained_submit_keys(tasks)
     if not keys:
         return None
@@ -44,7 +46,7 @@ def build_chain_sensor(
         CHAIN_SENSOR_NAME,
         target=dg.AssetSelection.assets(*keys),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=30,
+        minimum_interval_seconds=sensor_interval_s(),
         description="Submits a chained task's day once its upstream's parsed table for that "
         "day is published.",
     )

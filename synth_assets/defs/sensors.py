@@ -51,12 +51,17 @@ _ACTIONS = {
 }
 
 
+def sensor_interval_s() -> int:
+    """Seconds between the project's sensor ticks: 30, or ``SYNTH_SENSOR_INTERVAL_S`` (the
+    demo and the UI tests tick every few seconds; the daemon's sensor loop takes ~5 s)."""
+    return project_settings().sensor_interval_s
+
+
 def build_completion_sensor(
     tasks: Sequence[BatchTask], jobs: Sequence[AssetJob]
 ) -> dg.SensorDefinition:
     """The sensor watching every task's record."""
-    # Seconds between ticks: 30, or SYNTH_SENSOR_INTERVAL_S (the UI tests use a few seconds).
-    interval_s = project_settings().sensor_interval_s
+    interval_s = sensor_interval_s()
 
     @dg.sensor(
         name="batch_completion_sensor",

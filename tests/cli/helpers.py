@@ -63,12 +63,14 @@ class Synth:
             check=False,
         )
 
-    def popen(self, *args: str, **kwargs: Any) -> subprocess.Popen[str]:
+    def popen(
+        self, *args: str, env_extra: dict[str, str] | None = None, **kwargs: Any
+    ) -> subprocess.Popen[str]:
         """Start ``synth`` without waiting (for Ctrl-C tests)."""
         return subprocess.Popen(
             [*self.command, *args],
             cwd=self.cwd,
-            env=cli_env(self.base_url),
+            env=cli_env(self.base_url, **(env_extra or {})),
             text=True,
             **kwargs,
         )

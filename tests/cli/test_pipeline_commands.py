@@ -15,11 +15,13 @@ DATE = "2026-11-06"  # the smallest sample day: 208 emails
 
 
 def pipeline_env(tmp_path: Path) -> dict[str, str]:
-    """Everything the pipeline writes goes under ``tmp_path``."""
+    """Everything the pipeline writes goes under ``tmp_path``; the daemon's sensors tick as
+    often as it lets them (the demo's pace, not production's 30 s)."""
     return {
         "DAGSTER_HOME": str(tmp_path / "home"),
         "SYNTH_STORAGE_ROOT": str(tmp_path / "out"),
         "SYNTH_WORK_DIR": str(tmp_path / "work"),
+        "SYNTH_SENSOR_INTERVAL_S": "1",
     }
 
 
@@ -41,7 +43,7 @@ def test_backfill_prints_this_runs_summary_and_a_second_run_sends_nothing(
     assert summary_row(first.stdout, DATE)[:3] == [DATE, "208", "208"]  # rows, sent now
     # Dagster's own log lines went to a file, not to the terminal
     assert " - DEBUG - " not in first.stdout + first.stderr
-    [log] = (tmp_path / "home" / "logs").glob("backfill-*.log")
+    [log] = (tmp_path / "home" / "synth-logs").glob("backfill-*.log")
     assert " - DEBUG - " in log.read_text()
 
     again = synth("backfill", "--from", DATE, "--to", DATE, "--timeout", "120", **env)

@@ -8,10 +8,10 @@ from typing import Any
 import dagster as dg
 import pyarrow.parquet as pq
 import yaml
+from inprocess_driver import PipelineRun, run_pipeline
 
 from synth_assets.defs import build_definitions, load_tasks
 from synth_assets.defs.resources import BatchApiResource, StorageResource, TaskSettings
-from synth_assets.defs.runs import PipelineRun, run_pipeline
 from synth_assets.tasks import TASKS_DIR
 from synth_assets.tasks.spec import spec_from_attributes
 

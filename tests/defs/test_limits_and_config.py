@@ -15,13 +15,13 @@ from urllib.parse import urlsplit
 import dagster as dg
 import openai
 import pytest
+from inprocess_driver import run_pipeline, submit_partitions
 
 from synth_assets.batch.errors import SynthError
 from synth_assets.batch.requests import RequestMode
 from synth_assets.defs import build_definitions
 from synth_assets.defs import resources as resources_module
 from synth_assets.defs.resources import BatchApiResource, StorageResource, TaskSettings
-from synth_assets.defs.runs import run_pipeline, submit_partitions
 from synth_assets.tasks import SPAM_TRIAGE
 
 DATES = ["2026-11-02", "2026-11-03", "2026-11-04"]

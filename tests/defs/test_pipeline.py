@@ -7,11 +7,11 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pyarrow.parquet as pq
+from inprocess_driver import PipelineRun, collect_with_sensor, run_pipeline, submit_partitions
 
 from synth_assets.cli._summary import print_summary
 from synth_assets.defs import build_definitions
 from synth_assets.defs.resources import BatchApiResource, StorageResource, TaskSettings
-from synth_assets.defs.runs import PipelineRun, collect_with_sensor, run_pipeline, submit_partitions
 from synth_assets.pipeline.record import RECORD_FILE
 from synth_assets.tasks import SPAM_TRIAGE
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import dagster as dg
 import pyarrow.parquet as pq
+from inprocess_driver import collect_with_sensor, run_pipeline, submit_partitions
 
 from synth_assets.batch import Unparsed, parse_results
 from synth_assets.defs import build_definitions
 from synth_assets.defs.resources import BatchApiResource, StorageResource, TaskSettings
-from synth_assets.defs.runs import collect_with_sensor, run_pipeline, submit_partitions
 from synth_assets.pipeline.plan import load_build
 from synth_assets.pipeline.record import RECORD_FILE, RequestRecord
 from synth_assets.tasks import SPAM_TRIAGE

@@ -22,6 +22,7 @@ from typing import Any
 import dagster as dg
 import openai
 import pyarrow.parquet as pq
+from inprocess_driver import PipelineRun, collect_with_sensor
 
 from synth_assets.batch.parse import ResultFiles, iter_results
 from synth_assets.batch.reasons import Reason
@@ -30,7 +31,6 @@ from synth_assets.batch.remote import TERMINAL, iter_batches
 from synth_assets.batch.resubmission import DEFAULT_RETRY_REASONS, is_retryable
 from synth_assets.defs import build_definitions
 from synth_assets.defs.resources import BatchApiResource, StorageResource, TaskSettings
-from synth_assets.defs.runs import PipelineRun, collect_with_sensor
 from synth_assets.localbatch import ServerProcess, ThreadServer
 from synth_assets.localbatch.background import settings_for
 from synth_assets.pipeline.record import RECORD_FILE, RequestRecord, State

@@ -19,6 +19,7 @@ from typing import Any
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
+from inprocess_driver import PipelineRun, run_pipeline, submit_partitions
 from reliability_kit import (
     SAMPLE,
     TASK,
@@ -34,7 +35,6 @@ from reliability_kit import (
 )
 
 from synth_assets.defs.resources import TaskSettings
-from synth_assets.defs.runs import PipelineRun, run_pipeline, submit_partitions
 from synth_assets.tasks.base import BatchTask
 from synth_assets.tasks.spam import SYSTEM_PROMPT, email_messages
 

@@ -14,6 +14,7 @@ from typing import Any
 import dagster as dg
 import pyarrow.parquet as pq
 import pytest
+from inprocess_driver import SENSOR_NAME, collect_with_sensor, run_pipeline, submit_partitions
 from reliability_kit import (
     TASK,
     TOTALS,
@@ -26,8 +27,6 @@ from reliability_kit import (
     input_lines,
     retried_because,
 )
-
-from synth_assets.defs.runs import SENSOR_NAME, collect_with_sensor, run_pipeline, submit_partitions
 
 DATE = "2026-11-06"  # the smallest sample day: 208 rows
 RATE = 0.3

@@ -8,10 +8,10 @@ anything is uploaded, with one sentence, and lose nothing.
 """
 
 import pyarrow.parquet as pq
+from inprocess_driver import run_pipeline
 from reliability_kit import TASK, TOTALS, assert_collected, check_partition
 
 from synth_assets.defs.resources import TaskSettings
-from synth_assets.defs.runs import run_pipeline
 
 DATES = [f"2026-11-0{day}" for day in range(1, 8)]
 LIMIT = 250_000  # tokens (bytes / 4): the sample days hold 69,000 to 129,000 each

@@ -19,6 +19,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
+from inprocess_driver import collect_with_sensor, submit_partitions
 from reliability_kit import (
     SAMPLE,
     TASK,
@@ -31,7 +32,6 @@ from reliability_kit import (
 )
 
 from synth_assets.defs.resources import TaskSettings
-from synth_assets.defs.runs import collect_with_sensor, submit_partitions
 from synth_assets.localbatch.faults import FaultKind
 
 DATES = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04"]

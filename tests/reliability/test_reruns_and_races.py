@@ -16,6 +16,13 @@ from pathlib import Path
 import dagster as dg
 import httpx
 import openai
+from inprocess_driver import (
+    SENSOR_NAME,
+    collect_with_sensor,
+    execute_run_request,
+    run_pipeline,
+    submit_partitions,
+)
 from reliability_kit import (
     TASK,
     TOTALS,
@@ -28,13 +35,6 @@ from synth_assets.batch.remote import BatchIndex, submit_file
 from synth_assets.batch.shards import Shard, write_shards
 from synth_assets.defs import layout
 from synth_assets.defs.resources import StorageResource
-from synth_assets.defs.runs import (
-    SENSOR_NAME,
-    collect_with_sensor,
-    execute_run_request,
-    run_pipeline,
-    submit_partitions,
-)
 from synth_assets.pipeline import steps
 from synth_assets.pipeline.plan import Policy, build_requests, iter_sends
 from synth_assets.pipeline.record import State

@@ -24,10 +24,10 @@ import dagster as dg
 import pyarrow.parquet as pq
 import pytest
 from dagster._serdes import serialize_value
+from inprocess_driver import SENSOR_NAME, run_pipeline, submit_partitions
 from reliability_kit import TASK, assert_collected, check_partition
 
 from synth_assets.batch.errors import SynthError
-from synth_assets.defs.runs import SENSOR_NAME, run_pipeline, submit_partitions
 
 SECRET = "sk-reliability-" + secrets.token_hex(16)
 WRONG = "sk-wrong-" + secrets.token_hex(16)

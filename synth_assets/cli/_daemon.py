@@ -1,0 +1,299 @@
+"""The pipeline through Dagster's own machinery, for ``synth demo`` and ``synth backfill``.
+
+A ``dagster-daemon`` subprocess runs on the project's instance (``DAGSTER_HOME``) with a
+workspace pointing at the project's definitions, as in production: ``dagster job backfill``
+records a real backfill of a task's submit job, the daemon's run queue launches its runs,
+``batch_completion_sensor`` (and, for a chain, ``task_chain_sensor``) tick in the daemon and
+launch the collect, resubmit and downstream runs. The CLI only watches: the instance's runs
+and the task's request record. The daemon is stopped when the command ends, also on Ctrl-C
+or an error.
+"""
+
+import contextlib
+import datetime as dt
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from synth_assets.batch.errors import SynthError
+from synth_assets.defs.jobs import submit_job_name
+from synth_assets.defs.runs import PipelineRun, RunOutcome, day_rows, is_open, settle
+from synth_assets.pipeline.plan import describe_kinds
+from synth_assets.pipeline.record import State
+from synth_assets.tasks import BatchTask
+
+# The location name `dg dev` gives the project ([tool.dg.project] code_location_name), so the
+# UI finds the demo's sensor ticks and backfills under the same sensors and jobs.
+LOCATION_NAME = "synth_assets"
+WORKSPACE_YAML = """\
+# Written by synth: the project's definitions, for the dagster-daemon `synth demo` starts.
+load_from:
+  - python_module:
+      module_name: definitions
+      working_directory: {root}
+      location_name: {location}
+"""
+POLL_S = 0.5
+# Runs still going when the wait is over get this long to end before the daemon stops.
+GRACE_S = 60.0
+
+
+def workspace_file(home: Path, root: Path) -> Path:
+    """The workspace the daemon (and ``dagster job backfill``) load: the project's
+    ``definitions`` module under its usual location name."""
+    path = home / "workspace.yaml"
+    path.write_text(WORKSPACE_YAML.format(root=json.dumps(str(root)), location=LOCATION_NAME))
+    return path
+
+
+def dagster_env(
+    home: Path, *, local_server: bool, sensor_interval_s: int | None = None
+) -> dict[str, str]:
+    """The environment of the daemon and its runs: this instance; with ``local_server``,
+    no OPENAI_* (so the definitions resolve to the local Batch server); the sensors'
+    interval when given."""
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    if local_server:
+        env.pop("OPENAI_API_KEY", None)
+        env.pop("OPENAI_BASE_URL", None)
+    if sensor_interval_s is not None:
+        env["SYNTH_SENSOR_INTERVAL_S"] = str(sensor_interval_s)
+    return env
+
+
+def _script(name: str) -> str:
+    """A console script of this environment (``dagster-daemon``, ``dagster``)."""
+    path = Path(sys.executable).with_name(name)
+    if not path.exists():
+        raise SynthError(f"{name} is not installed next to {sys.executable}; reinstall synth.")
+    return str(path)
+
+
+@contextlib.contextmanager
+def running_daemon(
+    workspace: Path, root: Path, env: dict[str, str], log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A ``dagster-daemon run`` for the duration (its output appended to ``log_path``);
+    stopped like Ctrl-C stops it, then killed if it lingers."""
+    command = [_script("dagster-daemon"), "run", "-w", str(workspace)]
+    with open(log_path, "ab") as log:
+        # Its own process group: the daemon, its code server and its runs stop as one.
+        process = subprocess.Popen(
+            command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield process
+    finally:
+        stop_group(process)
+
+
+def launch_backfill(
+    workspace: Path,
+    root: Path,
+    env: dict[str, str],
+    task: BatchTask,
+    dates: Sequence[str],
+    tags: dict[str, str],
+    log_path: Path,
+) -> str:
+    """Record a backfill of the task's submit job over ``dates`` (its runs are queued for
+    the daemon); return the backfill's id."""
+    command = [
+        _script("dagster"),
+        *("job", "backfill", "-w", str(workspace), "-j", submit_job_name(task)),
+        *("--partitions", ",".join(dates), "--tags", json.dumps(tags), "--noprompt"),
+    ]
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, check=False)
+    with open(log_path, "a") as log:
+        log.write(done.stdout + done.stderr)
+    found = re.search(r"Launched backfill job `([^`]+)`", done.stdout)
+    if done.returncode or not found:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        why = lines[-1] if lines else "no reason given"
+        raise SynthError(f"the backfill of {task.name} was not launched ({why}); see {log_path}.")
+    return found.group(1)
+
+
+def stop_group(process: subprocess.Popen[Any], timeout_s: float = 20.0) -> None:
+    """SIGINT to the process group (what Ctrl-C does), then SIGKILL after ``timeout_s``."""
+    for sig, wait in ((signal.SIGINT, timeout_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            continue
+        # The leader is gone; its children may not be: finish the group off quietly.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        return
+
+
+@dataclass
+class Watch:
+    """Follows the runs a backfill and the daemon's sensors launch for ``tasks`` (a chain,
+    upstream first), reporting each as it ends, until every day is settled or failed.
+
+    ``timeout_s`` counts from when the backfill's own runs have ended: it bounds the wait
+    for batches, not the building of the days.
+    """
+
+    instance: dg.DagsterInstance
+    defs: dg.Definitions
+    tasks: Sequence[BatchTask]
+    dates: Sequence[str]
+    backfill_id: str
+    since: dt.datetime
+    daemon: subprocess.Popen[bytes]
+    log: Callable[[str], None]
+    timeout_s: float
+    outcomes: dict[str, PipelineRun] = field(init=False)
+    _reported: set[str] = field(default_factory=set, init=False)
+
+    def __post_init__(self) -> None:
+        self.outcomes = {task.name: PipelineRun() for task in self.tasks}
+
+    def until_done(self, *, collect: bool = True) -> dict[str, PipelineRun]:
+        """Wait (and report); with ``collect`` False, only for the backfill's runs."""
+        deadline: float | None = None
+        while True:
+            if self.daemon.poll() is not None:
+                raise SynthError(
+                    f"the Dagster daemon stopped (exit code {self.daemon.returncode}); see "
+                    "the log named above."
+                )
+            runs = self.instance.get_runs(filters=dg.RunsFilter(created_after=self.since))
+            for run in sorted(runs, key=lambda r: r.run_id):
+                if run.is_finished and run.run_id not in self._reported:
+                    self._report(run)
+            active = [r for r in runs if not r.is_finished]
+            backfill_done = not any(
+                r.tags.get("dagster/backfill") == self.backfill_id for r in active
+            )
+            if backfill_done and deadline is None:
+                deadline = time.monotonic() + self.timeout_s
+            if backfill_done and not collect:
+                break
+            waiting = self._waiting()
+            if backfill_done and not active and not waiting:
+                break
+            # Past the deadline, runs still going get a little longer to end.
+            if deadline is not None and time.monotonic() >= deadline + (GRACE_S if active else 0):
+                break
+            time.sleep(POLL_S)
+        for task in self.tasks:
+            rows = day_rows(self.defs, task, self.dates)
+            outcome = self.outcomes[task.name]
+            if collect:
+                settle(outcome, rows, self.dates, self.timeout_s)
+            for failed in (r for r in outcome.runs if not r.success):
+                outcome.problems.setdefault(
+                    failed.partition, f"run {failed.run_id[:8]} ({failed.job}) failed"
+                )
+        return self.outcomes
+
+    def _waiting(self) -> bool:
+        """Whether a day still waits for the sensors: its batches, a collect, a
+        resubmission, or (downstream in a chain) its build once its upstream is published."""
+        upstream_rows: dict[str, Any] = {}
+        for task in self.tasks:
+            rows = day_rows(self.defs, task, self.dates)
+            if any(is_open(rows.get(d)) for d in self.dates):
+                return True
+            if task is not self.tasks[0] and any(
+                d not in rows
+                and (up := upstream_rows.get(d)) is not None
+                and up.state == State.SETTLED
+                for d in self.dates
+            ):
+                return True
+            upstream_rows = rows
+        return False
+
+    def _report(self, run: dg.DagsterRun) -> None:
+        self._reported.add(run.run_id)
+        task = self._task_of(run)
+        if task is None:
+            return
+        partition = run.tags.get("dagster/partition", "")
+        success = run.status == dg.DagsterRunStatus.SUCCESS
+        outcome = self.outcomes[task.name]
+        outcome.runs.append(
+            RunOutcome(
+                partition, run.job_name, run.run_id, success, run.tags.get("dagster/run_key")
+            )
+        )
+        by = run.tags.get("dagster/sensor_name")
+        launched = f"{by} tick" if by else f"backfill {self.backfill_id}"
+        action = run.tags.get("synth/action") or "submit"
+        if not success:
+            self.log(
+                f"FAILED to {action} {task.name} {partition}: {self._failure(run)} "
+                f"(run {run.run_id[:8]}, {launched})"
+            )
+        elif action == "submit":
+            outcome.submitted.append(partition)
+            self.log(
+                f"submitted {task.name} {partition}: {self._sent(run, task)} "
+                f"(run {run.run_id[:8]}, {launched})"
+            )
+        else:
+            self.log(f"{action} {task.name} {partition} (run {run.run_id[:8]}, {launched})")
+
+    def _task_of(self, run: dg.DagsterRun) -> BatchTask | None:
+        """The task whose assets the run materializes (a chain sensor's runs target the
+        implicit asset job)."""
+        keys = run.asset_selection or set()
+        names = {key.path[0] for key in keys}
+        for task in self.tasks:
+            if task.name in names or run.job_name.startswith(f"{task.name}_"):
+                return task
+        return None
+
+    def _failure(self, run: dg.DagsterRun) -> str:
+        """The first step failure's message, else the run's."""
+        for kind in (dg.DagsterEventType.STEP_FAILURE, dg.DagsterEventType.RUN_FAILURE):
+            for entry in self.instance.all_logs(run.run_id, of_type=kind):
+                event = entry.dagster_event
+                data = event.event_specific_data if event else None
+                user = getattr(data, "user_failure_data", None)
+                if user is not None and user.description:
+                    return user.description
+                error = getattr(data, "error", None)
+                if error is not None:
+                    return error.message.strip()
+                if entry.message:
+                    return entry.message
+        return "the run failed; see its logs in the UI"
+
+    def _sent(self, run: dg.DagsterRun, task: BatchTask) -> str:
+        """'N requests sent (answered already M, ...)', and what waits for queue room, from
+        the build's and the submission's metadata."""
+        meta: dict[str, Any] = {}
+        keys = (
+            dg.AssetKey([task.name, "batch_requests"]),
+            dg.AssetKey([task.name, "submitted_batch"]),
+        )
+        for entry in self.instance.all_logs(
+            run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+        ):
+            materialization = entry.asset_materialization
+            if materialization is not None and materialization.asset_key in keys:
+                meta.update({k: v.value for k, v in materialization.metadata.items()})
+        if "rows_by_need" not in meta:
+            return "built"
+        line = f"{meta.get('requests', 0)} requests sent ({describe_kinds(meta['rows_by_need'])})"
+        waiting = meta.get("waiting_for_room", "none")
+        return line if waiting == "none" else f"{line}; waiting for room: {waiting}"
