@@ -25,7 +25,7 @@ from typing import Any
 
 import dagster as dg
 
-from synth_assets.batch.errors import SynthError
+from synth_assets.batch import SynthError
 from synth_assets.defs.jobs import submit_job_name
 from synth_assets.defs.runs import PipelineRun, RunOutcome, day_rows, is_open, settle
 from synth_assets.pipeline.plan import describe_kinds
