@@ -58,7 +58,9 @@ def dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or project_dir() / ".dagster")
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
+    # Ours from an older version is brought up to date; a user's own is kept.
+    current = config.read_text() if config.exists() else None
+    if current is None or (current.startswith("# Written by synth") and current != DAGSTER_YAML):
         config.write_text(DAGSTER_YAML)
     os.environ["DAGSTER_HOME"] = str(home)
     return home
