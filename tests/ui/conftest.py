@@ -27,6 +27,7 @@ import pytest
 from synth_assets.localbatch.background import serve_in_background
 
 from .stack import (
+    BACKFILL_DATE,
     CHROMIUM,
     CHROMIUM_FLAGS,
     DAGSTER_YAML,
@@ -61,7 +62,6 @@ def dagster_stack(
     root = tmp_path_factory.mktemp("dagster-ui")
     home = root / "home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(DAGSTER_YAML)
     with serve_in_background(root / "localbatch") as batch_url:
         env = {
             **os.environ,
@@ -70,9 +70,26 @@ def dagster_stack(
             "SYNTH_STORAGE_ROOT": str(root / "out"),
             "SYNTH_WORK_DIR": str(root / "work"),
             "SYNTH_SENSOR_INTERVAL_S": SENSOR_INTERVAL_S,
+            "SYNTH_PROJECT_DIR": str(PROJECT_ROOT),
             "PYTHONUNBUFFERED": "1",
         }
         env.pop("OPENAI_API_KEY", None)  # a real key never goes to the test server
+        # First what `make demo` does, for one day: a backfill through its own daemon, whose
+        # backfill and sensor ticks the UI then shows. It writes the home's dagster.yaml.
+        days = ["--from", BACKFILL_DATE, "--to", BACKFILL_DATE, "--timeout", "120"]
+        backfill = subprocess.run(
+            [sys.executable, "-c", "from synth_assets.cli import main; main()", "backfill", *days],
+            cwd=root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=240,
+        )
+        (ui_artifacts / "synth-backfill.log").write_text(backfill.stdout + backfill.stderr)
+        assert backfill.returncode == 0, backfill.stdout + backfill.stderr
+        if not (home / "dagster.yaml").exists():
+            (home / "dagster.yaml").write_text(DAGSTER_YAML)
         port = free_port()
         log = root / "dagster-dev.log"
         with log.open("wb") as out:

@@ -25,6 +25,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 DAGSTER_YAML = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
+BACKFILL_DATE = "2026-11-02"  # the day `synth backfill` runs before `dagster dev` starts
 SENSOR_INTERVAL_S = "2"  # the daemon still evaluates sensors at most every ~5 s
 STARTUP_TIMEOUT_S = 120.0
 LOCATION_QUERY = """

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from .stack import CHROMIUM, PROJECT_ROOT, DagsterStack
+from .stack import BACKFILL_DATE, CHROMIUM, PROJECT_ROOT, DagsterStack
 
 _missing = [
     *([f"Chromium at {CHROMIUM}"] if not CHROMIUM.exists() else []),
@@ -139,6 +139,28 @@ def run_link(page: Page, *texts: str) -> Locator:
     return row.last.locator('a[href^="/runs/"]').filter(has_text=re.compile(r"^[0-9a-f]{8}$"))
 
 
+SENSOR_RUNS = """
+query ($filter: RunsFilter) { runsOrError(filter: $filter) { ... on Runs { results { runId } } } }
+"""
+
+
+def launched_run(stack: DagsterStack, job: str, date: str, timeout_s: float = 120) -> str:
+    """The id of the run of ``job`` over ``date`` that the sensor launched (waiting for it)."""
+    tags = [
+        {"key": "dagster/partition", "value": date},
+        {"key": "dagster/sensor_name", "value": SENSOR},
+    ]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = stack.graphql(SENSOR_RUNS, filter={"pipelineName": job, "tags": tags})
+        results = found["runsOrError"].get("results") or []
+        if results:
+            return results[-1]["runId"]  # newest first: the first it launched
+        if time.monotonic() > deadline:
+            pytest.fail(f"the sensor launched no {job} run of {date} in {timeout_s:.0f} s")
+        time.sleep(2)
+
+
 def wait_for_run(page: Page, stack: DagsterStack, run_id: str, what: str) -> None:
     """Open a run's page and wait until its status tag says Success."""
     page.goto(f"/runs/{run_id}")
@@ -225,14 +247,40 @@ def test_sensor_ticks_and_the_collect_run_succeeds(
     wait_visible(page, requested, "a sensor tick that requested the collect run", 120, 5)
     shot(page, ui_artifacts, "sensor-tick")
 
+    # Which run to look for: the list also holds `synth backfill`'s runs of another day.
+    run_id = launched_run(dagster_stack, COLLECT_JOB, DATE)
     nav(page, "Runs")
-    link = run_link(page, COLLECT_JOB, f"partition: {DATE}", SENSOR)
+    link = page.locator(f'a[href="/runs/{run_id}"]').filter(has_text=run_id[:8])
     wait_visible(page, link, f"the collect run of {DATE} in the runs list", 30, 5)
-    run_id = (link.first.get_attribute("href") or "").rsplit("/", 1)[-1]
     link.first.click()
     wait_for_run(page, dagster_stack, run_id, "the collect run")
     shot(page, ui_artifacts, "collect-run-success")
     passed.add("collect")
+
+
+BACKFILLS = "{ partitionBackfillsOrError { ... on PartitionBackfills { results { id } } } }"
+
+
+def test_the_backfill_and_sensor_ticks_of_synth_backfill_show(
+    page: Page, dagster_stack: DagsterStack, ui_artifacts: Path
+) -> None:
+    """`synth backfill` (as `make demo`) ran through a real daemon before `dagster dev`
+    started: its backfill and the sensor ticks that collected the day are in the UI."""
+    [backfill] = dagster_stack.graphql(BACKFILLS)["partitionBackfillsOrError"]["results"]
+    page.goto(f"/runs/b/{backfill['id']}")
+    expect(page.get_by_text(backfill["id"]).first).to_be_visible()
+    expect(page.get_by_text(SUBMIT_JOB).first).to_be_visible()
+    expect(page.get_by_text("Completed").first).to_be_visible()
+    shot(page, ui_artifacts, "synth-backfill")
+
+    run_id = launched_run(dagster_stack, COLLECT_JOB, BACKFILL_DATE)
+    nav(page, "Runs")
+    link = page.locator(f'a[href="/runs/{run_id}"]').filter(has_text=run_id[:8])
+    wait_visible(page, link, f"the sensor's collect run of {BACKFILL_DATE}", 30, 5)
+    nav(page, "Automation")
+    page.get_by_role("link", name=SENSOR).first.click()
+    expect(page.get_by_text("1 run requested").first).to_be_visible()
+    shot(page, ui_artifacts, "synth-backfill-sensor-ticks")
 
 
 def test_parsed_asset_page_shows_rows_schema_and_preview(
