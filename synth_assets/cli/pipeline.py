@@ -39,13 +39,16 @@ DEMO_FAULTS = (
 )
 DAGSTER_YAML = """\
 # Written by synth: keep run history here, no telemetry, no first-visit modal; the daemon's
-# run queue looks for queued runs every second.
+# run queue looks for queued runs every second; a failed run is retried twice by Dagster.
 telemetry:
   enabled: false
 nux:
   enabled: false
 run_queue:
   dequeue_interval_seconds: 1
+run_retries:
+  enabled: true
+  max_retries: 2
 """
 # The demo's sensors tick as often as the daemon lets them (its sensor loop takes ~5 s).
 DEMO_SENSOR_INTERVAL_S = 1

@@ -37,8 +37,11 @@ from .resources import BatchApiResource, StorageResource
 MAX_RETRIEVES_PER_TICK = 50
 # Below this much time left a call is not started (it could not answer in time).
 MIN_CALL_S = 0.5
-# A run that failed is requested again this many times, then the day is marked failed.
+# On an instance without Dagster's run retries, a run that failed is requested again this
+# many times, then the day is marked failed.
 MAX_RUN_FAILURES = 3
+# Set by Dagster on a failed run that its run retries will launch again.
+WILL_RETRY_TAG = "dagster/will_retry"
 # A requested run that never appeared (the tick died after noting it) is requested again.
 LOST_REQUEST_S = 300.0
 IDLE = "no day waits for anything"
@@ -252,10 +255,17 @@ def _run_over(instance: dg.DagsterInstance, record: RequestRecord, row: Partitio
     if not runs:
         # Never launched (the tick died after noting it): ask again after a while.
         return time.time() - (row.run_requested or 0) > LOST_REQUEST_S
-    status = runs[0].status
-    if status == dg.DagsterRunStatus.SUCCESS:
+    run = runs[0]  # the newest under the key: Dagster's retries of a run keep its run key
+    if run.status == dg.DagsterRunStatus.SUCCESS:
         record.run_finished(row.partition, failed=False, limit=MAX_RUN_FAILURES)
         return True
-    if status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+    if run.status == dg.DagsterRunStatus.FAILURE and run.tags.get(WILL_RETRY_TAG) == "true":
+        return False  # the daemon launches its retry
+    if run.status in (dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.CANCELED):
+        # With Dagster's run retries on, they were the retries: the day fails now. Without
+        # them (an instance that has them off), the sensor asks again a few times itself.
+        if instance.run_retries_enabled:
+            note = f"run {run.run_id[:8]} failed after Dagster's run retries; see its logs"
+            return not record.run_finished(row.partition, failed=True, limit=1, note=note)
         return not record.run_finished(row.partition, failed=True, limit=MAX_RUN_FAILURES)
     return False

@@ -578,9 +578,12 @@ class RequestRecord:
             )
         return key
 
-    def run_finished(self, partition: str, *, failed: bool, limit: int) -> bool:
+    def run_finished(
+        self, partition: str, *, failed: bool, limit: int, note: str | None = None
+    ) -> bool:
         """The requested run ended; on a failure count it, and give up after ``limit``
-        failures in a row (True when the partition is now failed)."""
+        failures in a row (True when the partition is now failed, with ``note`` or a count
+        as the reason)."""
         with self._write() as db:
             row = db.execute(
                 "SELECT failures FROM partitions WHERE partition=?", (partition,)
@@ -592,7 +595,7 @@ class RequestRecord:
                 "state=CASE WHEN ? THEN ? ELSE state END, "
                 "note=CASE WHEN ? THEN ? ELSE note END WHERE partition=?",
                 (failures, gave_up, State.FAILED, gave_up,
-                 f"the run failed {failures} times in a row; see its logs", partition),
+                 note or f"the run failed {failures} times in a row; see its logs", partition),
             )  # fmt: skip
         return gave_up
 

@@ -124,6 +124,46 @@ def test_a_collect_run_that_failed_while_the_server_was_down_is_requested_again(
     check_partition(rig, instance, DATE, max_attempts=3)
 
 
+def test_with_dagster_run_retries_a_failed_run_is_left_to_them(make_rig) -> None:
+    """`synth`'s instance turns Dagster's run retries on: a failed collect run marked for a
+    retry is not requested again by the sensor; the retry (same run key) collects the day.
+    Once the retries are spent, the day is failed with a note, not asked again."""
+    retries = {"run_retries": {"enabled": True, "max_retries": 1}}
+    with dg.instance_for_test(overrides=retries) as instance:
+        rig = make_rig(fixed_port=True)
+        defs = rig.defs()
+        assert submit_partitions(defs, TASK, [DATE], instance, log=quiet).submitted == [DATE]
+        rig.wait_batch(DATE, lambda b: b.status == "completed")
+        [request] = tick(defs, instance).run_requests or []
+        rig.stop()
+        assert not execute_run_request(defs, instance, request, quiet, None).success
+        [failed] = instance.get_runs(dg.RunsFilter(tags={"dagster/run_key": request.run_key}))
+        assert failed.tags["dagster/will_retry"] == "true"
+
+        assert not tick(defs, instance).run_requests  # the retry is Dagster's to launch
+        rig.start()
+        # The retry, as the daemon launches it: the same job, partition and run key.
+        assert execute_run_request(defs, instance, request, quiet, None).success
+        assert rig.partition_state(DATE) in (State.READY, State.SETTLED, State.RESUBMIT)
+        check_partition(rig, instance, DATE, max_attempts=3)
+
+    no_retries_left = {"run_retries": {"enabled": True, "max_retries": 0}}
+    with dg.instance_for_test(overrides=no_retries_left) as instance:
+        rig = make_rig(fixed_port=True)
+        defs = rig.defs()
+        assert submit_partitions(defs, TASK, [DATE], instance, log=quiet).submitted == [DATE]
+        rig.wait_batch(DATE, lambda b: b.status == "completed")
+        [request] = tick(defs, instance).run_requests or []
+        rig.stop()
+        assert not execute_run_request(defs, instance, request, quiet, None).success
+        assert not tick(defs, instance).run_requests
+        assert rig.partition_state(DATE) == State.FAILED
+        with rig.record() as record:
+            row = record.partition(DATE)
+            assert row is not None and "after Dagster's run retries" in (row.note or "")
+        rig.start()
+
+
 def test_a_backfill_over_a_finished_partition_whose_batch_expired_submits_nothing(
     make_rig, instance
 ) -> None:
