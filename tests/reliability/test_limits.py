@@ -15,6 +15,10 @@ from synth_assets.defs.resources import TaskSettings
 
 DATES = [f"2026-11-0{day}" for day in range(1, 8)]
 LIMIT = 250_000  # tokens (bytes / 4): the sample days hold 69,000 to 129,000 each
+# Seconds between a batch's chunks of 50 where the server must see batches overlap (the
+# pipeline not knowing the limit): a day's batch runs for several seconds, longer than a
+# submit run takes even on a loaded machine.
+SLOW_S = 1.0
 
 
 def quiet(_: str) -> None:
@@ -49,7 +53,7 @@ def test_a_backfill_drains_through_the_enqueued_token_limit(make_rig, instance) 
 def test_refused_batches_are_sent_again_when_the_pipeline_does_not_know_the_limit(
     make_rig, instance
 ) -> None:
-    rig = make_rig(enqueued_token_limit=LIMIT, delay_s=0.15, chunk_size=50)
+    rig = make_rig(enqueued_token_limit=LIMIT, delay_s=SLOW_S, chunk_size=50)
     defs = rig.defs(limit_retry_s=0.3)  # no enqueued_token_limit configured here
 
     outcome = run_pipeline(defs, TASK, DATES, instance, timeout_s=150, log=quiet)
