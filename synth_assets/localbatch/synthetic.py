@@ -25,7 +25,7 @@ from synth_assets.batch.requests import RESPONSES
 from .answers import Reply, Request
 from .bodycheck import check_body
 from .schemagen import CompiledSchema, Draw, InvalidSchemaError, UnanswerableError, compile_schema
-from .shapes import AnswerKind, Target, answer_target, chat_completion, response
+from .shapes import AnswerKind, ChatAnswer, Target, answer_target, response
 from .text import pooled
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,9 @@ class SyntheticResponder:
         self.cache = cache or SchemaCache()
         self.max_answer_bytes = max_answer_bytes
         self.answer_timeout_s = answer_timeout_s
+        # One generator re-seeded per answer: the same draws as a fresh rng_for(), without
+        # allocating its 2.5 KB state each time.
+        self._rng = random.Random()
 
     def answer(self, endpoint: str, requests: list[Request]) -> list[Reply]:
         """One reply per request, in the endpoint's real body shape (400s for what OpenAI
@@ -104,8 +107,10 @@ class SyntheticResponder:
         if problem is not None:
             return Reply(400, problem.error_body())
         target = answer_target(request.body, endpoint)
+        rng = self._rng
+        rng.seed(_seed_for(request.custom_id, _request_seed(request.body, self.seed)))
         draw = Draw(
-            rng_for(request.custom_id, _request_seed(request.body, self.seed)),
+            rng,
             max_bytes=self.max_answer_bytes,
             timeout_s=self.answer_timeout_s,
         )
@@ -117,7 +122,8 @@ class SyntheticResponder:
             log.exception("localbatch could not answer request %r", request.custom_id)
             return Reply(500, _SERVER_ERROR)
         model = request.body.get("model")
-        build = response if endpoint == RESPONSES else chat_completion
+        # A chat answer stays in parts until the runner writes it (see ChatAnswer).
+        build = response if endpoint == RESPONSES else ChatAnswer.new
         return Reply(
             200,
             build(
@@ -155,8 +161,12 @@ def _unanswerable_body(exc: UnanswerableError, param: str | None) -> dict[str, A
 
 def rng_for(custom_id: str, seed: int = 0) -> random.Random:
     """The RNG that makes the answer for ``custom_id`` (same id and seed, same answer)."""
+    return random.Random(_seed_for(custom_id, seed))
+
+
+def _seed_for(custom_id: str, seed: int) -> int:
     digest = hashlib.blake2b(f"{seed}\x00{custom_id}".encode(), digest_size=8).digest()
-    return random.Random(int.from_bytes(digest, "big"))
+    return int.from_bytes(digest, "big")
 
 
 def _request_seed(body: dict[str, Any], seed: int) -> int:
@@ -183,6 +193,8 @@ def prompt_hints(body: dict[str, Any] | None, keys: frozenset[str]) -> dict[str,
         return {}
     found: dict[str, str] = {}
     for text in _user_texts(body):
+        if not any(key in text for key in keys):
+            continue  # no line can name a key the text does not even hold: skip the regex
         for key, value in _HINT.findall(text):
             if key in keys and key not in found:
                 found[key] = value
