@@ -5,7 +5,7 @@
 list holding a ``message`` item with an ``output_text`` part, or a ``function_call`` item).
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -151,17 +151,15 @@ def chat_completion(
     }
 
 
-def _new_call_id(target: Target) -> str | None:
-    return short_id("call_") if target.kind is AnswerKind.TOOL else None
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChatAnswer:
     """A synthetic ``chat.completion`` body, kept as its parts until it is written.
 
     :meth:`to_json` writes exactly the bytes ``to_json(self.to_dict())`` would, without
     building the nested dicts first (the hot path: most answers go straight to a file);
     :meth:`to_dict` builds the body (the same ids every time) when a fault rewrites it.
+    (Not frozen: one is made per answer, and a frozen dataclass's ``__init__`` costs a
+    microsecond more. Treat it as read-only.)
     """
 
     model: str
@@ -170,13 +168,32 @@ class ChatAnswer:
     prompt_tokens: int
     completion_tokens: int
     created: int
-    completion_id: str = field(default_factory=lambda: short_id("chatcmpl-"))
+    completion_id: str
     call_id: str | None = None
 
     @classmethod
-    def new(cls, **parts: Any) -> "ChatAnswer":
+    def new(
+        cls,
+        *,
+        model: str,
+        target: Target,
+        text: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        created: int,
+    ) -> "ChatAnswer":
         """A body with new ids (``chatcmpl-…``, and ``call_…`` for a tool call)."""
-        return cls(**parts, call_id=_new_call_id(parts["target"]))
+        call_id = short_id("call_") if target.kind is AnswerKind.TOOL else None
+        return cls(
+            model,
+            target,
+            text,
+            prompt_tokens,
+            completion_tokens,
+            created,
+            short_id("chatcmpl-"),
+            call_id,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The body as :func:`chat_completion` builds it."""

@@ -95,6 +95,7 @@ class SyntheticResponder:
         # One generator re-seeded per answer: the same draws as a fresh rng_for(), without
         # allocating its 2.5 KB state each time.
         self._rng = random.Random()
+        self._last_target: tuple[tuple[Any, ...], Target] | None = None
 
     def answer(self, endpoint: str, requests: list[Request]) -> list[Reply]:
         """One reply per request, in the endpoint's real body shape (400s for what OpenAI
@@ -102,11 +103,29 @@ class SyntheticResponder:
         created = int(time.time())
         return [self._answer_one(endpoint, request, created) for request in requests]
 
+    def _target(self, body: dict[str, Any], endpoint: str) -> Target:
+        """``answer_target(body, endpoint)``, reused while the parts it reads are the very
+        objects of the previous request (a file's shared schema, see ``batch/linejson``).
+        The cache holds those objects, so none of them can be freed and its id reused."""
+        parts = (
+            endpoint,
+            body.get("tools"),
+            body.get("tool_choice"),
+            body.get("response_format"),
+            body.get("text"),
+        )
+        last = self._last_target
+        if last is not None and all(a is b for a, b in zip(last[0], parts, strict=True)):
+            return last[1]
+        target = answer_target(body, endpoint)
+        self._last_target = (parts, target)
+        return target
+
     def _answer_one(self, endpoint: str, request: Request, created: int) -> Reply:
         problem = check_body(request.body, endpoint)
         if problem is not None:
             return Reply(400, problem.error_body())
-        target = answer_target(request.body, endpoint)
+        target = self._target(request.body, endpoint)
         rng = self._rng
         rng.seed(_seed_for(request.custom_id, _request_seed(request.body, self.seed)))
         draw = Draw(
