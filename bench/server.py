@@ -3,7 +3,8 @@
 Prints, per task and N: upload, run (create -> completed) and download rates, the run's
 answers per CPU-second, and the server's peak memory (which should stay flat in N: every
 phase streams). Files go to ``--work-dir`` (default: the system's temporary folder) and
-are deleted afterwards; 10M spam requests take about 10 GB there while they run.
+are deleted as soon as they can be; 10M spam requests need ~30 GB there at their peak
+(14 GB of requests, 8 GB of answers in chunk parts, then 8 GB joined).
 
     .venv/bin/python bench/server.py --sizes 100000,1000000 --tasks spam,rich
 """
