@@ -34,6 +34,7 @@ from .errors import (
 )
 from .files import atomic_write
 from .job import BatchJob
+from .linejson import RequestLineParser
 from .lines import is_line, iter_blocks, iter_lines
 from .models import import_model
 from .parse import (
@@ -118,6 +119,7 @@ __all__ = [
     "Parsed",
     "Reason",
     "RequestBuilder",
+    "RequestLineParser",
     "RequestMode",
     "ResultFiles",
     "Shard",

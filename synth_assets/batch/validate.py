@@ -6,6 +6,8 @@ from pathlib import Path
 from pydantic_core import from_json
 
 from .errors import FileProblem, InvalidRequestFileError
+from .idset import IdSet
+from .linejson import RequestLineParser
 from .lines import iter_lines
 from .requests import CHAT_COMPLETIONS, ENDPOINTS, MAX_CUSTOM_ID_LENGTH, RESPONSES
 from .shards import MAX_BYTES_PER_FILE, MAX_REQUESTS_PER_FILE
@@ -31,17 +33,21 @@ def validate_request_file(
     problems: list[FileProblem] = []
     if not file.is_file():
         return [FileProblem(None, "file_not_found", f"{file} does not exist")]
-    seen: dict[str, int] = {}
+    # Compact and exact: ~15 bytes an id where a dict would take ~100 (10M ids: 150 MB, not
+    # 1 GB). A duplicate's first line is looked up afterwards (see _first_lines).
+    seen = IdSet()
+    duplicates: dict[int, str] = {}  # index in problems -> the custom_id used twice
     model = endpoint = None
     model_line = endpoint_line = 0
     count = 0
+    parse = RequestLineParser()  # from_json, with the schema repeated on every line parsed once
     for number, raw in enumerate(iter_lines(file), start=1):
         if not raw.strip():
             problems.append(FileProblem(number, "empty_line", "line is empty"))
             continue
         count += 1
         try:
-            line = from_json(raw)
+            line = parse(raw)
         except ValueError as exc:
             problems.append(FileProblem(number, "invalid_json", f"line is not valid JSON ({exc})"))
             continue
@@ -61,16 +67,9 @@ def validate_request_file(
                     f"custom_id is {len(custom_id)} characters (limit {MAX_CUSTOM_ID_LENGTH})",
                 )
             )
-        elif custom_id in seen:
-            problems.append(
-                FileProblem(
-                    number,
-                    "duplicate_custom_id",
-                    f"custom_id {custom_id!r} already used on line {seen[custom_id]}",
-                )
-            )
-        else:
-            seen[custom_id] = number
+        elif not seen.add(custom_id):
+            duplicates[len(problems)] = custom_id
+            problems.append(FileProblem(number, "duplicate_custom_id", ""))
         if line.get("method") != "POST":
             problems.append(
                 FileProblem(
@@ -116,6 +115,12 @@ def validate_request_file(
             problems.append(
                 FileProblem(number, "missing_input", f"body has no {input_key!r} for {url}")
             )
+    if duplicates:
+        first = _first_lines(file, set(duplicates.values()))
+        for index, custom_id in duplicates.items():
+            problem = problems[index]
+            message = f"custom_id {custom_id!r} already used on line {first[custom_id]}"
+            problems[index] = FileProblem(problem.line, problem.code, message)
     if count == 0:
         problems.append(FileProblem(None, "empty_file", "the file holds no requests"))
     if count > max_requests:
@@ -134,6 +139,23 @@ def validate_request_file(
             )
         )
     return problems
+
+
+def _first_lines(file: Path, wanted: set[str]) -> dict[str, int]:
+    """The line where each custom_id of ``wanted`` is first used (a second pass over the
+    file, taken only when it has duplicates)."""
+    first: dict[str, int] = {}
+    for number, raw in enumerate(iter_lines(file), start=1):
+        try:
+            line = from_json(raw)
+        except ValueError:
+            continue
+        custom_id = line.get("custom_id") if isinstance(line, dict) else None
+        if isinstance(custom_id, str) and custom_id in wanted and custom_id not in first:
+            first[custom_id] = number
+            if len(first) == len(wanted):
+                break
+    return first
 
 
 def check_request_file(path: str | os.PathLike[str], **limits: int) -> None:

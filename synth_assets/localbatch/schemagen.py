@@ -286,7 +286,11 @@ class _Compiler:
             if draw.left < 0:
                 raise draw.too_large()
             if not (language or (depth == 0 and draw.hints)):
-                return {key: gen(draw, depth + 1) for key, gen in items}
+                inner = depth + 1
+                plain: dict[str, Any] = {}
+                for key, gen in items:  # a loop, not a comprehension: no frame per object
+                    plain[key] = gen(draw, inner)
+                return plain
             hints = draw.hints if depth == 0 else {}
             outer = draw.language
             values: dict[str, Any] = {}

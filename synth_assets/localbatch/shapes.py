@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from pydantic_core import to_json
+
 from synth_assets.batch import RESPONSES
 
 from .ids import short_id
@@ -105,15 +107,20 @@ def chat_completion(
     completion_tokens: int,
     created: int,
     fingerprint: str = SYNTHETIC_FINGERPRINT,
+    completion_id: str | None = None,
+    call_id: str | None = None,
 ) -> dict[str, Any]:
-    """A ``chat.completion`` body whose answer is ``text`` (content, or tool arguments)."""
+    """A ``chat.completion`` body whose answer is ``text`` (content, or tool arguments).
+
+    Its ids are new unless given (``chatcmpl-…`` and, for a tool call, ``call_…``).
+    """
     message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
     finish = "stop"
     if target.kind is AnswerKind.TOOL:
         message["content"] = None
         message["tool_calls"] = [
             {
-                "id": short_id("call_"),
+                "id": call_id or short_id("call_"),
                 "type": "function",
                 "function": {"name": target.name, "arguments": text},
             }
@@ -122,7 +129,7 @@ def chat_completion(
         finish = "stop" if target.forced else "tool_calls"
     message["annotations"] = []
     return {
-        "id": short_id("chatcmpl-"),
+        "id": completion_id or short_id("chatcmpl-"),
         "object": "chat.completion",
         "created": created,
         "model": model,
@@ -142,6 +149,109 @@ def chat_completion(
         "service_tier": "default",
         "system_fingerprint": fingerprint,
     }
+
+
+@dataclass(slots=True)
+class ChatAnswer:
+    """A synthetic ``chat.completion`` body, kept as its parts until it is written.
+
+    :meth:`to_json` writes exactly the bytes ``to_json(self.to_dict())`` would, without
+    building the nested dicts first (the hot path: most answers go straight to a file);
+    :meth:`to_dict` builds the body (the same ids every time) when a fault rewrites it.
+    (Not frozen: one is made per answer, and a frozen dataclass's ``__init__`` costs a
+    microsecond more. Treat it as read-only.)
+    """
+
+    model: str
+    target: Target
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    created: int
+    completion_id: str
+    call_id: str | None = None
+
+    @classmethod
+    def new(
+        cls,
+        *,
+        model: str,
+        target: Target,
+        text: str,
+        prompt_tokens: int,
+        completion_tokens: int,
+        created: int,
+    ) -> "ChatAnswer":
+        """A body with new ids (``chatcmpl-…``, and ``call_…`` for a tool call)."""
+        call_id = short_id("call_") if target.kind is AnswerKind.TOOL else None
+        return cls(
+            model,
+            target,
+            text,
+            prompt_tokens,
+            completion_tokens,
+            created,
+            short_id("chatcmpl-"),
+            call_id,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The body as :func:`chat_completion` builds it."""
+        return chat_completion(
+            model=self.model,
+            target=self.target,
+            text=self.text,
+            prompt_tokens=self.prompt_tokens,
+            completion_tokens=self.completion_tokens,
+            created=self.created,
+            completion_id=self.completion_id,
+            call_id=self.call_id,
+        )
+
+    def to_json(self) -> bytes:
+        """The body's JSON, byte for byte ``to_json(self.to_dict())``."""
+        target = self.target
+        text = to_json(self.text)
+        if target.kind is AnswerKind.TOOL:
+            message = b"".join(
+                (
+                    b'"content":null,"refusal":null,"tool_calls":[{"id":',
+                    to_json(self.call_id),
+                    b',"type":"function","function":{"name":',
+                    to_json(target.name),
+                    b',"arguments":',
+                    text,
+                    b"}}]",
+                )
+            )
+            finish = b'"stop"' if target.forced else b'"tool_calls"'
+        else:
+            message = b'"content":' + text + b',"refusal":null'
+            finish = b'"stop"'
+        prompt, completion = self.prompt_tokens, self.completion_tokens
+        return b"".join(
+            (
+                b'{"id":',
+                to_json(self.completion_id),
+                b',"object":"chat.completion","created":%d,"model":' % self.created,
+                to_json(self.model),
+                b',"choices":[{"index":0,"message":{"role":"assistant",',
+                message,
+                b',"annotations":[]},"logprobs":null,"finish_reason":',
+                finish,
+                b'}],"usage":{"prompt_tokens":%d,"completion_tokens":%d,"total_tokens":%d,'
+                % (prompt, completion, prompt + completion),
+                _CHAT_TAIL,
+            )
+        )
+
+
+_CHAT_TAIL = (
+    b'"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":0},'
+    b'"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":0,'
+    b'"accepted_prediction_tokens":0,"rejected_prediction_tokens":0}},'
+    b'"service_tier":"default","system_fingerprint":' + to_json(SYNTHETIC_FINGERPRINT) + b"}"
+)
 
 
 def response(
@@ -206,6 +316,10 @@ class Usage:
 
     def add_body(self, body: Any) -> None:
         """Add the usage of one answer body (either endpoint's shape); ignore what is absent."""
+        if isinstance(body, ChatAnswer):
+            self.input_tokens += body.prompt_tokens
+            self.output_tokens += body.completion_tokens
+            return
         usage = body.get("usage") if isinstance(body, dict) else None
         if not isinstance(usage, dict):
             return

@@ -25,7 +25,7 @@ from synth_assets.batch import RESPONSES
 from .answers import Reply, Request
 from .bodycheck import check_body
 from .schemagen import CompiledSchema, Draw, InvalidSchemaError, UnanswerableError, compile_schema
-from .shapes import AnswerKind, Target, answer_target, chat_completion, response
+from .shapes import AnswerKind, ChatAnswer, Target, answer_target, response
 from .text import pooled
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,10 @@ class SyntheticResponder:
         self.cache = cache or SchemaCache()
         self.max_answer_bytes = max_answer_bytes
         self.answer_timeout_s = answer_timeout_s
+        # One generator re-seeded per answer: the same draws as a fresh rng_for(), without
+        # allocating its 2.5 KB state each time.
+        self._rng = random.Random()
+        self._last_target: tuple[tuple[Any, ...], Target] | None = None
 
     def answer(self, endpoint: str, requests: list[Request]) -> list[Reply]:
         """One reply per request, in the endpoint's real body shape (400s for what OpenAI
@@ -99,13 +103,33 @@ class SyntheticResponder:
         created = int(time.time())
         return [self._answer_one(endpoint, request, created) for request in requests]
 
+    def _target(self, body: dict[str, Any], endpoint: str) -> Target:
+        """``answer_target(body, endpoint)``, reused while the parts it reads are the very
+        objects of the previous request (a file's shared schema, see ``batch/linejson``).
+        The cache holds those objects, so none of them can be freed and its id reused."""
+        parts = (
+            endpoint,
+            body.get("tools"),
+            body.get("tool_choice"),
+            body.get("response_format"),
+            body.get("text"),
+        )
+        last = self._last_target
+        if last is not None and all(a is b for a, b in zip(last[0], parts, strict=True)):
+            return last[1]
+        target = answer_target(body, endpoint)
+        self._last_target = (parts, target)
+        return target
+
     def _answer_one(self, endpoint: str, request: Request, created: int) -> Reply:
         problem = check_body(request.body, endpoint)
         if problem is not None:
             return Reply(400, problem.error_body())
-        target = answer_target(request.body, endpoint)
+        target = self._target(request.body, endpoint)
+        rng = self._rng
+        rng.seed(_seed_for(request.custom_id, _request_seed(request.body, self.seed)))
         draw = Draw(
-            rng_for(request.custom_id, _request_seed(request.body, self.seed)),
+            rng,
             max_bytes=self.max_answer_bytes,
             timeout_s=self.answer_timeout_s,
         )
@@ -117,7 +141,8 @@ class SyntheticResponder:
             log.exception("localbatch could not answer request %r", request.custom_id)
             return Reply(500, _SERVER_ERROR)
         model = request.body.get("model")
-        build = response if endpoint == RESPONSES else chat_completion
+        # A chat answer stays in parts until the runner writes it (see ChatAnswer).
+        build = response if endpoint == RESPONSES else ChatAnswer.new
         return Reply(
             200,
             build(
@@ -155,8 +180,12 @@ def _unanswerable_body(exc: UnanswerableError, param: str | None) -> dict[str, A
 
 def rng_for(custom_id: str, seed: int = 0) -> random.Random:
     """The RNG that makes the answer for ``custom_id`` (same id and seed, same answer)."""
+    return random.Random(_seed_for(custom_id, seed))
+
+
+def _seed_for(custom_id: str, seed: int) -> int:
     digest = hashlib.blake2b(f"{seed}\x00{custom_id}".encode(), digest_size=8).digest()
-    return random.Random(int.from_bytes(digest, "big"))
+    return int.from_bytes(digest, "big")
 
 
 def _request_seed(body: dict[str, Any], seed: int) -> int:
@@ -183,6 +212,8 @@ def prompt_hints(body: dict[str, Any] | None, keys: frozenset[str]) -> dict[str,
         return {}
     found: dict[str, str] = {}
     for text in _user_texts(body):
+        if not any(key in text for key in keys):
+            continue  # no line can name a key the text does not even hold: skip the regex
         for key, value in _HINT.findall(text):
             if key in keys and key not in found:
                 found[key] = value

@@ -119,13 +119,22 @@ def _url(rng: random.Random) -> str:
     return f"https://example.com/{WORDS[int(rng.random() * len(WORDS))]}"
 
 
+# Names, addresses and code prefixes made once: a string costs the same draws, no formatting.
+_PEOPLE = tuple(tuple(f"{first} {last}" for last in LAST) for first in FIRST)
+_EMAILS = tuple(
+    tuple(f"{first.lower()}.{last.lower().replace('ü', 'u')}@example.com" for last in LAST)
+    for first in FIRST
+)
+_CODE_PREFIXES = tuple(word[:3].upper() for word in WORDS)
+
+
 def _person(rng: random.Random) -> str:
-    return f"{FIRST[int(rng.random() * 10)]} {LAST[int(rng.random() * 10)]}"
+    return _PEOPLE[int(rng.random() * 10)][int(rng.random() * 10)]
 
 
 def _code(rng: random.Random) -> str:
-    word = WORDS[int(rng.random() * len(WORDS))]
-    return f"{word[:3].upper()}-{int(rng.random() * 90000) + 10000}"
+    prefix = _CODE_PREFIXES[int(rng.random() * len(WORDS))]
+    return f"{prefix}-{int(rng.random() * 90000) + 10000}"
 
 
 def _date_time(rng: random.Random) -> str:
@@ -136,9 +145,7 @@ def _date_time(rng: random.Random) -> str:
 
 
 def _email(rng: random.Random) -> str:
-    first = FIRST[int(rng.random() * 10)].lower()
-    last = LAST[int(rng.random() * 10)].lower().replace("ü", "u")
-    return f"{first}.{last}@example.com"
+    return _EMAILS[int(rng.random() * 10)][int(rng.random() * 10)]
 
 
 _FORMATS: dict[str, Maker] = {
