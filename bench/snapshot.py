@@ -7,7 +7,10 @@ deterministic. Then a fresh Python process runs ``steps.snapshot_inputs`` on it 
 ``inputs`` asset's work) and the script prints its wall time, rows/s and peak RSS (the
 child's ``ru_maxrss``, so each size is measured alone). The data is deleted afterwards.
 
-Usage: ``python bench/snapshot.py --sizes 100000,1000000 [--keep-dir DIR]``
+Ids come in increasing order, as keys usually do; ``--scrambled-ids`` numbers the rows in
+a scrambled order, so the day's ids go through the on-disk table that checks them.
+
+Usage: ``python bench/snapshot.py --sizes 100000,1000000 [--scrambled-ids] [--keep-dir DIR]``
 """
 
 import argparse
@@ -52,7 +55,7 @@ def _line(row: dict[str, object], number: int) -> bytes:
     return line
 
 
-def write_day(folder: Path, rows: int) -> Path:
+def write_day(folder: Path, rows: int, *, scrambled: bool = False) -> Path:
     """The N-row dataset under ``folder``; returns its root."""
     # Each sample's line is made once; only the fixed-width number changes per row.
     marker = b"bench-000000000"
@@ -62,7 +65,9 @@ def write_day(folder: Path, rows: int) -> Path:
     with open(day / "emails.jsonl", "wb", buffering=1 << 20) as out:
         for number in range(rows):
             head, tail = templates[number % len(templates)]
-            out.write(b"%sbench-%09d%s" % (head, number, tail))
+            # A prime step visits every number below a larger power of ten once.
+            key = number * 1_000_003 % 1_000_000_000 if scrambled else number
+            out.write(b"%sbench-%09d%s" % (head, key, tail))
     return folder / "emails"
 
 
@@ -84,6 +89,7 @@ def _child(dataset: str, snapshot: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated row counts")
+    parser.add_argument("--scrambled-ids", action="store_true", help="ids out of order")
     parser.add_argument("--keep-dir", help="where to write the data (default: a temp folder)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -95,7 +101,7 @@ def main() -> None:
         folder = Path(tempfile.mkdtemp(prefix="synth-bench-snapshot-", dir=args.keep_dir))
         try:
             started = time.perf_counter()
-            dataset = write_day(folder, size)
+            dataset = write_day(folder, size, scrambled=args.scrambled_ids)
             written = time.perf_counter() - started
             snapshot = folder / "snapshot" / "inputs.parquet"
             snapshot.parent.mkdir()
