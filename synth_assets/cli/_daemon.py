@@ -57,17 +57,24 @@ def workspace_file(home: Path, root: Path) -> Path:
 
 
 def dagster_env(
-    home: Path, *, local_server: bool, sensor_interval_s: int | None = None
+    home: Path,
+    *,
+    local_server: bool,
+    sensor_interval_s: int | None = None,
+    dataset_path: Path | None = None,
 ) -> dict[str, str]:
     """The environment of the daemon and its runs: this instance; with ``local_server``,
     no OPENAI_* (so the definitions resolve to the local Batch server); the sensors'
-    interval when given."""
+    interval when given; the dataset when given (``SYNTH_DATASET_PATH``, the default of
+    ``TaskSettings.dataset_path`` in the daemon's code location and in every run)."""
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     if local_server:
         env.pop("OPENAI_API_KEY", None)
         env.pop("OPENAI_BASE_URL", None)
     if sensor_interval_s is not None:
         env["SYNTH_SENSOR_INTERVAL_S"] = str(sensor_interval_s)
+    if dataset_path is not None:
+        env["SYNTH_DATASET_PATH"] = str(dataset_path)
     return env
 
 

@@ -1,5 +1,6 @@
 """``synth demo``, ``synth dev`` and ``synth backfill``: the pipeline from a shell."""
 
+import dataclasses
 import datetime as dt
 import os
 import signal
@@ -137,19 +138,18 @@ def _chain(task: "BatchTask", tasks: "Sequence[BatchTask]") -> "list[BatchTask]"
     return [*upstreams, task, *downstream_of(task, tasks)]
 
 
-def _demo_dates(task: "BatchTask", days: int) -> list[str]:
-    """The days a demo runs: the dataset's, or ``days`` from the task's start date."""
+def _demo_dates(task: "BatchTask", days: int, dataset: Path | None = None) -> list[str]:
+    """The days a demo runs: the dataset's (``dataset`` when given), or ``days`` from the
+    task's start date."""
     from synth_assets.tasks.dataset import list_partitions
 
     if task.dataset is None:
         first = dt.date.fromisoformat(task.start_date)
         return [(first + dt.timedelta(days=i)).isoformat() for i in range(days)]
-    spec = task.dataset
-    if not Path(spec.path).is_absolute():
-        from synth_assets.pipeline.settings import project_dir
-        from synth_assets.pipeline.steps import spec_with_path
+    from synth_assets.pipeline.settings import project_dir
+    from synth_assets.pipeline.steps import spec_with_path
 
-        spec = spec_with_path(spec, None, project_dir())
+    spec = spec_with_path(task.dataset, str(dataset) if dataset else None, project_dir())
     dates = list_partitions(spec)
     if not dates:
         raise SynthError(f"the dataset at {spec.path} has no partitions; run `make data`.")
@@ -171,6 +171,44 @@ def _explain_agreement(task: "BatchTask", root: str) -> None:
     )
     click.echo("Query them with DuckDB:")
     click.echo(f'  .venv/bin/python -c "import duckdb; duckdb.sql(\\"{query}\\").show()"')
+
+
+def dataset_override(task: "BatchTask", value: Path | None) -> Path | None:
+    """``--dataset``, checked and made absolute (relative to the working directory), for a
+    task that reads a dataset; None when not given."""
+    if value is None:
+        return None
+    if task.dataset is None:
+        source = "its seeds" if task.upstream is None else f"{task.upstream.task}'s table"
+        raise SynthError(
+            f"--dataset: task {task.name} reads {source}, not a dataset; drop --dataset or "
+            "choose a task that reads one."
+        )
+    path = value.expanduser().resolve()
+    if not path.exists():
+        raise SynthError(
+            f"--dataset {value}: {path} does not exist; point it at a folder of "
+            "date=YYYY-MM-DD subfolders (or at one file with a date column)."
+        )
+    if path.is_dir():
+        from synth_assets.tasks.dataset import list_partitions
+
+        if not list_partitions(dataclasses.replace(task.dataset, path=str(path))):
+            raise SynthError(
+                f"--dataset {value}: {path} holds no date=YYYY-MM-DD folders; point it at "
+                "the folder that holds them (like data/emails)."
+            )
+    return path
+
+
+DATASET_OPTION = click.option(
+    "--dataset",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Read the task's input from this dataset instead of the one its YAML names: a "
+    "folder of date=YYYY-MM-DD subfolders, or one file with a date column (same columns). "
+    "The daemon and its runs get it as SYNTH_DATASET_PATH.",
+)
 
 
 def demo_backend(choice: str) -> Backend:
@@ -201,6 +239,7 @@ def _drive(
     what: str,
     collect: bool = True,
     sensor_interval_s: int | None = None,
+    dataset: Path | None = None,
 ) -> "dg.Definitions":
     """Launch a backfill of the first task's submit job over ``dates`` and let a real
     ``dagster-daemon`` run it: its sensors collect the days, resubmit retryable failures and
@@ -233,7 +272,9 @@ def _drive(
     started = time.time()
     resources = {"batch_api": BatchApiResource(local_server=True)} if local_server else None
     defs = build_definitions(resources=resources)
-    env = dagster_env(home, local_server=local_server, sensor_interval_s=sensor_interval_s)
+    env = dagster_env(
+        home, local_server=local_server, sensor_interval_s=sensor_interval_s, dataset_path=dataset
+    )
     workspace = workspace_file(home, project_dir())
     tags = {FRESH_ANSWERS_TAG: "true"} if fresh_answers else {}
     # Ctrl-C (or a SIGTERM) stops the daemon too, even when started where SIGINT was ignored.
@@ -307,7 +348,15 @@ def _drive(
     help="Faults the local server injects when the demo starts it ('' for none).",
 )
 @BACKEND_CHOICE
-def demo(task_name: str, timeout: float, days: int, faults: str, backend_choice: str) -> None:
+@DATASET_OPTION
+def demo(
+    task_name: str,
+    timeout: float,
+    days: int,
+    faults: str,
+    backend_choice: str,
+    dataset: Path | None,
+) -> None:
     """Run the whole pipeline on the sample data, through a real Dagster daemon.
 
     Uses the project's local Batch server (started if it is not running) unless
@@ -325,17 +374,20 @@ def demo(task_name: str, timeout: float, days: int, faults: str, backend_choice:
     Examples:
       synth demo
       synth demo --task synthetic_emails    # generate emails, then label them
+      synth demo --dataset ~/exports/emails  # every day of another dataset
     """
     from synth_assets.defs import layout
 
     tasks = _tasks()
     task = _task(task_name, tasks)
     chain = _chain(task, tasks)
+    dataset = dataset_override(chain[0], dataset)
     local = backend_choice == "local"
     backend = demo_backend(backend_choice)
-    dates = _demo_dates(chain[0], days)
+    dates = _demo_dates(chain[0], days, dataset)
     note = "" if local else " (from OPENAI_API_KEY / OPENAI_BASE_URL: requests may cost money)"
-    click.echo(f"backend: {backend.label}{note}; partitions: {dates[0]}..{dates[-1]}")
+    source = f"; dataset: {dataset}" if dataset else ""
+    click.echo(f"backend: {backend.label}{note}; partitions: {dates[0]}..{dates[-1]}{source}")
     if len(chain) > 1:
         click.echo("tasks: " + " -> ".join(t.name for t in chain))
     with local_server_if_needed(backend, faults=faults):
@@ -348,6 +400,7 @@ def demo(task_name: str, timeout: float, days: int, faults: str, backend_choice:
             fresh_answers=False,
             what="demo",
             sensor_interval_s=DEMO_SENSOR_INTERVAL_S,
+            dataset=dataset,
         )
     storage = defs.resources["storage"]  # type: ignore[index]
     last = chain[-1]
@@ -381,8 +434,15 @@ def _date_range(start: str, end: str) -> list[str]:
     is_flag=True,
     help="Send every row of these days again, even those answered already (pays for all).",
 )
+@DATASET_OPTION
 def backfill(
-    task_name: str, start: str, end: str, wait: bool, timeout: float, fresh_answers: bool
+    task_name: str,
+    start: str,
+    end: str,
+    wait: bool,
+    timeout: float,
+    fresh_answers: bool,
+    dataset: Path | None,
 ) -> None:
     """Build and submit a range of daily partitions (and, by default, collect them).
 
@@ -397,11 +457,14 @@ def backfill(
     Examples:
       synth backfill --from 2026-11-01 --to 2026-11-03
       synth backfill --task synthetic_emails --from 2026-11-01 --to 2026-11-02
+      synth backfill --dataset ~/exports/emails --from 2026-11-01 --to 2026-11-30
     """
     task = _task(task_name)
     dates = _date_range(start, end)
+    dataset = dataset_override(task, dataset)
     backend = resolve_backend()
-    click.echo(f"backend: {backend.label}; partitions: {dates[0]}..{dates[-1]}")
+    source = f"; dataset: {dataset}" if dataset else ""
+    click.echo(f"backend: {backend.label}; partitions: {dates[0]}..{dates[-1]}{source}")
     _drive(
         [task],
         dates,
@@ -411,6 +474,7 @@ def backfill(
         fresh_answers=fresh_answers,
         what="backfill",
         collect=wait,
+        dataset=dataset,
     )
 
 

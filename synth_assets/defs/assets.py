@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import dagster as dg
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
@@ -142,7 +143,7 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
         if summary.rows == 0:
             metadata["note"] = f"no input rows for {date}: the day's tables will be empty"
         else:
-            metadata["preview"] = table_preview(pq.read_table(summary.path), limit=5)
+            metadata["preview"] = table_preview(_head(summary.path, 5), limit=5)
         return dg.MaterializeResult(metadata=metadata)
 
     @dg.asset(
@@ -482,6 +483,13 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
         *build_quality_checks(task, parsed_key),
     ]
     return [inputs, batch_requests, submitted_batch, batch_output, tables, label_summary, *checks]
+
+
+def _head(path: str, rows: int) -> pa.Table:
+    """The first ``rows`` rows of a Parquet file, without reading the rest of the day."""
+    parquet = pq.ParquetFile(path)
+    first = next(parquet.iter_batches(batch_size=rows), None)
+    return pa.Table.from_batches([] if first is None else [first], schema=parquet.schema_arrow)
 
 
 def _inputs_description(task: BatchTask) -> str:

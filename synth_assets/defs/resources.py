@@ -161,7 +161,11 @@ class TaskSettings(dg.ConfigurableResource):
     mode: str | None = Field(
         default=None, description="Override the task's request mode: json_schema or tools."
     )
-    dataset_path: str | None = Field(default=None, description="Override the input dataset path.")
+    dataset_path: str | None = Field(
+        default_factory=lambda: project_settings().dataset_path,
+        description="Override the input dataset path (relative: under the project); default "
+        "$SYNTH_DATASET_PATH, else each task's own.",
+    )
     max_tokens: int | None = Field(default=None, ge=1, description="max_tokens per request.")
     max_text_chars: int | None = Field(
         default=100_000,

@@ -29,6 +29,11 @@ class ProjectSettings(BaseSettings):
         "the working directory is in (see project_dir).",
     )
     storage_root: str = Field("data/out", min_length=1, description="StorageResource.root.")
+    dataset_path: str | None = Field(
+        None,
+        description="TaskSettings.dataset_path: where every dataset-reading task reads its "
+        "input (`synth backfill --dataset` sets it for its daemon); default: each task's own.",
+    )
     work_dir: str = Field("data/work", min_length=1, description="StorageResource.work_dir.")
     enqueued_token_limit: int | None = Field(None, ge=1)
     max_batches_per_hour: int | None = Field(None, ge=1)

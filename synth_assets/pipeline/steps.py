@@ -21,7 +21,7 @@ from synth_assets.batch import (
     translate_api_error,
 )
 from synth_assets.tasks.base import BatchTask, custom_id_for
-from synth_assets.tasks.dataset import DatasetSpec, read_partition
+from synth_assets.tasks.dataset import DatasetSpec, open_partition
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +38,21 @@ def snapshot_inputs(
     spec: DatasetSpec, date: str, path: Path, *, max_text_chars: int | None = None
 ) -> InputSummary:
     """Read one day of the dataset into a Parquet snapshot; rows the loader found a problem
-    with keep it in their ``problem`` column (they will not be sent)."""
-    return snapshot_table(read_partition(spec, date, max_text_chars=max_text_chars), path)
+    with keep it in their ``problem`` column (they will not be sent).
+
+    The day streams through, a slice at a time: memory stays flat whatever its size. The
+    loader's temporary files go beside the snapshot (same disk, cleaned up), and the
+    snapshot appears whole or not at all.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        open_partition(spec, date, max_text_chars=max_text_chars, scratch_dir=path.parent) as day,
+        atomic_write(path) as out,
+        pq.ParquetWriter(out, day.schema) as writer,
+    ):
+        for batch in day.batches():
+            writer.write_batch(batch)
+    return InputSummary(str(path), day.rows, day.schema.names, day.problems)
 
 
 def snapshot_table(table: pa.Table, path: Path) -> InputSummary:

@@ -2,6 +2,7 @@
 exit code, Dagster's own log kept off the terminal, and the demo's backend."""
 
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,53 @@ def test_a_day_not_collected_fails_the_command_and_is_named(
     )
     assert summary_row(result.stdout, DATE)[:3] == [DATE, "-", "208"]  # sent, not collected
     assert "not collected: still waiting" in result.stdout
+
+
+@pytest.mark.timeout(240)
+def test_backfill_reads_the_dataset_given_with_dataset(synth: Synth, tmp_path: Path) -> None:
+    sample = Path(__file__).resolve().parents[2] / "data" / "emails" / f"date={DATE}"
+    lines = (sample / "emails.jsonl").read_text().splitlines(keepends=True)[:5]
+    inbox = tmp_path / "inbox" / f"date={DATE}"
+    inbox.mkdir(parents=True)
+    (inbox / "emails.jsonl").write_text("".join(lines))
+
+    # Relative to the working directory, as a user types it.
+    result = synth(
+        "backfill", "--from", DATE, "--to", DATE, "--dataset", "inbox", **pipeline_env(tmp_path)
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0].endswith(f"; dataset: {tmp_path / 'inbox'}")
+    # The daemon's runs read the five rows, not the project's 208.
+    assert f"submitted spam_triage {DATE}: 5 requests sent" in result.stdout
+    assert summary_row(result.stdout, DATE)[:3] == [DATE, "5", "5"]
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (lambda root: None, "does not exist"),
+        (
+            lambda root: (root / "2026-11-06").mkdir(parents=True),
+            "holds no date=YYYY-MM-DD folders",
+        ),
+    ],
+    ids=["missing", "no-date-folders"],
+)
+def test_a_bad_dataset_is_one_sentence_naming_what_to_fix(
+    tmp_path: Path, make: Callable[[Path], None], problem: str
+) -> None:
+    make(tmp_path / "inbox")
+    synth = Synth(LOCAL_BASE_URL, tmp_path)  # never reached: the path is checked first
+
+    result = synth(
+        "backfill", "--from", DATE, "--to", DATE, "--dataset", "inbox", **pipeline_env(tmp_path)
+    )
+
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: --dataset inbox: {tmp_path / 'inbox'} {problem}; point it at")
+    assert not (tmp_path / "home").exists()  # no daemon started, nothing launched
 
 
 def test_an_unreachable_backend_is_one_sentence_before_anything_is_built(tmp_path: Path) -> None:

@@ -12,13 +12,17 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from synth_assets.batch.errors import SynthError
 from synth_assets.tasks.dataset import (
     DatasetError,
     DatasetSpec,
     _readers,
+    _validate,
     list_partitions,
+    open_partition,
     read_partition,
 )
 
@@ -842,3 +846,116 @@ def test_unusable_day_names_the_file_or_the_folder(tmp_path: Path) -> None:
 def test_problem_is_a_reserved_column_name() -> None:
     with pytest.raises(DatasetError, match="'problem'"):
         DatasetSpec("x", extra_columns=("problem",))
+
+
+# -- streaming: the day-wide rules hold across slices and files -------------------------
+
+
+def reference_ids(files: list[tuple[str, list[str | None]]]) -> list[tuple[str, str | None]]:
+    """The id rules of read_partition over a whole day held in memory: (id, its clause)."""
+    blank = [[v is None or not v.strip() for v in ids] for _, ids in files]
+    taken = {
+        v
+        for (_, ids), b in zip(files, blank, strict=True)
+        for v, x in zip(ids, b, strict=True)
+        if not x
+    }
+    first: dict[str, tuple[str, int]] = {}
+    out = []
+
+    def derived(base: str) -> str:
+        k = 2
+        while f"{base}#dup{k}" in taken:
+            k += 1
+        taken.add(f"{base}#dup{k}")
+        return f"{base}#dup{k}"
+
+    for (name, ids), blanks in zip(files, blank, strict=True):
+        for row, (value, is_blank) in enumerate(zip(ids, blanks, strict=True), start=1):
+            if is_blank:
+                placeholder = f"row-{name}-{row}"
+                if placeholder in taken:
+                    placeholder = derived(placeholder)
+                taken.add(placeholder)
+                out.append((placeholder, "id is missing" if value is None else "blank"))
+            elif value in first:
+                seen_in, seen_row = first[value]
+                clause = f"id {value!r} already appears on row {seen_row} of {seen_in}"
+                out.append((derived(value), clause))
+            else:
+                first[value] = (name, row)
+                out.append((value, None))
+    return out
+
+
+ID_POOL = ["a", "b", "c", "a#dup2", "row-f0.jsonl-2", "row-f1.jsonl-1#dup2", "", " ", None]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    files=st.lists(
+        st.lists(st.one_of(st.sampled_from(ID_POOL), st.from_regex(r"u[0-9]", fullmatch=True))),
+        min_size=1,
+        max_size=3,
+    )
+)
+def test_ids_are_settled_over_the_whole_day_whatever_the_slices(
+    files: list[list[str | None]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    root = tmp_path_factory.mktemp("day")
+    named = [(f"f{n}.jsonl", ids) for n, ids in enumerate(files)]
+    for name, ids in named:
+        write_jsonl(root / f"date={DAYS[0]}" / name, [{"email_id": v, "body": "x"} for v in ids])
+    expected = reference_ids(named)
+    if not expected:
+        return
+    if all(clause is not None for _, clause in expected):  # no usable row: a dataset error
+        with pytest.raises(DatasetError, match="has no usable row"):
+            read_partition(DatasetSpec(str(root)), DAYS[0])
+        return
+
+    # Slices of 2 rows: repeats and reserved ids meet across slices and files.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_validate, "SPILL_BATCH_ROWS", 2)
+        with open_partition(DatasetSpec(str(root)), DAYS[0]) as day:
+            batches = list(day.batches())
+    table = pa.Table.from_batches(batches, schema=day.schema)
+
+    assert table.column("id").to_pylist() == [value for value, _ in expected]
+    for problem, (_, clause) in zip(table.column("problem").to_pylist(), expected, strict=True):
+        if clause is None:
+            assert problem is None
+        elif clause.startswith("id '"):
+            assert problem == clause
+        else:
+            assert problem is not None and problem.startswith("id is ")
+    assert day.rows == len(expected)
+    assert day.problems == sum(clause is not None for _, clause in expected)
+
+
+def test_a_day_streams_in_slices_with_its_counts(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(_readers, "BLOCK_SIZE", 4096)
+    monkeypatch.setattr(_validate, "SPILL_BATCH_ROWS", 100)
+    # Ids out of order (so the day's ids go through the on-disk table), one repeated far
+    # down, one extra column only in the second file.
+    first = [{"email_id": f"e{n:04d}", "body": f"text {n}"} for n in range(999, -1, -1)]
+    second = [{"email_id": "e0500", "body": "again", "subject": "s"}]
+    write_jsonl(tmp_path / f"date={DAYS[0]}" / "a.jsonl", first)
+    write_jsonl(tmp_path / f"date={DAYS[0]}" / "b.jsonl", second)
+    spec = DatasetSpec(str(tmp_path), extra_columns=("subject",))
+
+    with open_partition(spec, DAYS[0], scratch_dir=tmp_path) as day:
+        assert (day.rows, day.problems) == (1001, 1)
+        assert day.schema.names == ["id", "text", "subject", "problem"]
+        batches = list(day.batches())
+        assert list(tmp_path.glob(".synth-day-*"))  # the rows wait on disk, under scratch_dir
+    assert not list(tmp_path.glob(".synth-day-*"))  # and are gone afterwards
+
+    assert len(batches) > 1 and max(b.num_rows for b in batches) <= 100
+    table = pa.Table.from_batches(batches)
+    assert table.equals(read_partition(spec, DAYS[0]))
+    assert table.column("id")[-1].as_py() == "e0500#dup2"
+    assert table.column("problem")[-1].as_py() == "id 'e0500' already appears on row 500 of a.jsonl"
+    assert table.column("subject").null_count == 1000

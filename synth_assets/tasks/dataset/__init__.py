@@ -1,10 +1,10 @@
 """Reading users' input datasets, one day at a time.
 
 A dataset is either a hive-layout folder (``<path>/date=YYYY-MM-DD/*.{jsonl,csv,parquet}``)
-or a single file with a date column. :func:`read_partition` returns one day's rows as an
-Arrow table with the columns ``id`` (string), ``text`` (string), the configured extra
-columns and ``problem`` (string), in file order; :func:`list_partitions` lists the days
-available.
+or a single file with a date column. :func:`open_partition` streams one day's rows as Arrow
+record batches with the columns ``id`` (string), ``text`` (string), the configured extra
+columns and ``problem`` (string), in file order; :func:`read_partition` returns them as one
+table, for days that fit in memory; :func:`list_partitions` lists the days available.
 
 Two kinds of problem, handled differently, because nothing may be lost (every input row
 ends in exactly one row of ``parsed`` or ``unparsed``):
@@ -23,29 +23,35 @@ Every returned row has a distinct ``id``, usable as a custom_id: a row without a
 the placeholder ``row-<file name>-<row number>``, and a repeated id keeps its value on its
 first row while later rows get ``<id>#dup2``, ``<id>#dup3``… (see :func:`read_partition`).
 
-Files are streamed in blocks, so memory stays proportional to one day's rows even when a
-single file holds many days. The package's modules, each one idea:
+Memory stays flat whatever the day's size: files are streamed in blocks, each file's
+checked rows wait in a temporary Parquet file, and the day-wide view the ids need is an
+exact on-disk table. The package's modules, each one idea:
 
 - ``_spec``: :class:`DatasetSpec`, :class:`DatasetError` and the output column names;
 - ``_layout``: the path, its ``date=`` folders and their files, formats by extension;
 - ``_readers``: one file (JSONL, CSV, Parquet) opened as a stream of record batches;
 - ``_columns``: required columns and their types, UTF-8 checks, dates;
-- ``_validate``: row validation, one file's rows of one day with their problems;
-- ``_ids``: a day's ids made distinct, so each row can be a custom_id.
+- ``_validate``: row validation, one file's rows of one day with their problems, on disk;
+- ``_ids``: a day's ids made distinct, so each row can be a custom_id;
+- ``_day``: a day's rows streamed in the promised columns.
 
 It imports only the standard library, pyarrow and the project's error base class; it is
 used by the Dagster layer and the CLI but knows neither.
 """
 
 import datetime as dt
+import tempfile
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._columns import Offenders, dates_of, ids_or_none, raise_bad_dates, require_columns
-from ._ids import settle_ids
+from ._day import DayRows, day_schema
+from ._ids import DayIds
 from ._layout import (
     PARTITION_KEY,
     check_hive_root,
@@ -66,7 +72,9 @@ __all__ = [
     "DatasetError",
     "DatasetFormat",
     "DatasetSpec",
+    "DayRows",
     "list_partitions",
+    "open_partition",
     "read_partition",
 ]
 
@@ -104,6 +112,9 @@ def list_partitions(spec: DatasetSpec) -> list[str]:
 
 def read_partition(spec: DatasetSpec, date: str, *, max_text_chars: int | None = None) -> pa.Table:
     """Return every row of day ``date`` (``YYYY-MM-DD``), good and bad, in file order.
+
+    A convenience for days that fit in memory, built on :func:`open_partition` (which
+    streams them: the pipeline's snapshot uses it).
 
     Columns: ``id`` (string), ``text`` (string), then each of ``spec.extra_columns`` that
     the files have, in the order listed, then ``problem`` (string). For a hive folder the
@@ -155,31 +166,66 @@ def read_partition(spec: DatasetSpec, date: str, *, max_text_chars: int | None =
     could report it), ``max_text_chars`` is not a positive integer, or the day has rows
     and every one of them has a problem (the message names the most common kind).
     """
+    with open_partition(spec, date, max_text_chars=max_text_chars) as day:
+        return pa.Table.from_batches(list(day.batches()), schema=day.schema)
+
+
+@contextmanager
+def open_partition(
+    spec: DatasetSpec,
+    date: str,
+    *,
+    max_text_chars: int | None = None,
+    scratch_dir: str | Path | None = None,
+) -> Iterator[DayRows]:
+    """Day ``date``'s rows as a stream: the same rows, columns, ids and problems as
+    :func:`read_partition`, in memory one slice at a time, whatever the day's size.
+
+    Entering reads the day's files once (every :class:`DatasetError` is raised then, before
+    a row is yielded), keeping each file's checked rows in a temporary Parquet file under
+    ``scratch_dir`` (default: the system's temporary folder; give one on the disk the rows
+    are going to, as a day may be gigabytes), and settles the ids over the whole day (see
+    ``_ids``). The :class:`DayRows` it gives has the day's ``schema``, ``rows`` and
+    ``problems`` counts, and ``batches()`` the rows; the temporary files are deleted on
+    exit.
+    """
     day = parse_partition_date(date)
     budget = _check_budget(max_text_chars)
     root = existing_path(spec)
     if root.is_dir():
         check_hive_root(root)
         folder = root / f"{PARTITION_KEY}={day.isoformat()}"
-        if not folder.is_dir():
-            return _empty_table()
-        files = partition_files(folder, spec)
-        where = folder
-        parts = [
-            read_file(path, fmt, spec, day, budget, in_hive_folder=True) for path, fmt in files
-        ]
+        files = partition_files(folder, spec) if folder.is_dir() else []
+        where, in_hive_folder = folder, True
     else:
-        where = root
-        parts = [read_file(root, format_of(root, spec), spec, day, budget, in_hive_folder=False)]
-    if not parts:
-        return _empty_table()
-    counts: Counter[str] = Counter()
-    for part in parts:
-        counts.update(part.counts)
-    settle_ids(parts, counts)
-    table = _concat(parts, spec)
-    _raise_if_unusable(table, parts, where, day, counts)
-    return table
+        files = [(root, format_of(root, spec))]
+        where, in_hive_folder = root, False
+    if not files:
+        yield DayRows.empty()
+        return
+    with tempfile.TemporaryDirectory(prefix=".synth-day-", dir=scratch_dir) as scratch:
+        parts = [
+            read_file(
+                path,
+                fmt,
+                spec,
+                day,
+                budget,
+                Path(scratch) / f"part-{number}.parquet",
+                in_hive_folder=in_hive_folder,
+            )
+            for number, (path, fmt) in enumerate(files)
+        ]
+        schema = day_schema(parts, spec)
+        counts: Counter[str] = Counter()
+        for part in parts:
+            counts.update(part.counts)
+        with DayIds(parts, Path(scratch)) as ids:
+            ids.count(counts)
+            total = sum(part.rows for part in parts)
+            usable = sum(part.good for part in parts) - ids.good_duplicates
+            _raise_if_unusable(total, usable, parts, where, day, counts)
+            yield DayRows(schema, parts, ids, total, total - usable)
 
 
 def _check_budget(max_text_chars: int | None) -> int | None:
@@ -198,24 +244,8 @@ def _check_budget(max_text_chars: int | None) -> int | None:
     return max_text_chars
 
 
-def _concat(parts: list[Part], spec: DatasetSpec) -> pa.Table:
-    tables = [part.table for part in parts]
-    try:
-        # "permissive" fills an extra column missing from one file with nulls and widens
-        # compatible types (int64 in one file, double in another).
-        table = pa.concat_tables(tables, promote_options="permissive")
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        names = ", ".join(str(part.path) for part in parts[:3])
-        raise DatasetError(
-            f"Files {names} disagree on the types of their extra columns "
-            f"({' '.join(str(exc).split())}); make each column's type the same in every file."
-        ) from exc
-    extras = [c for c in spec.extra_columns if c in table.column_names]
-    return table.select([ID_COLUMN, TEXT_COLUMN, *extras, PROBLEM_COLUMN])
-
-
 def _raise_if_unusable(
-    table: pa.Table, parts: list[Part], where: Path, day: dt.date, counts: Counter[str]
+    total: int, usable: int, parts: list[Part], where: Path, day: dt.date, counts: Counter[str]
 ) -> None:
     """Stop the day when it has rows and every one has a problem.
 
@@ -223,13 +253,14 @@ def _raise_if_unusable(
     wrong encoding, a budget set far too low) rather than bad rows, and running it would
     only fill ``unparsed``.
     """
-    total = table.num_rows
-    if total == 0 or table.column(PROBLEM_COLUMN).null_count:
+    if total == 0 or usable:
         return
-    files = [part.path for part in parts if part.table.num_rows]
-    place = str(files[0]) if len(files) == 1 else f"{where} ({len(files)} files)"
+    files = [part for part in parts if part.rows]
+    place = str(files[0].path) if len(files) == 1 else f"{where} ({len(files)} files)"
     if total == 1:
-        detail = f'its only row has a problem, "{table.column(PROBLEM_COLUMN)[0].as_py()}"'
+        # One row repeats no earlier one: its problem is the one the file gave it.
+        only = next(files[0].batches([PROBLEM_COLUMN])).column(0)[0].as_py()
+        detail = f'its only row has a problem, "{only}"'
     else:
         kind, count = counts.most_common(1)[0]
         detail = f'all {total:,} rows have a problem, most often "{kind}" ({count:,} rows)'
@@ -240,9 +271,3 @@ def _raise_if_unusable(
         else "fix those rows or remove them from the dataset"
     )
     raise DatasetError(f"{place} has no usable row for {day.isoformat()}: {detail}; {fix}.")
-
-
-def _empty_table() -> pa.Table:
-    return pa.schema(
-        [(ID_COLUMN, pa.string()), (TEXT_COLUMN, pa.string()), (PROBLEM_COLUMN, pa.string())]
-    ).empty_table()

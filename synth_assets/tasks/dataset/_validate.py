@@ -2,13 +2,14 @@
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ._columns import (
     Offenders,
@@ -32,6 +33,9 @@ QUOTE_CHARS = 40
 # Each row's own sentence in the problem column is more precise (values, offsets, rows).
 DUPLICATE = "id repeats an earlier row"
 OVER_BUDGET = "text is over the character budget"
+
+# Rows per batch read back from a file's spill (about 5 MB of e-mails).
+SPILL_BATCH_ROWS = 8_192
 
 
 def quote(value: object) -> str:
@@ -110,32 +114,62 @@ class _Marks:
 
 @dataclass
 class Part:
-    """The rows one file contributes to a partition, and its problems counted by kind."""
+    """The rows one file contributes to a partition, kept on disk, and its problems.
+
+    ``schema`` lists ``id``, ``text``, the file's extra columns, ``problem`` and the file's
+    row numbers; ``spill`` is the Parquet file holding the rows (None when the file has no
+    row for the day); ``good`` counts the rows without a problem.
+    """
 
     path: Path
-    table: pa.Table
+    schema: pa.Schema
+    spill: Path | None
+    rows: int
+    good: int
     counts: Counter[str]
+
+    def batches(self, columns: Sequence[str] | None = None) -> Iterator[pa.RecordBatch]:
+        """The rows, a slice at a time, in file order."""
+        if self.spill is None:
+            return
+        # Row group by row group (each one batch of the source file): ParquetFile.iter_batches
+        # holds buffers that grow with the file (about 120 MB per million e-mails).
+        spill = pq.ParquetFile(self.spill)
+        for index in range(spill.num_row_groups):
+            group = spill.read_row_group(index, columns=list(columns) if columns else None)
+            yield from group.to_batches(max_chunksize=SPILL_BATCH_ROWS)
 
 
 class _FileReader:
     """Reads one file's rows for one day, marking row problems and collecting file ones.
 
+    The rows kept go to ``spill`` (Parquet) batch by batch, so memory holds one batch.
     Kept as state on an object (rather than returned per batch) so a whole-file retry can
     :meth:`reset` and start over without counting any row twice.
     """
 
     def __init__(
-        self, spec: DatasetSpec, day: dt.date, budget: int | None, *, in_hive_folder: bool
+        self,
+        spec: DatasetSpec,
+        day: dt.date,
+        budget: int | None,
+        spill: Path,
+        *,
+        in_hive_folder: bool,
     ) -> None:
         self.spec = spec
         self.day = pa.scalar(day, pa.date32())
         self.budget = budget
+        self.spill = spill
         self.in_hive_folder = in_hive_folder
+        self.writer: pq.ParquetWriter | None = None
         self.reset()
 
     def reset(self) -> None:
         """Forget everything read so far."""
-        self.kept: list[pa.RecordBatch] = []
+        self.close()
+        self.spill.unlink(missing_ok=True)
+        self.rows = self.good = 0
         self.extras: list[pa.Field] = []
         # Extra columns checked for UTF-8 (see consume).
         self.checked: set[str] = set()
@@ -195,7 +229,23 @@ class _FileReader:
                 [ids, texts, *extras, marks.array(), rows], names=names
             )
             if out.num_rows:
-                self.kept.append(out)
+                self._keep(out)
+
+    def _keep(self, batch: pa.RecordBatch) -> None:
+        if self.writer is None:
+            # Spills are read back once, at once: fast compression, no dictionaries.
+            self.writer = pq.ParquetWriter(
+                self.spill, self.schema(), compression="lz4", use_dictionary=False
+            )
+        self.writer.write_batch(batch)
+        self.rows += batch.num_rows
+        self.good += batch.column(PROBLEM_COLUMN).null_count
+
+    def close(self) -> None:
+        """Finish the spill (if any row was kept)."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
 
     def _select_day(
         self, batch: pa.RecordBatch, rows: pa.Array, source: Source
@@ -249,10 +299,8 @@ class _FileReader:
             )
         return texts
 
-    def result(self, path: Path) -> Part:
-        """The kept rows as a table, after raising for any file-level problem found."""
-        raise_bad_dates(path, self.spec, self.bad_dates)
-        schema = pa.schema(
+    def schema(self) -> pa.Schema:
+        return pa.schema(
             [
                 (ID_COLUMN, pa.string()),
                 (TEXT_COLUMN, pa.string()),
@@ -261,7 +309,13 @@ class _FileReader:
                 (ROW_NUMBER, pa.int64()),
             ]
         )
-        return Part(path, pa.Table.from_batches(self.kept, schema=schema), self.counts)
+
+    def result(self, path: Path) -> Part:
+        """The kept rows as a part, after raising for any file-level problem found."""
+        self.close()
+        raise_bad_dates(path, self.spec, self.bad_dates)
+        spill = self.spill if self.rows else None
+        return Part(path, self.schema(), spill, self.rows, self.good, self.counts)
 
 
 def read_file(
@@ -270,10 +324,15 @@ def read_file(
     spec: DatasetSpec,
     day: dt.date,
     budget: int | None,
+    spill: Path,
     *,
     in_hive_folder: bool,
 ) -> Part:
-    """Read one file's rows for ``day``, marking the rows that have problems."""
-    reader = _FileReader(spec, day, budget, in_hive_folder=in_hive_folder)
-    scan(path, fmt, spec, reader.consume, reader.reset)
-    return reader.result(path)
+    """Read one file's rows for ``day``, marking the rows that have problems; the rows go
+    to ``spill`` (a Parquet file), and the returned part reads them back."""
+    reader = _FileReader(spec, day, budget, spill, in_hive_folder=in_hive_folder)
+    try:
+        scan(path, fmt, spec, reader.consume, reader.reset)
+        return reader.result(path)
+    finally:
+        reader.close()
