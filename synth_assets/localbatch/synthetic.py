@@ -11,6 +11,7 @@ schema no value satisfies, or an answer past the per-answer byte or time budget 
 line of its own, and the rest of the batch is answered as usual.
 """
 
+import functools
 import hashlib
 import logging
 import random
@@ -18,7 +19,7 @@ import re
 import time
 from typing import Any
 
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from synth_assets.batch import RESPONSES
 
@@ -31,6 +32,14 @@ from .text import pooled
 log = logging.getLogger(__name__)
 
 
+def _compile_json(key: bytes) -> "CompiledSchema | InvalidSchemaError":
+    """A schema's compiled generator, or the error saying why it has none (cached too)."""
+    try:
+        return compile_schema(from_json(key))
+    except InvalidSchemaError as exc:
+        return exc
+
+
 class SchemaCache:
     """Compiled generators keyed by the schema's JSON text (one compile per distinct schema).
 
@@ -39,8 +48,8 @@ class SchemaCache:
     """
 
     def __init__(self, max_entries: int = 256) -> None:
-        self._compiled: dict[bytes, CompiledSchema | InvalidSchemaError] = {}
-        self._max = max_entries
+        # Bounded: a server fed endless distinct schemas keeps the most recent ones.
+        self._compile = functools.lru_cache(maxsize=max_entries)(_compile_json)
         self._last: tuple[dict[str, Any], CompiledSchema | InvalidSchemaError] | None = None
 
     def generator(self, schema: dict[str, Any]) -> CompiledSchema:
@@ -57,18 +66,8 @@ class SchemaCache:
             self._last = (schema, last[1])
             found = last[1]
         else:
-            key = to_json(schema)
-            cached = self._compiled.get(key)
-            if cached is None:
-                if len(self._compiled) >= self._max:
-                    self._compiled.clear()  # a server fed endless distinct schemas stays bounded
-                try:
-                    cached = compile_schema(schema)
-                except InvalidSchemaError as exc:
-                    cached = exc
-                self._compiled[key] = cached
-            self._last = (schema, cached)
-            found = cached
+            found = self._compile(to_json(schema))
+            self._last = (schema, found)
         if isinstance(found, InvalidSchemaError):
             raise InvalidSchemaError(str(found))
         return found
