@@ -287,14 +287,22 @@ def iter_sends(folder: str | Path) -> Iterator[tuple[str, str, int, int]]:
 
 def invalid_inputs(folder: str | Path) -> list[Unparsed]:
     """The day's input rows that are never sent, as unparsed ``invalid_input`` rows."""
+    return list(iter_invalid_inputs(folder))
+
+
+def iter_invalid_inputs(folder: str | Path) -> Iterator[Unparsed]:
+    """:func:`invalid_inputs`, streamed from the file a line at a time."""
     path = Path(folder) / INVALID_INPUTS_FILE
     if not path.exists():
-        return []
-    rows = [from_json(line) for line in path.read_bytes().splitlines() if line.strip()]
-    return [
-        Unparsed(r["custom_id"], Reason.INVALID_INPUT, r["problem"], r["text"], source="input")
-        for r in rows
-    ]
+        return
+    with open(path, "rb") as lines:
+        for line in lines:
+            if not line.strip():
+                continue
+            r = from_json(line)
+            yield Unparsed(
+                r["custom_id"], Reason.INVALID_INPUT, r["problem"], r["text"], source="input"
+            )
 
 
 _KIND_LABELS = {
