@@ -16,7 +16,6 @@ from synth_assets.batch import (
     ParseSummary,
     Reason,
     ResultFiles,
-    SynthError,
     Unparsed,
     write_tables,
 )
@@ -246,60 +245,3 @@ def test_streamed_tables_equal_the_in_memory_ones(
     ]  # fmt: skip
     assert summary.requested == 10
     assert summary.parsed + summary.unparsed - summary.extra_lines == 10
-
-
-def test_request_hashes_from_a_file_equal_the_mapping(tmp_path: Path) -> None:
-    output = tmp_path / "output.jsonl"
-    output.write_bytes(_answer("a", SPAM) + b"\n" + _answer("b", "oops") + b"\n")
-    hashes = {"a": "h-a", "b": "h-b", "c": "h-c"}
-    requests = tmp_path / "requests.jsonl"
-    requests.write_bytes(
-        b"".join(to_json({"custom_id": c, "request_hash": h}) + b"\n" for c, h in hashes.items())
-    )
-    tables = []
-    for source in (hashes, requests):
-        out = tmp_path / str(len(tables))
-        write_tables(
-            ResultFiles(output, requested=requests, request_hashes=source),
-            response_model=Label,
-            parsed_path=out / "parsed.parquet",
-            unparsed_path=out / "unparsed.parquet",
-        )
-        tables.append(
-            [pq.read_table(out / f"{t}.parquet").to_pylist() for t in ("parsed", "unparsed")]
-        )
-    assert tables[0] == tables[1]
-    parsed, unparsed = tables[1]
-    assert [(r["custom_id"], r["request_hash"]) for r in parsed] == [("a", "h-a")]
-    assert [(r["custom_id"], r["request_hash"]) for r in unparsed] == [("b", "h-b"), ("c", "h-c")]
-
-    requests.write_bytes(b'{"custom_id": "a"}\n')
-    with pytest.raises(SynthError, match="line 1: not a request-hash line"):
-        write_tables(
-            ResultFiles(output, request_hashes=requests),
-            response_model=Label,
-            parsed_path=tmp_path / "p.parquet",
-            unparsed_path=tmp_path / "u.parquet",
-        )
-
-
-def test_rejected_inputs_are_streamed_in_order(tmp_path: Path) -> None:
-    """A generator of never-sent rows is read as it goes, larger than a row group."""
-    count = 70_000
-
-    def rejected():
-        for number in range(count):
-            yield Unparsed(f"bad-{number}", Reason.INVALID_INPUT, "empty text", source="input")
-
-    output = tmp_path / "output.jsonl"
-    output.write_bytes(_answer("a", SPAM) + b"\n")
-    summary = write_tables(
-        ResultFiles(output, requested=["a"]),
-        response_model=Label,
-        parsed_path=tmp_path / "parsed.parquet",
-        unparsed_path=tmp_path / "unparsed.parquet",
-        rejected_inputs=rejected(),
-    )
-    assert (summary.requested, summary.parsed, summary.unparsed) == (count + 1, 1, count)
-    ids = pq.read_table(tmp_path / "unparsed.parquet", columns=["custom_id"]).column(0)
-    assert ids.to_pylist() == [f"bad-{n}" for n in range(count)]
