@@ -148,6 +148,23 @@ def _request_hashes(
     return hashes
 
 
+def _wanted_and_hashes(
+    files: ResultFiles,
+) -> tuple[dict[str, None] | None, Mapping[str, str] | None]:
+    """A batch's requested ids and request hashes, each file read once (a file that holds
+    both, as the pipeline writes, is read once for both)."""
+    hashes = _request_hashes(files.request_hashes)
+    if files.requested is None:
+        return None, hashes
+    if (
+        isinstance(files.requested, str | os.PathLike)
+        and files.requested == files.request_hashes
+        and hashes is not None
+    ):
+        return dict.fromkeys(hashes), hashes  # the same ids, in the same order
+    return requested_ids(files.requested), hashes
+
+
 def _not_requested(custom_id: str) -> Unparsed:
     return Unparsed(None, Reason.INVALID_LINE, f"custom_id {custom_id!r} was not requested")
 
@@ -281,8 +298,7 @@ def iter_results(
     for files in batches:
         admission.begin(files.attempt)
         classify = LineClassifier(response_model, files.batch_id)
-        wanted = requested_ids(files.requested) if files.requested is not None else None
-        hashes = _request_hashes(files.request_hashes)
+        wanted, hashes = _wanted_and_hashes(files)
         for source, path in _sources(files):
             for lines in iter_blocks(path):
                 records = [classify.record(o) for o in classify.decide_lines(lines, source)]
@@ -523,8 +539,7 @@ def write_tables(
         summary.requested = never_sent or None
         for files in batches:
             admission.begin(files.attempt)
-            wanted = requested_ids(files.requested) if files.requested is not None else None
-            hashes = _request_hashes(files.request_hashes)
+            wanted, hashes = _wanted_and_hashes(files)
             if wanted is not None:
                 summary.requested = (summary.requested or 0) + admission.requested(wanted)
             for block in _blocks(files, block_parser, pool, count):

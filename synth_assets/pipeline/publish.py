@@ -35,9 +35,9 @@ from synth_assets.tasks.base import BatchTask
 from .plan import iter_invalid_inputs, iter_manifest
 from .record import RequestRecord
 
-# Scratch files kept open at once: a day of many small batches must not run out of file
-# descriptors (two files per batch).
-_OPEN_FILES = 64
+# Groups whose scratch files stay open at once (two files each): a day of many small
+# batches must not run out of file descriptors.
+_OPEN_GROUPS = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,24 +50,35 @@ class _Group:
 
 
 class _ScratchFiles:
-    """Appends to scratch files, keeping at most :data:`_OPEN_FILES` of them open."""
+    """Appends to the groups' scratch files, keeping at most :data:`_OPEN_GROUPS` groups'
+    files open (the least recently written are closed, and reopened to append)."""
 
     def __init__(self) -> None:
-        self._open: dict[Path, BinaryIO] = {}  # least recently written first
+        self._open: dict[_Group, tuple[BinaryIO, BinaryIO]] = {}  # least recent first
+        self._last: _Group | None = None  # rows mostly come a batch at a time: no lookup
+        self._handles: tuple[BinaryIO, BinaryIO] | None = None
 
-    def write(self, path: Path, data: bytes) -> None:
-        handle = self._open.pop(path, None)
-        if handle is None:
-            if len(self._open) >= _OPEN_FILES:
-                self._open.pop(next(iter(self._open))).close()
-            handle = open(path, "ab")  # noqa: SIM115  (closed by close())
-        self._open[path] = handle
-        handle.write(data)
+    def write(self, group: _Group, line: bytes, request: bytes | None = None) -> None:
+        """Append a line to the group's lines, and what it requested (when given)."""
+        if group is not self._last or self._handles is None:
+            handles = self._open.pop(group, None)
+            if handles is None:
+                if len(self._open) >= _OPEN_GROUPS:
+                    for handle in self._open.pop(next(iter(self._open))):
+                        handle.close()
+                handles = (open(group.lines, "ab"), open(group.requests, "ab"))  # noqa: SIM115
+            self._open[group] = handles
+            self._last, self._handles = group, handles
+        self._handles[0].write(line)
+        if request is not None:
+            self._handles[1].write(request)
 
     def close(self) -> None:
-        for handle in self._open.values():
-            handle.close()
+        for handles in self._open.values():
+            for handle in handles:
+                handle.close()
         self._open.clear()
+        self._last = self._handles = None
 
 
 def assemble_tables(
@@ -112,11 +123,8 @@ def assemble_tables(
                         group = groups[key] = _Group(
                             scratch / f"{stem}.jsonl", scratch / f"{stem}.requests.jsonl"
                         )
-                    files.write(group.lines, line + b"\n")
-                    files.write(
-                        group.requests,
-                        to_json({"custom_id": custom_id, "request_hash": request_hash}) + b"\n",
-                    )
+                    request = {"custom_id": custom_id, "request_hash": request_hash}
+                    files.write(group, line + b"\n", to_json(request) + b"\n")
         _add_extra_lines(record, groups, files)
         files.close()
         results = [
@@ -184,7 +192,7 @@ def _add_extra_lines(
                     used = {c for g in batch_groups for c in requested_ids(g.requests)}
                 if custom_id not in used:
                     continue
-            files.write(batch_groups[0].lines, line + b"\n")
+            files.write(batch_groups[0], line + b"\n")
 
 
 def _custom_id(line: bytes) -> str | None:

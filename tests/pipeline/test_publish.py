@@ -204,20 +204,20 @@ def _in_memory_tables(
     )
 
 
-@pytest.mark.parametrize("open_files", [64, 1])
+@pytest.mark.parametrize("open_groups", [32, 1])
 def test_streamed_tables_equal_the_in_memory_ones(
     day: tuple[RequestRecord, Path],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    open_files: int,
+    open_groups: int,
 ) -> None:
     record, build = day
     old = tmp_path / "old"
     expected = _in_memory_tables(
         record, build, old / "parsed.parquet", old / "unparsed.parquet", old / "scratch"
     )
-    # With one scratch file open at a time, every write reopens its file and appends.
-    monkeypatch.setattr(publish, "_OPEN_FILES", open_files)
+    # With one group's files open at a time, a write to another group reopens and appends.
+    monkeypatch.setattr(publish, "_OPEN_GROUPS", open_groups)
 
     new = tmp_path / "new"
     summary = publish.assemble_tables(
