@@ -9,7 +9,8 @@ Extra lines of the batches involved (second answers, strays) are kept as extra r
 
 Memory stays flat in the day's rows: what each group requested (custom_id and request
 hash) and the rows with a reason but no line go to scratch files too, and the parser reads
-them back one batch at a time. Nothing per row is held beyond one batch.
+them back one batch at a time. Nothing per row is held beyond one batch, except the
+parser's compact set of answered ids (``IdSet``: first answer wins across the day).
 """
 
 import shutil
