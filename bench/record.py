@@ -8,8 +8,11 @@ Ours only (instructor keeps no record to compare with). For N generated result l
 recorded as sent, its output file is classified and recorded request by request
 (``collect.classify_results`` + ``RequestRecord.record_results``, in batches of 50,000 as
 the Batch API caps them), then the day's tables are assembled from the record
-(``publish.assemble_tables``). Prints rows/s of each step and the peak RSS.
-"""
+(``publish.assemble_tables``). Prints rows/s and peak RSS of each step (the peak is reset
+between steps; Linux only), and the peak of the parser's forked workers.
+
+The harness streams as well (it holds one batch's ids at a time, never the day's), so a
+step's peak is the step's own: it must stay flat in N."""
 
 import argparse
 import hashlib
@@ -20,55 +23,84 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 BENCH = Path(__file__).resolve().parent
 BATCH_LIMIT = 50_000
 
 
+def _peak_mb() -> float:
+    """This process's peak RSS since the last :func:`_reset_peak` (Linux's VmHWM)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _reset_peak() -> None:
+    """Start measuring the peak RSS anew (writing 5 to clear_refs resets VmHWM)."""
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+
+
 def measure(model_name: str, n: int) -> dict[str, float]:
-    """One measurement, in this process."""
+    """One measurement, in this process: seconds and peak RSS (MB) of each step."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     from generate import ensure_data
     from models import MODELS
 
-    from synth_assets.batch.lines import iter_blocks
+    from synth_assets.batch.lines import custom_id_of, iter_blocks
     from synth_assets.pipeline import collect, publish
     from synth_assets.pipeline.plan import MANIFEST_FILE, MANIFEST_SCHEMA, PLAN_FILE
     from synth_assets.pipeline.record import RequestRecord, Send
-    from synth_assets.tasks.base import BatchTask
 
     model = MODELS[model_name]
     output = ensure_data(n, (model_name,))[f"output-{model_name}"]
+    result: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="bench-record-") as scratch:
         folder = Path(scratch)
-        # The batches: output lines cut into files of at most 50,000 lines.
-        batches: list[tuple[Path, list[str]]] = []
-        ids: list[str] = []
-        handle, current = None, []
-        for lines in iter_blocks(output):
-            for raw in lines:
-                if not raw.strip():
-                    continue
-                if handle is None or len(current) == BATCH_LIMIT:
-                    if handle is not None:
-                        handle.close()
-                    path = folder / f"batch-{len(batches)}.jsonl"
-                    handle, current = open(path, "wb"), []  # noqa: SIM115
-                    batches.append((path, current))
-                handle.write(raw + b"\n")
-                custom_id = json.loads(raw)["custom_id"]
-                current.append(custom_id)
-                ids.append(custom_id)
-        if handle is not None:
-            handle.close()
-        hashes = {c: hashlib.sha256(c.encode()).hexdigest() for c in ids}
         manifest = folder / "build"
         manifest.mkdir()
-        pq.write_table(
-            pa.table([ids, [hashes[c] for c in ids]], schema=MANIFEST_SCHEMA),
-            manifest / MANIFEST_FILE,
-        )
+        record = RequestRecord(folder / "record.sqlite", "bench")
+        # The harness streams too: output lines are cut into batch files of at most
+        # 50,000 lines while the manifest is written and each batch's sends are recorded,
+        # so nothing but one batch's ids is held (its peak says something about the steps).
+        batches: list[Path] = []
+        sent = 0.0
+        _reset_peak()
+
+        def record_sends(number: int, ids: list[str]) -> float:
+            hashes = [hashlib.sha256(c.encode()).hexdigest() for c in ids]
+            writer.write_table(pa.table([ids, hashes], schema=MANIFEST_SCHEMA))
+            sends = [Send(c, h, 1, 1) for c, h in zip(ids, hashes, strict=True)]
+            started = time.perf_counter()
+            record.record_batch(
+                f"b{number}", partition="d", sha256="s", attempt=1, round_=1, path="p",
+                status="completed", sends=sends,
+            )  # fmt: skip
+            return time.perf_counter() - started
+
+        with pq.ParquetWriter(manifest / MANIFEST_FILE, MANIFEST_SCHEMA) as writer:
+            handle, current = None, []
+            for lines in iter_blocks(output):
+                for raw in lines:
+                    if not raw.strip():
+                        continue
+                    if handle is None or len(current) == BATCH_LIMIT:
+                        if handle is not None:
+                            handle.close()
+                            sent += record_sends(len(batches) - 1, current)
+                        path = folder / f"batch-{len(batches)}.jsonl"
+                        handle, current = open(path, "wb"), []  # noqa: SIM115
+                        batches.append(path)
+                    handle.write(raw + b"\n")
+                    current.append(custom_id_of(raw))
+            if handle is not None:
+                handle.close()
+                sent += record_sends(len(batches) - 1, current)
+            del current
+        result["record_sends"], result["record_sends_mb"] = sent, _peak_mb()
         (manifest / PLAN_FILE).write_text(
             json.dumps(
                 {
@@ -92,33 +124,29 @@ def measure(model_name: str, n: int) -> dict[str, float]:
                 }
             )
         )
-        record = RequestRecord(folder / "record.sqlite", "bench")
+        _reset_peak()
         started = time.perf_counter()
-        for number, (_, batch_ids) in enumerate(batches):
-            sends = [Send(c, hashes[c], 1, 1) for c in batch_ids]
-            record.record_batch(
-                f"b{number}", partition="d", sha256="s", attempt=1, round_=1, path="p",
-                status="completed", sends=sends,
-            )  # fmt: skip
-        sent = time.perf_counter() - started
-        started = time.perf_counter()
-        for number, (path, _) in enumerate(batches):
+        for number, path in enumerate(batches):
             answers, extra, usage = collect.classify_results(
                 model, f"b{number}", [("output", path)], record.sends(f"b{number}"), "completed"
             )
             record.record_results(f"b{number}", "completed", answers, extra, usage)
-        collected = time.perf_counter() - started
-        task = BatchTask("bench", "", "rows", None, lambda row: [], model)  # type: ignore[arg-type]
+            del answers, extra
+        result["collect"], result["collect_mb"] = time.perf_counter() - started, _peak_mb()
+        # assemble_tables reads only the task's response model.
+        task = SimpleNamespace(response_model=model)
+        _reset_peak()
         started = time.perf_counter()
         summary = publish.assemble_tables(
             task, record, manifest, folder / "parsed.parquet", folder / "unparsed.parquet",
             folder / "scratch",
         )  # fmt: skip
-        assembled = time.perf_counter() - started
+        result["assemble"], result["assemble_mb"] = time.perf_counter() - started, _peak_mb()
         record.close()
         assert summary.parsed + summary.unparsed - summary.extra_lines == n, summary
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"record_sends": sent, "collect": collected, "assemble": assembled, "peak_mb": peak_mb}
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    result["children_mb"] = children
+    return result
 
 
 def main() -> None:
@@ -131,8 +159,11 @@ def main() -> None:
     if args.one:
         print("BENCH_RESULT " + json.dumps(measure(args.one[0], int(args.one[1]))))
         return
+    steps = ("record_sends", "collect", "assemble")
     print(
-        f"{'model':<6} {'N':>9} {'record sends':>14} {'collect':>14} {'assemble':>14} {'peak':>8}"
+        f"{'model':<6} {'N':>10} "
+        + " ".join(f"{name.replace('_', ' '):>22}" for name in steps)
+        + f" {'workers':>8}"
     )
     for model in args.models.split(","):
         for n in (int(s) for s in args.sizes.split(",")):
@@ -142,11 +173,9 @@ def main() -> None:
             )  # fmt: skip
             line = next(x for x in done.stdout.splitlines() if x.startswith("BENCH_RESULT "))
             result = json.loads(line.split(" ", 1)[1])
-            rates = [
-                f"{n / result[k] / 1000:>10.0f}k/s" for k in ("record_sends", "collect", "assemble")
-            ]
-            peak = f"{result['peak_mb']:>6.0f} MB"
-            print(f"{model:<6} {n:>9,} {rates[0]:>14} {rates[1]:>14} {rates[2]:>14} {peak}")
+            cells = [f"{n / result[k] / 1000:>7.0f}k/s {result[k + '_mb']:>6.0f} MB" for k in steps]
+            workers = f"{result['children_mb']:>5.0f} MB"
+            print(f"{model:<6} {n:>10,} " + " ".join(f"{c:>22}" for c in cells) + f" {workers:>8}")
 
 
 if __name__ == "__main__":

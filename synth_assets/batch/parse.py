@@ -25,15 +25,22 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel
-from pydantic_core import to_json
+from pydantic_core import from_json, to_json
 
 from .classify import LineClassifier, ParsedRow
 from .errors import SynthError
 from .idset import IdSet
-from .lines import BLOCK, custom_id_of, iter_blocks, iter_lines, read_span
+from .lines import BLOCK, custom_id_of, is_line, iter_blocks, iter_lines, read_span
 from .reasons import Reason
 from .records import LineMeta, Parsed, Unparsed
-from .tables import META_COLUMNS, UNPARSED_SCHEMA, ModelColumns, ParquetSink, parsed_schema
+from .tables import (
+    META_COLUMNS,
+    ROW_GROUP_ROWS,
+    UNPARSED_SCHEMA,
+    ModelColumns,
+    ParquetSink,
+    parsed_schema,
+)
 
 # What admission returns for an id that a later attempt answers: not a row at all.
 SUPERSEDED = Unparsed(None, Reason.INVALID_LINE, "superseded by a later attempt")
@@ -61,6 +68,9 @@ class ResultFiles:
 
     ``requested`` is the request file (a path) or the custom_ids themselves; without it,
     missing answers cannot be detected. ``status`` is the batch's final status.
+    ``request_hashes`` fills the tables' ``request_hash`` column: a mapping custom_id ->
+    hash, or a JSON-lines file of ``{"custom_id": ..., "request_hash": ...}`` objects (read
+    when the batch is parsed, then dropped: a day of many batches is never held at once).
     """
 
     output_path: str | os.PathLike[str] | None
@@ -72,7 +82,7 @@ class ResultFiles:
     # Resubmissions: attempt k+1 holds requests of attempt k retried; the last outcome wins.
     attempt: int = 1
     # custom_id -> the request's hash, for the tables' request_hash column (when known).
-    request_hashes: Mapping[str, str] | None = None
+    request_hashes: Mapping[str, str] | str | os.PathLike[str] | None = None
 
 
 @dataclass(slots=True)
@@ -111,6 +121,48 @@ def requested_ids(requested: str | os.PathLike[str] | Iterable[str]) -> dict[str
         if custom_id is not None:
             ids[custom_id] = None
     return ids
+
+
+def _request_hashes(
+    source: Mapping[str, str] | str | os.PathLike[str] | None,
+) -> Mapping[str, str] | None:
+    """A batch's request hashes: the mapping itself, or read from a JSON-lines file of
+    ``{"custom_id": ..., "request_hash": ...}`` objects (streamed)."""
+    if source is None or isinstance(source, Mapping):
+        return source
+    hashes: dict[str, str] = {}
+    for number, line in enumerate(iter_lines(source), start=1):
+        if not is_line(line):
+            continue
+        try:
+            value = from_json(line)
+            custom_id, request_hash = value["custom_id"], value["request_hash"]
+        except (ValueError, KeyError, TypeError):
+            custom_id = request_hash = None
+        if not isinstance(custom_id, str) or not isinstance(request_hash, str):
+            raise SynthError(
+                f"{source}, line {number}: not a request-hash line; each line must be "
+                '{"custom_id": "...", "request_hash": "..."}.'
+            )
+        hashes[custom_id] = request_hash
+    return hashes
+
+
+def _wanted_and_hashes(
+    files: ResultFiles,
+) -> tuple[dict[str, None] | None, Mapping[str, str] | None]:
+    """A batch's requested ids and request hashes, each file read once (a file that holds
+    both, as the pipeline writes, is read once for both)."""
+    hashes = _request_hashes(files.request_hashes)
+    if files.requested is None:
+        return None, hashes
+    if (
+        isinstance(files.requested, str | os.PathLike)
+        and files.requested == files.request_hashes
+        and hashes is not None
+    ):
+        return dict.fromkeys(hashes), hashes  # the same ids, in the same order
+    return requested_ids(files.requested), hashes
 
 
 def _not_requested(custom_id: str) -> Unparsed:
@@ -246,21 +298,22 @@ def iter_results(
     for files in batches:
         admission.begin(files.attempt)
         classify = LineClassifier(response_model, files.batch_id)
-        wanted = requested_ids(files.requested) if files.requested is not None else None
+        wanted, hashes = _wanted_and_hashes(files)
         for source, path in _sources(files):
             for lines in iter_blocks(path):
                 records = [classify.record(o) for o in classify.decide_lines(lines, source)]
-                yield from _stamp_hashes(admission.admit_all(records, wanted, files.attempt), files)
+                yield from _stamp_hashes(
+                    admission.admit_all(records, wanted, files.attempt), hashes
+                )
         if wanted is not None:
-            yield from _stamp_hashes(admission.unanswered(files, wanted), files)
+            yield from _stamp_hashes(admission.unanswered(files, wanted), hashes)
         admission.close_batch(wanted)
 
 
 def _stamp_hashes(
-    records: Iterable[Parsed | Unparsed], files: ResultFiles
+    records: Iterable[Parsed | Unparsed], hashes: Mapping[str, str] | None
 ) -> Iterable[Parsed | Unparsed]:
     """Give each record its request's hash, when the batch's hashes are known."""
-    hashes = files.request_hashes
     if not hashes:
         return records
     records = list(records)
@@ -453,7 +506,8 @@ def write_tables(
     """Parse result files into a parsed and an unparsed Parquet file; return the counts.
 
     ``rejected_inputs`` are rows never sent (``invalid_input``): they are written to the
-    unparsed table and counted as requested, so conservation covers every input row.
+    unparsed table and counted as requested, so conservation covers every input row. They
+    are consumed as a stream (a generator reading a file keeps memory flat).
 
     Memory stays flat in the number of lines: files are read in blocks, tables are written
     in row groups. Large inputs are parsed by ``workers`` forked processes (default: one
@@ -475,21 +529,23 @@ def write_tables(
         ParquetSink(unparsed_path, UNPARSED_SCHEMA) as unparsed_sink,
         _executor(count, response_model) as pool,
     ):
-        never_sent = list(rejected_inputs)
-        admission.seen.update(record.custom_id for record in never_sent)  # type: ignore[misc]
-        for record in never_sent:
-            summary.add(record)
-        summary.requested = len(never_sent) if never_sent else None
-        unparsed_sink.write(_unparsed_table(never_sent))
+        never_sent = 0
+        for chunk in _chunks(rejected_inputs, ROW_GROUP_ROWS):
+            admission.seen.update(record.custom_id for record in chunk)  # type: ignore[misc]
+            for record in chunk:
+                summary.add(record)
+            never_sent += len(chunk)
+            unparsed_sink.write(_unparsed_table(chunk))
+        summary.requested = never_sent or None
         for files in batches:
             admission.begin(files.attempt)
-            wanted = requested_ids(files.requested) if files.requested is not None else None
+            wanted, hashes = _wanted_and_hashes(files)
             if wanted is not None:
                 summary.requested = (summary.requested or 0) + admission.requested(wanted)
             for block in _blocks(files, block_parser, pool, count):
                 kept, rejected = _admit_block(block, admission, wanted, block_parser, files.attempt)
-                kept = _with_hashes(kept, files.request_hashes)
-                rejected = list(_stamp_hashes(rejected, files))  # type: ignore[arg-type]
+                kept = _with_hashes(kept, hashes)
+                rejected = list(_stamp_hashes(rejected, hashes))  # type: ignore[arg-type]
                 parsed_sink.write(kept)
                 summary.parsed += kept.num_rows
                 summary.prompt_tokens += pc.sum(kept["prompt_tokens"]).as_py() or 0
@@ -498,12 +554,24 @@ def write_tables(
                     summary.add(record)
                 unparsed_sink.write(_unparsed_table(rejected))
             if wanted is not None:
-                missing = list(_stamp_hashes(admission.unanswered(files, wanted), files))
+                missing = list(_stamp_hashes(admission.unanswered(files, wanted), hashes))
                 for record in missing:
                     summary.add(record)
                 unparsed_sink.write(_unparsed_table(missing))
             admission.close_batch(wanted)
     return summary
+
+
+def _chunks(records: Iterable[Unparsed], size: int) -> Iterator[list[Unparsed]]:
+    """``records`` in lists of at most ``size``."""
+    chunk: list[Unparsed] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 @contextmanager

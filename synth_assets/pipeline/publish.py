@@ -6,30 +6,80 @@ lines are grouped by (batch, attempt) into scratch files and go through the libr
 streaming parser, so the tables are exactly what parsing those batches would give, for the
 rows that exist now: a removed row leaves them, an edited row carries its new answer.
 Extra lines of the batches involved (second answers, strays) are kept as extra rows.
+
+Memory stays flat in the day's rows: what each group requested (custom_id and request
+hash) and the rows with a reason but no line go to scratch files too, and the parser reads
+them back one batch at a time. Nothing per row is held beyond one batch, except the
+parser's compact set of answered ids (``IdSet``: first answer wins across the day).
 """
 
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
 from pydantic_core import from_json, to_json
 
-from synth_assets.batch import LineMeta, ParseSummary, Reason, ResultFiles, Unparsed, write_tables
+from synth_assets.batch import (
+    LineMeta,
+    ParseSummary,
+    Reason,
+    ResultFiles,
+    Unparsed,
+    requested_ids,
+    write_tables,
+)
 from synth_assets.tasks.base import BatchTask
 
-from .plan import invalid_inputs, iter_manifest
+from .plan import iter_invalid_inputs, iter_manifest
 from .record import RequestRecord
 
+# Groups whose scratch files stay open at once (two files each): a day of many small
+# batches must not run out of file descriptors.
+_OPEN_GROUPS = 32
 
-@dataclass
+
+@dataclass(frozen=True, slots=True)
 class _Group:
-    """The lines of one (batch, attempt), written to a scratch file."""
+    """The scratch files of one (batch, attempt): its lines, and what it requested (one
+    ``{"custom_id", "request_hash"}`` line per row, in order)."""
 
-    path: Path
-    handle: BinaryIO
-    requested: list[str]
-    hashes: dict[str, str]
+    lines: Path
+    requests: Path
+
+
+class _ScratchFiles:
+    """Appends to the groups' scratch files, keeping at most :data:`_OPEN_GROUPS` groups'
+    files open (the least recently written are closed, and reopened to append)."""
+
+    def __init__(self) -> None:
+        self._open: dict[_Group, tuple[BinaryIO, BinaryIO]] = {}  # least recent first
+        self._last: _Group | None = None  # rows mostly come a batch at a time: no lookup
+        self._handles: tuple[BinaryIO, BinaryIO] | None = None
+
+    def write(self, group: _Group, line: bytes, request: bytes | None = None) -> None:
+        """Append a line to the group's lines, and what it requested (when given)."""
+        if group is not self._last or self._handles is None:
+            handles = self._open.pop(group, None)
+            if handles is None:
+                if len(self._open) >= _OPEN_GROUPS:
+                    for handle in self._open.pop(next(iter(self._open))):
+                        handle.close()
+                handles = (open(group.lines, "ab"), open(group.requests, "ab"))  # noqa: SIM115
+            self._open[group] = handles
+            self._last, self._handles = group, handles
+        self._handles[0].write(line)
+        if request is not None:
+            self._handles[1].write(request)
+
+    def close(self) -> None:
+        for handles in self._open.values():
+            for handle in handles:
+                handle.close()
+        self._open.clear()
+        self._last = self._handles = None
 
 
 def assemble_tables(
@@ -45,56 +95,47 @@ def assemble_tables(
         shutil.rmtree(scratch)
     scratch.mkdir(parents=True)
     groups: dict[tuple[str, int], _Group] = {}
-    without_line: list[Unparsed] = []
+    files = _ScratchFiles()
+    without_line = scratch / "without-line.jsonl"
     try:
-        for ids, hashes in iter_manifest(folder):
-            outcomes = record.outcomes(hashes)
-            lines = record.lines(hashes)
-            for custom_id, request_hash in zip(ids, hashes, strict=True):
-                outcome = outcomes.get(request_hash)
-                if outcome is None or outcome.batch_id is None:
-                    raise RuntimeError(f"{custom_id}: no outcome yet; the day is not settled")
-                line = lines.get(request_hash)
-                if line is None:
-                    meta = LineMeta(
-                        batch_id=outcome.batch_id,
-                        attempt=outcome.attempt,
-                        request_hash=request_hash,
-                    )
-                    without_line.append(
-                        Unparsed(
-                            custom_id,
-                            Reason(outcome.reason),
-                            outcome.message,
-                            source="request",
-                            status_code=outcome.status_code,
-                            meta=meta,
+        with open(without_line, "wb") as unanswered:
+            for ids, hashes in iter_manifest(folder):
+                outcomes = record.outcomes(hashes)
+                lines = record.lines(hashes)
+                for custom_id, request_hash in zip(ids, hashes, strict=True):
+                    outcome = outcomes.get(request_hash)
+                    if outcome is None or outcome.batch_id is None:
+                        raise RuntimeError(f"{custom_id}: no outcome yet; the day is not settled")
+                    line = lines.get(request_hash)
+                    if line is None:
+                        reason = Reason(outcome.reason)
+                        row = [custom_id, reason.value, outcome.message, outcome.status_code,
+                               outcome.batch_id, outcome.attempt, request_hash]  # fmt: skip
+                        unanswered.write(to_json(row) + b"\n")
+                        continue
+                    if outcome.custom_id != custom_id:  # the same request answered another row
+                        answer = from_json(line)
+                        answer["custom_id"] = custom_id
+                        line = to_json(answer)
+                    key = (outcome.batch_id, outcome.attempt or 1)
+                    group = groups.get(key)
+                    if group is None:
+                        stem = f"{key[0]}.a{key[1]}"
+                        group = groups[key] = _Group(
+                            scratch / f"{stem}.jsonl", scratch / f"{stem}.requests.jsonl"
                         )
-                    )
-                    continue
-                if outcome.custom_id != custom_id:  # the same request answered another row
-                    answer = from_json(line)
-                    answer["custom_id"] = custom_id
-                    line = to_json(answer)
-                key = (outcome.batch_id, outcome.attempt or 1)
-                group = groups.get(key)
-                if group is None:
-                    path = scratch / f"{key[0]}.a{key[1]}.jsonl"
-                    group = groups[key] = _Group(path, open(path, "wb"), [], {})  # noqa: SIM115
-                group.handle.write(line + b"\n")
-                group.requested.append(custom_id)
-                group.hashes[custom_id] = request_hash
-        _add_extra_lines(record, groups)
-        for group in groups.values():
-            group.handle.close()
+                    request = {"custom_id": custom_id, "request_hash": request_hash}
+                    files.write(group, line + b"\n", to_json(request) + b"\n")
+        _add_extra_lines(record, groups, files)
+        files.close()
         results = [
             ResultFiles(
-                group.path,
+                group.lines,
                 batch_id=batch_id,
                 status="completed",
-                requested=group.requested,
+                requested=group.requests,
                 attempt=attempt,
-                request_hashes=group.hashes,
+                request_hashes=group.requests,
             )
             for (batch_id, attempt), group in groups.items()
         ]
@@ -103,30 +144,56 @@ def assemble_tables(
             response_model=task.response_model,
             parsed_path=parsed_path,
             unparsed_path=unparsed_path,
-            rejected_inputs=[*invalid_inputs(folder), *without_line],
+            rejected_inputs=chain(iter_invalid_inputs(folder), _without_line(without_line)),
         )
     finally:
-        for group in groups.values():
-            group.handle.close()
+        files.close()
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _add_extra_lines(record: RequestRecord, groups: dict[tuple[str, int], _Group]) -> None:
+def _without_line(path: Path) -> Iterator[Unparsed]:
+    """The rows whose request has a reason but no line, read back in order."""
+    with open(path, "rb") as rows:
+        for row in rows:
+            custom_id, reason, message, status_code, batch_id, attempt, request_hash = from_json(
+                row
+            )
+            meta = LineMeta(batch_id=batch_id, attempt=attempt, request_hash=request_hash)
+            yield Unparsed(
+                custom_id,
+                Reason(reason),
+                message,
+                source="request",
+                status_code=status_code,
+                meta=meta,
+            )
+
+
+def _add_extra_lines(
+    record: RequestRecord, groups: dict[tuple[str, int], _Group], files: _ScratchFiles
+) -> None:
     """Append each batch's extra lines to one of its groups (after its answers: a second
     answer stays second). A second answer for a request this day does not take from that
-    batch (a later attempt answered it, or its row is gone) is left out, as its first was."""
-    firsts: dict[str, _Group] = {}
-    used: dict[str, set[str]] = {}
+    batch (a later attempt answered it, or its row is gone) is left out, as its first was.
+    One batch at a time: its sends and the ids it answers today are read when needed."""
+    files.close()  # what each group requested is read back below
+    by_batch: dict[str, list[_Group]] = {}
     for (batch_id, _), group in groups.items():
-        firsts.setdefault(batch_id, group)
-        used.setdefault(batch_id, set()).update(group.requested)
-    for batch_id, extra in record.extra_lines(list(firsts)).items():
+        by_batch.setdefault(batch_id, []).append(group)
+    for batch_id, batch_groups in by_batch.items():
+        extra = record.extra_lines([batch_id]).get(batch_id)
+        if not extra:
+            continue
         sent = record.sends(batch_id)
+        used: set[str] | None = None  # the ids this batch answers today, read once needed
         for line in extra:
             custom_id = _custom_id(line)
-            if custom_id in sent and custom_id not in used[batch_id]:
-                continue
-            firsts[batch_id].handle.write(line + b"\n")
+            if custom_id in sent:
+                if used is None:
+                    used = {c for g in batch_groups for c in requested_ids(g.requests)}
+                if custom_id not in used:
+                    continue
+            files.write(batch_groups[0], line + b"\n")
 
 
 def _custom_id(line: bytes) -> str | None:

@@ -389,14 +389,15 @@ class RequestRecord:
                 return False
             sends = self.sends(batch_id)
             now = time.time()
-            rows = [
+            # A generator: the batch's outcomes are not copied into a second list.
+            rows = (
                 {"batch": batch_id, "id": a.custom_id, "attempt": send.attempt,
                  "round": send.round, "reason": a.reason, "status": a.status_code,
                  "message": a.message, "line": a.line, "now": now, "backend": self.backend,
                  "hash": send.hash}
                 for a in answers
                 for send in (sends[a.custom_id],)
-            ]  # fmt: skip
+            )  # fmt: skip
             # The newer outcome wins, except over a valid answer of the same round.
             db.executemany(
                 "UPDATE requests SET batch_id=:batch, custom_id=:id, attempt=:attempt, "
@@ -412,7 +413,7 @@ class RequestRecord:
             )
             db.executemany(
                 "INSERT OR REPLACE INTO extra_lines VALUES (?,?,?,?)",
-                [(self.backend, batch_id, i, line) for i, line in enumerate(extra_lines)],
+                ((self.backend, batch_id, i, line) for i, line in enumerate(extra_lines)),
             )
             db.execute(
                 "UPDATE batches SET collected=?, status=?, actual_tokens=?, "

@@ -1,9 +1,11 @@
 """Result files -> parsed and unparsed rows: every requested id exactly once, whatever came back."""
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 from helpers import (
     REASONING_ITEM,
@@ -23,19 +25,23 @@ from helpers import (
     responses_body,
     write_jsonl,
 )
+from pydantic_core import to_json
 
 import synth_assets.batch.parse as parse_module
 from synth_assets.batch import (
     Parsed,
     ParseSummary,
+    Reason,
     RequestBuilder,
     ResultFiles,
     SynthError,
+    Unparsed,
     iter_results,
     parse_results,
     parse_to_parquet,
     requested_ids,
     write_request_file,
+    write_tables,
 )
 
 PARSED = "parsed"
@@ -434,3 +440,60 @@ def test_files_cut_into_many_blocks_give_the_same_outcome(
 
     assert streamed == tabled == whole[0] == whole[1]
     assert sum(row["reason"] == "duplicate" for row in tabled[1]) == 2
+
+
+def test_request_hashes_from_a_file_equal_the_mapping(tmp_path: Path) -> None:
+    output = tmp_path / "output.jsonl"
+    write_jsonl(output, [chat_line("a"), chat_line("b", "oops")])
+    hashes = {"a": "h-a", "b": "h-b", "c": "h-c"}
+    requests = tmp_path / "requests.jsonl"
+    requests.write_bytes(
+        b"".join(to_json({"custom_id": c, "request_hash": h}) + b"\n" for c, h in hashes.items())
+    )
+    tables = []
+    for source in (hashes, requests):
+        out = tmp_path / str(len(tables))
+        write_tables(
+            ResultFiles(output, requested=requests, request_hashes=source),
+            response_model=Triage,
+            parsed_path=out / "parsed.parquet",
+            unparsed_path=out / "unparsed.parquet",
+        )
+        tables.append(
+            [pq.read_table(out / f"{t}.parquet").to_pylist() for t in ("parsed", "unparsed")]
+        )
+    assert tables[0] == tables[1]
+    parsed, unparsed = tables[1]
+    assert [(r["custom_id"], r["request_hash"]) for r in parsed] == [("a", "h-a")]
+    assert [(r["custom_id"], r["request_hash"]) for r in unparsed] == [("b", "h-b"), ("c", "h-c")]
+
+    requests.write_bytes(b'{"custom_id": "a"}\n')
+    with pytest.raises(SynthError, match="line 1: not a request-hash line"):
+        write_tables(
+            ResultFiles(output, request_hashes=requests),
+            response_model=Triage,
+            parsed_path=tmp_path / "p.parquet",
+            unparsed_path=tmp_path / "u.parquet",
+        )
+
+
+def test_rejected_inputs_are_streamed_in_order(tmp_path: Path) -> None:
+    """A generator of never-sent rows is read as it goes, larger than a row group."""
+    count = 70_000
+
+    def rejected() -> Iterator[Unparsed]:
+        for number in range(count):
+            yield Unparsed(f"bad-{number}", Reason.INVALID_INPUT, "empty text", source="input")
+
+    output = tmp_path / "output.jsonl"
+    write_jsonl(output, [chat_line("a")])
+    summary = write_tables(
+        ResultFiles(output, requested=["a"]),
+        response_model=Triage,
+        parsed_path=tmp_path / "parsed.parquet",
+        unparsed_path=tmp_path / "unparsed.parquet",
+        rejected_inputs=rejected(),
+    )
+    assert (summary.requested, summary.parsed, summary.unparsed) == (count + 1, 1, count)
+    ids = pq.read_table(tmp_path / "unparsed.parquet", columns=["custom_id"]).column(0)
+    assert ids.to_pylist() == [f"bad-{n}" for n in range(count)]

@@ -1,0 +1,247 @@
+"""A day's tables assembled from the record: the streaming path (scratch files, nothing per
+row held beyond a batch) gives exactly the tables the in-memory path gave."""
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pydantic import BaseModel
+from pydantic_core import from_json, to_json
+
+from synth_assets.batch import (
+    LineMeta,
+    ParseSummary,
+    Reason,
+    ResultFiles,
+    Unparsed,
+    write_tables,
+)
+from synth_assets.pipeline import publish
+from synth_assets.pipeline.collect import classify_results
+from synth_assets.pipeline.plan import (
+    INVALID_INPUTS_FILE,
+    MANIFEST_FILE,
+    MANIFEST_SCHEMA,
+    invalid_inputs,
+    iter_manifest,
+)
+from synth_assets.pipeline.record import RequestRecord, Send
+
+
+class Label(BaseModel):
+    label: Literal["spam", "ham"]
+
+
+class _Task:
+    response_model = Label
+
+
+def _answer(custom_id: str, text: str, request_id: str = "req_1") -> bytes:
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "model": "gpt-4o-mini-2024-07-18",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 30, "completion_tokens": 5, "total_tokens": 35},
+    }
+    line = {
+        "id": f"batch_req_{custom_id}",
+        "custom_id": custom_id,
+        "response": {"status_code": 200, "request_id": request_id, "body": body},
+        "error": None,
+    }
+    return json.dumps(line).encode()
+
+
+def _http_error(custom_id: str) -> bytes:
+    body = {"error": {"message": "boom", "type": "server_error", "param": None, "code": None}}
+    line = {
+        "id": f"batch_req_{custom_id}",
+        "custom_id": custom_id,
+        "response": {"status_code": 500, "request_id": "req_err", "body": body},
+        "error": None,
+    }
+    return json.dumps(line).encode()
+
+
+SPAM, HAM = '{"label": "spam"}', '{"label": "ham"}'
+
+
+def _collect(record: RequestRecord, tmp: Path, batch_id: str, attempt: int, **lines: Any) -> None:
+    """Record a batch of ``sends`` and collect its output / error lines, as collect does."""
+    sends: list[Send] = lines["sends"]
+    record.record_batch(
+        batch_id, partition="2026-11-01", sha256=f"sha-{batch_id}", attempt=attempt, round_=1,
+        path="requests.jsonl", status="validating", sends=sends,
+    )  # fmt: skip
+    files = []
+    for source in ("output", "error"):
+        if lines.get(source):
+            path = tmp / f"{batch_id}.{source}.jsonl"
+            path.write_bytes(b"".join(line + b"\n" for line in lines[source]))
+            files.append((source, path))
+    answers, extra, usage = classify_results(
+        Label, batch_id, files, record.sends(batch_id), lines.get("status", "completed")
+    )
+    assert record.record_results(batch_id, lines.get("status", "completed"), answers, extra, usage)
+
+
+@pytest.fixture
+def day(tmp_path: Path) -> tuple[RequestRecord, Path]:
+    """A settled day with every awkward case at once.
+
+    Rows: a, b (a second answer follows), c (invalid JSON, then answered by attempt 2),
+    d (missing from its batch), e (HTTP 500), f (the same request as a: answered under a's
+    id), h and k (answered in a second batch), i and j (invalid inputs, never sent). Row g
+    was removed from the day after it was sent: its second answer is left out. The first
+    batch also holds a stray line and a line for an id never requested.
+    """
+    record = RequestRecord(tmp_path / "record.sqlite", "http://127.0.0.1:1/v1")
+    results = tmp_path / "results"
+    results.mkdir()
+    first = [Send(c, f"h-{c}", 1, 1) for c in "abcdeg"]
+    _collect(
+        record, results, "batch_1", 1,
+        sends=first,
+        output=[
+            _answer("a", SPAM), _answer("b", HAM), _answer("c", "not json"),
+            _answer("g", HAM), _answer("b", SPAM, "req_2"), _answer("g", SPAM, "req_3"),
+            b"a stray line", _answer("zz", HAM),
+        ],
+        error=[_http_error("e")],
+    )  # fmt: skip
+    _collect(record, results, "batch_2", 1, sends=[Send(c, f"h-{c}", 1, 1) for c in "hk"],
+             output=[_answer("k", HAM), _answer("h", SPAM)])  # fmt: skip
+    _collect(record, results, "batch_3", 2, sends=[Send("c", "h-c", 2, 1)],
+             output=[_answer("c", HAM)])  # fmt: skip
+    build = tmp_path / "build"
+    build.mkdir()
+    rows = [("a", "h-a"), ("b", "h-b"), ("c", "h-c"), ("d", "h-d"), ("e", "h-e"),
+            ("f", "h-a"), ("h", "h-h"), ("k", "h-k")]  # fmt: skip
+    pq.write_table(
+        pa.table([[c for c, _ in rows], [h for _, h in rows]], schema=MANIFEST_SCHEMA),
+        build / MANIFEST_FILE,
+    )
+    (build / INVALID_INPUTS_FILE).write_bytes(
+        b"".join(
+            to_json({"custom_id": c, "problem": "empty text", "text": ""}) + b"\n" for c in "ij"
+        )
+    )
+    yield record, build  # type: ignore[misc]
+    record.close()
+
+
+def _in_memory_tables(
+    record: RequestRecord, folder: Path, parsed: Path, unparsed: Path, scratch: Path
+) -> ParseSummary:
+    """The tables as assemble_tables wrote them before it streamed: every group's requested
+    ids and hashes, and every reason-without-line row, held as Python objects."""
+    scratch.mkdir(parents=True)
+    groups: dict[tuple[str, int], tuple[Path, list[bytes], list[str], dict[str, str]]] = {}
+    without_line: list[Unparsed] = []
+    for ids, hashes in iter_manifest(folder):
+        outcomes, lines = record.outcomes(hashes), record.lines(hashes)
+        for custom_id, request_hash in zip(ids, hashes, strict=True):
+            outcome, line = outcomes[request_hash], lines.get(request_hash)
+            if line is None:
+                meta = LineMeta(
+                    batch_id=outcome.batch_id, attempt=outcome.attempt, request_hash=request_hash
+                )
+                without_line.append(
+                    Unparsed(custom_id, Reason(outcome.reason), outcome.message,
+                             source="request", status_code=outcome.status_code, meta=meta)
+                )  # fmt: skip
+                continue
+            if outcome.custom_id != custom_id:
+                answer = from_json(line)
+                answer["custom_id"] = custom_id
+                line = to_json(answer)
+            key = (outcome.batch_id, outcome.attempt or 1)
+            path = scratch / f"{key[0]}.a{key[1]}.jsonl"
+            group = groups.setdefault(key, (path, [], [], {}))  # type: ignore[arg-type]
+            group[1].append(line)
+            group[2].append(custom_id)
+            group[3][custom_id] = request_hash
+    used: dict[str, set[str]] = {}
+    firsts: dict[str, list[bytes]] = {}
+    for (batch_id, _), group in groups.items():
+        firsts.setdefault(batch_id, group[1])
+        used.setdefault(batch_id, set()).update(group[2])
+    for batch_id, extra in record.extra_lines(list(firsts)).items():
+        sent = record.sends(batch_id)
+        for line in extra:
+            custom_id = publish._custom_id(line)
+            if custom_id in sent and custom_id not in used[batch_id]:
+                continue
+            firsts[batch_id].append(line)
+    for path, lines, _, _ in groups.values():
+        path.write_bytes(b"".join(line + b"\n" for line in lines))
+    return write_tables(
+        [
+            ResultFiles(
+                path,
+                batch_id=batch_id,
+                status="completed",
+                requested=requested,
+                attempt=attempt,
+                request_hashes=hashes,
+            )
+            for (batch_id, attempt), (path, _, requested, hashes) in groups.items()
+        ],
+        response_model=Label,
+        parsed_path=parsed,
+        unparsed_path=unparsed,
+        rejected_inputs=[*invalid_inputs(folder), *without_line],
+    )
+
+
+@pytest.mark.parametrize("open_groups", [32, 1])
+def test_streamed_tables_equal_the_in_memory_ones(
+    day: tuple[RequestRecord, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    open_groups: int,
+) -> None:
+    record, build = day
+    old = tmp_path / "old"
+    expected = _in_memory_tables(
+        record, build, old / "parsed.parquet", old / "unparsed.parquet", old / "scratch"
+    )
+    # With one group's files open at a time, a write to another group reopens and appends.
+    monkeypatch.setattr(publish, "_OPEN_GROUPS", open_groups)
+
+    new = tmp_path / "new"
+    summary = publish.assemble_tables(
+        _Task(), record, build, new / "parsed.parquet", new / "unparsed.parquet",  # type: ignore[arg-type]
+        new / "scratch",
+    )  # fmt: skip
+
+    assert summary == expected
+    for table in ("parsed", "unparsed"):
+        assert (
+            pq.read_table(new / f"{table}.parquet").to_pylist()
+            == pq.read_table(old / f"{table}.parquet").to_pylist()
+        )
+    assert not (new / "scratch").exists()
+    # The day's story, not only agreement: every current row once, extras apart.
+    parsed = pq.read_table(new / "parsed.parquet").to_pylist()
+    unparsed = pq.read_table(new / "unparsed.parquet").to_pylist()
+    assert sorted(r["custom_id"] for r in parsed) == ["a", "b", "c", "f", "h", "k"]
+    assert {r["custom_id"]: r["request_hash"] for r in parsed}["f"] == "h-a"
+    rows = sorted((r["custom_id"] or "", r["reason"]) for r in unparsed)
+    assert rows == [
+        ("", "invalid_line"), ("", "invalid_line"),  # the stray line, and the one for "zz"
+        ("b", "duplicate"), ("d", "missing"), ("e", "http_error"),
+        ("i", "invalid_input"), ("j", "invalid_input"),
+    ]  # fmt: skip
+    assert summary.requested == 10
+    assert summary.parsed + summary.unparsed - summary.extra_lines == 10
