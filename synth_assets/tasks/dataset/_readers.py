@@ -106,7 +106,8 @@ def _guarded(
 
 
 def _open_parquet(path: Path, spec: DatasetSpec) -> _Opened:
-    parquet = pq.ParquetFile(path)
+    # pre_buffer=False: with the default, iter_batches keeps what it read until the file ends.
+    parquet = pq.ParquetFile(path, pre_buffer=False)
     schema = parquet.schema_arrow
     wanted = {spec.id_column, spec.text_column, spec.date_column, *spec.extra_columns}
     # Column projection: a wide file costs only the columns we use.
