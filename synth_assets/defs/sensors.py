@@ -42,8 +42,9 @@ MIN_CALL_S = 0.5
 MAX_RUN_FAILURES = 3
 # Set by Dagster on a failed run that its run retries will launch again.
 WILL_RETRY_TAG = "dagster/will_retry"
-# A requested run that never appeared (the tick died after noting it) is requested again.
-LOST_REQUEST_S = 300.0
+# A requested run that never appeared (the tick, or the daemon, died after noting it) is
+# requested again: Dagster creates a requested run within seconds of the tick.
+LOST_REQUEST_S = 60.0
 IDLE = "no day waits for anything"
 _BLOCKED = -1  # in the tick's grants: this model's queue waits for its first day
 _ACTIONS = {

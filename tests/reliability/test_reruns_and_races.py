@@ -124,6 +124,30 @@ def test_a_collect_run_that_failed_while_the_server_was_down_is_requested_again(
     check_partition(rig, instance, DATE, max_attempts=3)
 
 
+def test_a_collect_request_lost_with_its_daemon_is_made_again_a_minute_later(
+    make_rig, instance
+) -> None:
+    """`synth demo` stopped (Ctrl-C) right after a tick asked for a collect run: the daemon
+    died before creating it. The next demo's sensor must not wait on it for long."""
+    import sqlite3
+
+    rig = make_rig()
+    defs = rig.defs()
+    assert submit_partitions(defs, TASK, [DATE], instance, log=quiet).submitted == [DATE]
+    rig.wait_batch(DATE, lambda b: b.status == "completed")
+    [lost] = tick(defs, instance).run_requests or []  # never launched
+    assert not tick(defs, instance).run_requests  # at first, it may still be on its way
+
+    # A minute later (the record's clock moved back instead of waiting).
+    with sqlite3.connect(rig.files / "work" / TASK.name / "record.sqlite") as db:
+        db.execute("UPDATE partitions SET run_requested = run_requested - 61")
+    [again] = tick(defs, instance).run_requests or []
+
+    assert again.run_key != lost.run_key
+    assert execute_run_request(defs, instance, again, quiet, None).success
+    check_partition(rig, instance, DATE, max_attempts=3)
+
+
 def test_with_dagster_run_retries_a_failed_run_is_left_to_them(make_rig) -> None:
     """`synth`'s instance turns Dagster's run retries on: a failed collect run marked for a
     retry is not requested again by the sensor; the retry (same run key) collects the day.
