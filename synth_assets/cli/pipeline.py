@@ -66,7 +66,6 @@ def dagster_home() -> Path:
     current = config.read_text() if config.exists() else None
     if current is None or (current.startswith("# Written by synth") and current != DAGSTER_YAML):
         config.write_text(DAGSTER_YAML)
-    os.environ["DAGSTER_HOME"] = str(home)
     return home
 
 
@@ -282,7 +281,7 @@ def _drive(
     signal.signal(signal.SIGTERM, _interrupt)
     since = dt.datetime.now(dt.UTC)
     with (
-        dg.DagsterInstance.get() as instance,
+        dg.DagsterInstance.from_config(str(home)) as instance,
         running_daemon(workspace, project_dir(), env, log_path) as daemon,
     ):
         backfill_id = launch_backfill(
@@ -500,7 +499,8 @@ def dev(port: int) -> None:
         command = _dev_command(port)
         click.echo(f"Dagster UI: http://127.0.0.1:{port}  (DAGSTER_HOME={home})")
         # Its own process group: `dg dev` and its children are stopped as one.
-        process = subprocess.Popen(command, cwd=project_dir(), start_new_session=True)
+        env = {**os.environ, "DAGSTER_HOME": str(home)}
+        process = subprocess.Popen(command, cwd=project_dir(), env=env, start_new_session=True)
         try:
             process.wait()
         except KeyboardInterrupt:
