@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo dev lint format bench data clean
+.PHONY: install test demo dev lint format bench bench-pipeline data clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 	$(BIN)/python bench/server.py
 	$(BIN)/python bench/record.py
+
+# The whole chain on one generated ROWS-row day: the real daemon, run processes and local
+# server, in a scratch folder under /tmp (deleted afterwards); per stage wall time, rows/s,
+# peak RSS per process and bytes written. `make bench-pipeline ROWS=1000000`
+ROWS ?= 100000
+bench-pipeline: $(STAMP)
+	$(BIN)/python bench/pipeline.py --rows $(ROWS)
 
 data: $(STAMP)
 	$(BIN)/python scripts/make_sample_emails.py
