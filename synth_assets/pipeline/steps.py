@@ -116,6 +116,9 @@ class LabelSummary:
         return self.agreed / self.compared if self.compared else None
 
 
+_TRUTH_SLICE_ROWS = 500_000
+
+
 def summarize_labels(task: BatchTask, parsed_path: str, snapshot: Path | None) -> LabelSummary:
     """Read the parsed table back and count labels; compare with ground truth if any."""
     if task.label_field is None:
@@ -131,13 +134,18 @@ def summarize_labels(task: BatchTask, parsed_path: str, snapshot: Path | None) -
     )
     compared = agreed = 0
     if task.truth_column and snapshot is not None and snapshot.exists():
-        inputs = pq.read_table(snapshot)
-        if task.truth_column in inputs.column_names:
-            keys = pa.array([custom_id_for(str(k)) for k in inputs.column("id").to_pylist()])
-            truth = pa.table({"custom_id": keys, "truth": inputs.column(task.truth_column)})
-            joined = parsed.join(truth, "custom_id", join_type="inner")
-            compared = joined.num_rows
-            agreed = pc.sum(pc.equal(joined[task.label_field], joined["truth"])).as_py() or 0
+        inputs = pq.ParquetFile(snapshot, pre_buffer=False)  # see plan._slices
+        if task.truth_column in inputs.schema_arrow.names:
+            # Two columns, a slice at a time: the snapshot's texts never enter memory.
+            slices = inputs.iter_batches(_TRUTH_SLICE_ROWS, columns=["id", task.truth_column])
+            for inputs_slice in slices:
+                ids = inputs_slice.column(0).to_pylist()
+                keys = pa.array([custom_id_for(str(k)) for k in ids], pa.string())
+                truth = pa.table({"custom_id": keys, "truth": inputs_slice.column(1)})
+                joined = parsed.join(truth, "custom_id", join_type="inner")
+                compared += joined.num_rows
+                same = pc.equal(joined[task.label_field], joined["truth"])
+                agreed += pc.sum(same).as_py() or 0
     return LabelSummary({str(k): int(v) for k, v in by_label.items()}, compared, agreed)
 
 

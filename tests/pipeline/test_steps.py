@@ -45,3 +45,32 @@ def test_a_bad_day_leaves_no_snapshot(tmp_path: Path) -> None:
         snapshot_inputs(DatasetSpec(str(tmp_path / "inbox")), DATE, snapshot)
 
     assert list(snapshot.parent.iterdir()) == []
+
+
+def test_the_label_summary_compares_with_the_truth_a_slice_of_inputs_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow as pa
+
+    from synth_assets.pipeline import steps
+    from synth_assets.tasks import SPAM_TRIAGE
+
+    label, truth = SPAM_TRIAGE.label_field, SPAM_TRIAGE.truth_column
+    assert label is not None and truth is not None
+    monkeypatch.setattr(steps, "_TRUTH_SLICE_ROWS", 2)  # 5 inputs: three slices
+    snapshot = tmp_path / "inputs.parquet"
+    ids = ["a", "b", "c", "d", "x" * 80]  # the last id's custom_id is a hash
+    pq.write_table(
+        pa.table({"id": ids, "text": ["t"] * 5, truth: ["spam", "ham", "spam", "ham", "spam"]}),
+        snapshot,
+    )
+    parsed = tmp_path / "parsed.parquet"
+    answered = ["a", "b", "c", steps.custom_id_for("x" * 80)]  # d has no answer
+    pq.write_table(
+        pa.table({"custom_id": answered, label: ["spam", "spam", "spam", "spam"]}), parsed
+    )
+
+    summary = steps.summarize_labels(SPAM_TRIAGE, str(parsed), snapshot)
+
+    assert summary.counts == {"spam": 4}
+    assert (summary.compared, summary.agreed) == (4, 3)
