@@ -105,14 +105,8 @@ def test_resubmission_killed_after_creating_its_batch_pays_nothing_twice(
 def test_a_collect_run_that_failed_while_the_server_was_down_is_requested_again(
     make_rig, instance
 ) -> None:
-    rig = make_rig(fixed_port=True)
-    defs = rig.defs()
-    assert submit_partitions(defs, TASK, [DATE], instance, log=quiet).submitted == [DATE]
-    rig.wait_batch(DATE, lambda b: b.status == "completed")
-    [request] = tick(defs, instance).run_requests or []
-    rig.stop()  # the server goes away before the requested run starts
-    failed = execute_run_request(defs, instance, request, quiet, None)
-    assert not failed.success
+    # The server went away before the requested run started.
+    rig, defs, request = collect_failed_with_the_server_down(make_rig, instance)
 
     rig.start()
     outcome = collect_with_sensor(
@@ -148,19 +142,25 @@ def test_a_collect_request_lost_with_its_daemon_is_made_again_a_minute_later(
     check_partition(rig, instance, DATE, max_attempts=3)
 
 
+def collect_failed_with_the_server_down(make_rig, instance):  # type: ignore[no-untyped-def]
+    """A day submitted and answered, whose requested collect run failed (server stopped)."""
+    rig = make_rig(fixed_port=True)
+    defs = rig.defs()
+    assert submit_partitions(defs, TASK, [DATE], instance, log=quiet).submitted == [DATE]
+    rig.wait_batch(DATE, lambda b: b.status == "completed")
+    [request] = tick(defs, instance).run_requests or []
+    rig.stop()
+    assert not execute_run_request(defs, instance, request, quiet, None).success
+    return rig, defs, request
+
+
 def test_with_dagster_run_retries_a_failed_run_is_left_to_them(make_rig) -> None:
     """`synth`'s instance turns Dagster's run retries on: a failed collect run marked for a
     retry is not requested again by the sensor; the retry (same run key) collects the day.
     Once the retries are spent, the day is failed with a note, not asked again."""
     retries = {"run_retries": {"enabled": True, "max_retries": 1}}
     with dg.instance_for_test(overrides=retries) as instance:
-        rig = make_rig(fixed_port=True)
-        defs = rig.defs()
-        assert submit_partitions(defs, TASK, [DATE], instance, log=quiet).submitted == [DATE]
-        rig.wait_batch(DATE, lambda b: b.status == "completed")
-        [request] = tick(defs, instance).run_requests or []
-        rig.stop()
-        assert not execute_run_request(defs, instance, request, quiet, None).success
+        rig, defs, request = collect_failed_with_the_server_down(make_rig, instance)
         [failed] = instance.get_runs(dg.RunsFilter(tags={"dagster/run_key": request.run_key}))
         assert failed.tags["dagster/will_retry"] == "true"
 
@@ -173,13 +173,7 @@ def test_with_dagster_run_retries_a_failed_run_is_left_to_them(make_rig) -> None
 
     no_retries_left = {"run_retries": {"enabled": True, "max_retries": 0}}
     with dg.instance_for_test(overrides=no_retries_left) as instance:
-        rig = make_rig(fixed_port=True)
-        defs = rig.defs()
-        assert submit_partitions(defs, TASK, [DATE], instance, log=quiet).submitted == [DATE]
-        rig.wait_batch(DATE, lambda b: b.status == "completed")
-        [request] = tick(defs, instance).run_requests or []
-        rig.stop()
-        assert not execute_run_request(defs, instance, request, quiet, None).success
+        rig, defs, request = collect_failed_with_the_server_down(make_rig, instance)
         assert not tick(defs, instance).run_requests
         assert rig.partition_state(DATE) == State.FAILED
         with rig.record() as record:
