@@ -23,10 +23,11 @@ from synth_assets.defs.runs import (
     RunOutcome,
     day_rows,
     is_open,
+    sent_line,
     settle,
+    submit_asset_keys,
 )
 from synth_assets.defs.sensors import IDLE
-from synth_assets.pipeline.plan import describe_kinds
 from synth_assets.tasks import BatchTask
 
 __all__ = ["SENSOR_NAME", "PipelineRun", "RunOutcome"]
@@ -117,16 +118,9 @@ def _sent(result: dg.ExecuteInProcessResult, task: BatchTask) -> str:
     meta: dict[str, Any] = {}
     for event in result.get_asset_materialization_events():
         materialization = event.step_materialization_data.materialization
-        if materialization.asset_key in (
-            dg.AssetKey([task.name, "batch_requests"]),
-            dg.AssetKey([task.name, "submitted_batch"]),
-        ):
+        if materialization.asset_key in submit_asset_keys(task):
             meta.update({k: v.value for k, v in materialization.metadata.items()})
-    if "rows_by_need" not in meta:
-        return "built"
-    line = f"{meta.get('requests', 0)} requests sent ({describe_kinds(meta['rows_by_need'])})"
-    waiting = meta.get("waiting_for_room", "none")
-    return line if waiting == "none" else f"{line}; waiting for room: {waiting}"
+    return sent_line(meta)
 
 
 def collect_with_sensor(

@@ -27,8 +27,15 @@ import dagster as dg
 
 from synth_assets.batch import SynthError
 from synth_assets.defs.jobs import submit_job_name
-from synth_assets.defs.runs import PipelineRun, RunOutcome, day_rows, is_open, settle
-from synth_assets.pipeline.plan import describe_kinds
+from synth_assets.defs.runs import (
+    PipelineRun,
+    RunOutcome,
+    day_rows,
+    is_open,
+    sent_line,
+    settle,
+    submit_asset_keys,
+)
 from synth_assets.pipeline.record import State
 from synth_assets.tasks import BatchTask
 
@@ -289,18 +296,11 @@ class Watch:
         """'N requests sent (answered already M, ...)', and what waits for queue room, from
         the build's and the submission's metadata."""
         meta: dict[str, Any] = {}
-        keys = (
-            dg.AssetKey([task.name, "batch_requests"]),
-            dg.AssetKey([task.name, "submitted_batch"]),
-        )
+        keys = submit_asset_keys(task)
         for entry in self.instance.all_logs(
             run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
         ):
             materialization = entry.asset_materialization
             if materialization is not None and materialization.asset_key in keys:
                 meta.update({k: v.value for k, v in materialization.metadata.items()})
-        if "rows_by_need" not in meta:
-            return "built"
-        line = f"{meta.get('requests', 0)} requests sent ({describe_kinds(meta['rows_by_need'])})"
-        waiting = meta.get("waiting_for_room", "none")
-        return line if waiting == "none" else f"{line}; waiting for room: {waiting}"
+        return sent_line(meta)

@@ -5,11 +5,13 @@ backfill, the daemon's sensor ticks, its run queue) and read the outcome here: p
 state in the record, and why a day's tables do not show its current inputs.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import dagster as dg
 
+from synth_assets.pipeline.plan import describe_kinds
 from synth_assets.pipeline.record import PartitionRow, State
 from synth_assets.tasks import BatchTask
 
@@ -83,3 +85,20 @@ def _open_reason(row: PartitionRow, timeout_s: float) -> str:
     if row.state == State.BUILDING:
         return "built but not submitted (its submit run failed)"
     return f"left {row.state} after {timeout_s:.0f} s"
+
+
+def submit_asset_keys(task: BatchTask) -> tuple[dg.AssetKey, dg.AssetKey]:
+    """The assets whose metadata say what a submit run sent: the build, the submission."""
+    return dg.AssetKey([task.name, "batch_requests"]), dg.AssetKey([task.name, "submitted_batch"])
+
+
+def sent_line(metadata: Mapping[str, Any]) -> str:
+    """'N requests sent (answered already M, ...)', and what waits for queue room, from a
+    submit run's build and submission metadata (merged)."""
+    if "rows_by_need" not in metadata:
+        return "built"
+    line = (
+        f"{metadata.get('requests', 0)} requests sent ({describe_kinds(metadata['rows_by_need'])})"
+    )
+    waiting = metadata.get("waiting_for_room", "none")
+    return line if waiting == "none" else f"{line}; waiting for room: {waiting}"
