@@ -184,9 +184,15 @@ def screenshot_on_failure(request: pytest.FixtureRequest, page: Page, ui_artifac
 
 def test_asset_graph_shows_the_whole_chain(page: Page, ui_artifacts: Path) -> None:
     page.goto("/")
-    nav(page, "Lineage")
     # With several tasks, the global lineage shows one collapsed node per task (asset group).
     group = page.locator("svg foreignObject").filter(has=page.get_by_text(TASK, exact=True))
+    for _ in range(3):  # a click while the first page still renders can be lost: click again
+        nav(page, "Lineage")
+        try:
+            group.first.wait_for(state="visible", timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            continue
     wait_visible(page, group, f"the asset group {TASK!r} in the lineage graph", 30)
     page.goto(f"/locations/synth_assets/asset-groups/{TASK}")
     graph = page.locator("svg").filter(has=page.locator("foreignObject"))
