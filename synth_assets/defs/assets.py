@@ -9,6 +9,7 @@ import dataclasses
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -18,7 +19,7 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from synth_assets.batch import ModelColumns, SynthError, batch_cost
-from synth_assets.pipeline import collect, estimate, plan, progress, publish, steps, submit
+from synth_assets.pipeline import collect, estimate, plan, progress, prune, publish, steps, submit
 from synth_assets.pipeline.record import State
 from synth_assets.pipeline.settings import project_dir
 from synth_assets.tasks import BatchTask
@@ -309,6 +310,7 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
                     waiting,
                     layout.results_dir(storage, task),
                     log=context.log.info,
+                    prune=storage.prune_files,
                 )
             # Requests of a batch refused for the token limit wait, and not at once.
             not_before = time.time() + batch_api.limit_retry_s if collected.over_limit else None
@@ -405,6 +407,13 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
             for table, path in (("parsed", parsed_path), ("unparsed", unparsed_path)):
                 storage.publish(path, layout.table_location(storage, task, table, date))
             record.published(date, day.progress.digest)
+            if storage.prune_files:  # the record holds this state: what is left of the day goes
+                with batch_api.open_client() as client:
+                    pruned = prune.prune_day(
+                        client, record, date, Path(folder).parent,
+                        layout.results_dir(storage, task), context.log.info,
+                    )  # fmt: skip
+                context.log.info(f"{date}: {pruned.describe()}")
         parsed_table = pq.read_table(parsed_path)
         unparsed_table = pq.read_table(unparsed_path)
         models = set(pc.unique(parsed_table["model"]).drop_null().to_pylist()) or {task.model}

@@ -116,6 +116,13 @@ class StorageResource(dg.ConfigurableResource):
         default_factory=lambda: project_settings().work_dir,
         description="Local folder for request/result files; default $SYNTH_WORK_DIR or data/work.",
     )
+    prune_files: bool = Field(
+        default_factory=lambda: project_settings().prune_files,
+        description="Delete a batch's request and result files (local, and on the backend) "
+        "once its answers are in the request record, and what is left of a day's once its "
+        "tables are published; the record, manifests, snapshot and tables stay. Default "
+        "$SYNTH_PRUNE_FILES, else off (every file stays).",
+    )
 
     def work_path(self, *parts: str) -> Path:
         """A local path under the work folder (a relative one is under the project folder:

@@ -26,6 +26,7 @@ from synth_assets.batch import (
     iter_blocks,
 )
 
+from .prune import prune_batch
 from .record import Answer, RequestRecord, Send
 
 # Requested ids that got no line: why, by the batch's final status.
@@ -56,8 +57,11 @@ def collect_batches(
     batch_ids: Iterable[str],
     results_dir: Path,
     log: Callable[[str], None] = lambda _: None,
+    *,
+    prune: bool = False,
 ) -> Collected:
-    """Record the results of every terminal batch among ``batch_ids`` not collected yet."""
+    """Record the results of every terminal batch among ``batch_ids`` not collected yet;
+    with ``prune``, delete each batch's files once it is recorded (see prune.py)."""
     done = Collected()
     for batch_id in batch_ids:
         known = record.batch(batch_id)
@@ -97,6 +101,10 @@ def collect_batches(
                 f"batch {batch_id} ({batch.status}): {len(answers)} outcomes recorded"
                 + (f", {len(extra)} extra lines" if extra else "")
             )
+        # -- pruning (prune.py): the record holds the batch now; its files are not needed.
+        if prune:
+            pruned = prune_batch(client, record, batch, results_dir, log)
+            log(f"batch {batch_id}: {pruned.describe()}")
     return done
 
 

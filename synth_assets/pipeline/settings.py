@@ -40,6 +40,12 @@ class ProjectSettings(BaseSettings):
     max_cost_usd_per_partition: float | None = Field(None, ge=0)
     max_cost_usd_per_day: float | None = Field(None, ge=0)
     sensor_interval_s: int = Field(30, ge=1, description="batch_completion_sensor's interval.")
+    prune_files: bool = Field(
+        False,
+        description="StorageResource.prune_files: delete a day's request and result files, "
+        "locally and on the backend, once the record holds their answers (see "
+        "pipeline/prune.py). Off: every file stays, as served, for audit and debugging.",
+    )
 
     @field_validator(
         "enqueued_token_limit",
