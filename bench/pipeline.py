@@ -22,11 +22,18 @@ server spawns them) are named by their Dagster job: their compute-log ``tail`` c
 name the run id, looked up in the instance afterwards. Stage timings come from the
 instance: each run's start and end, and each step's.
 
-Usage: ``python bench/pipeline.py --rows 100000 [--keep-dir DIR] [--keep] [--show-processes]``
-(``make bench-pipeline ROWS=1000000``). The scratch folder is deleted unless ``--keep``.
+The bytes on disk of the work dir and of the server's data are sampled every 2 s too:
+their peak during the run is printed beside what is left afterwards. ``--prune`` runs with
+``SYNTH_PRUNE_FILES=true`` (request and result files deleted once recorded; see
+``synth_assets/pipeline/prune.py``).
+
+Usage: ``python bench/pipeline.py --rows 100000 [--prune] [--keep-dir DIR] [--keep]
+[--show-processes]`` (``make bench-pipeline ROWS=1000000``). The scratch folder is deleted
+unless ``--keep``.
 """
 
 import argparse
+import contextlib
 import datetime as dt
 import os
 import re
@@ -48,6 +55,7 @@ from snapshot import DATE, LINE_BYTES, _line, _sample_rows, write_day
 ROOT = Path(__file__).resolve().parent.parent
 SYNTH = Path(sys.executable).with_name("synth")
 SAMPLE_S = 0.2
+DISK_SAMPLE_S = 2.0
 RUN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -110,6 +118,27 @@ class Sampler:
                     stack.append((int(child), pid))
 
 
+@dataclass(slots=True)
+class DiskSampler:
+    """The largest bytes on disk seen under each folder, and of all of them together."""
+
+    folders: dict[str, Path]
+    peak: dict[str, int] = field(default_factory=dict)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.sample()
+            self.stop.wait(DISK_SAMPLE_S)
+        self.sample()
+
+    def sample(self) -> None:
+        sizes = {name: _size(folder) for name, folder in self.folders.items()}
+        sizes["together"] = sum(sizes.values())
+        for name, size in sizes.items():
+            self.peak[name] = max(self.peak.get(name, 0), size)
+
+
 def write_distinct_day(folder: Path, rows: int) -> Path:
     """As ``snapshot.write_day``, but each body starts with its row's id, so no two rows
     share a text and every row is a request (repeated texts are sent once per day)."""
@@ -163,7 +192,13 @@ def _wait_for_server(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 def _size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+    total = 0
+    for folder, _, names in os.walk(path):
+        for name in names:
+            # A file may go while walking (a run prunes it, renames a temporary).
+            with contextlib.suppress(OSError):
+                total += os.stat(os.path.join(folder, name)).st_size
+    return total
 
 
 def _roles(
@@ -262,6 +297,11 @@ def main() -> None:
         help="the sample texts as they are (each distinct text is sent once a day)",
     )
     parser.add_argument("--show-processes", action="store_true", help="list every process")
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="SYNTH_PRUNE_FILES=true: request and result files go once recorded",
+    )
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="synth-bench-pipeline-", dir=args.keep_dir))
     server = None
@@ -291,6 +331,7 @@ def main() -> None:
             "OPENAI_BASE_URL": url,
             "SYNTH_SENSOR_INTERVAL_S": str(args.sensor_interval_s),
         }
+        env["SYNTH_PRUNE_FILES"] = "true" if args.prune else "false"
         env.pop("OPENAI_API_KEY", None)
         env.pop("LOCALBATCH_FAULTS", None)
         server = subprocess.Popen(
@@ -310,12 +351,16 @@ def main() -> None:
                 command, cwd=ROOT, env=env, stdout=cli_log_file, stderr=subprocess.STDOUT
             )
             sampler = Sampler([cli.pid, server.pid])
-            thread = threading.Thread(target=sampler.run, daemon=True)
-            thread.start()
+            disk = DiskSampler({"work": work, "localbatch": server_dir})
+            threads = [threading.Thread(target=s.run, daemon=True) for s in (sampler, disk)]
+            for thread in threads:
+                thread.start()
             code = cli.wait()
             wall = time.perf_counter() - wall_start
             sampler.stop.set()
-            thread.join()
+            disk.stop.set()
+            for thread in threads:
+                thread.join()
         cli_log = (scratch / "cli.log").read_text(errors="replace")
         if code:
             print(cli_log[-4000:])
@@ -331,6 +376,8 @@ def main() -> None:
             scratch,
             cli_log,
             args.show_processes,
+            disk,
+            args.prune,
         )
     finally:
         if server is not None:
@@ -356,6 +403,8 @@ def report(
     scratch: Path,
     cli_log: str,
     show: bool,
+    disk: DiskSampler,
+    prune: bool,
 ) -> None:
     runs, jobs, starts = _stages(home)
     roles = _roles(sampler.procs, cli, server, jobs, starts)
@@ -417,15 +466,22 @@ def report(
     if show:
         for pid, proc in sorted(sampler.procs.items(), key=lambda kv: kv[1].first_seen):
             print(f"  {pid} <- {proc.parent} [{roles[pid]}] {proc.cmdline[:150]}")
-    print("\nbytes on disk afterwards:")
+    pruning = "on" if prune else "off"
+    print(f"\nbytes on disk afterwards, and their peak during the run (pruning {pruning}):")
+    sizes = {
+        name: _size(scratch / name) for name in ("emails", "work", "out", "localbatch", "dagster")
+    }
+    sizes["together"] = sizes["work"] + sizes["localbatch"]
     for name, label in (
         ("emails", "input day (JSONL)"),
         ("work", "work dir (request/result files)"),
         ("out", "tables (SYNTH_STORAGE_ROOT)"),
         ("localbatch", "local server's data"),
         ("dagster", "Dagster home (runs, event log)"),
+        ("together", "work dir + server's data"),
     ):
-        print(f"  {label:<36} {_size(scratch / name) / 1e6:>10,.1f} MB")
+        peak = f"   peak {disk.peak[name] / 1e6:>10,.1f} MB" if name in disk.peak else ""
+        print(f"  {label:<36} {sizes[name] / 1e6:>10,.1f} MB{peak}")
     print(f"(measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC; load {os.getloadavg()[0]:.1f})")
 
 
