@@ -10,10 +10,13 @@ What goes, and why nothing needs it again:
 
 - the request shards of the day's builds (``requests/date=D/g<N>/requests-NNNNN.jsonl``):
   a request sent again (a retry, a lost or refused batch, fresh answers) is built again
-  from the input snapshot in a new build, never read from an old shard;
+  from the input snapshot in a new build, never read from an old shard (the resubmit run
+  builds before it submits; only ``submitted_batch`` materialized alone, on a build one of
+  whose batches failed, would read a shard again: materialize ``batch_requests`` too);
 - the downloaded output and error files (``results/<batch>.{output,error}.jsonl``): the
   record keeps each request's outcome with its result line as served, and the batch's
-  extra lines, which is all the tables are assembled from (``publish.py``);
+  extra lines, which is all the tables are assembled from (``publish.py``; a line that lost
+  to an earlier valid answer of its request is in neither);
 - on the backend, each collected batch's uploaded input file and its output and error
   files (``client.files.delete``; the batch object itself stays, so it is still found
   again by its identity and never paid twice).
