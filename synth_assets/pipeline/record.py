@@ -362,6 +362,14 @@ class RequestRecord:
         )
         return {row[0]: Send._make(row) for row in rows}
 
+    def custom_ids(self, batch_id: str) -> set[str]:
+        """The custom_ids a batch's requests were sent under (cheaper than :meth:`sends`
+        when only membership matters)."""
+        rows = self._db.execute(
+            "SELECT custom_id FROM sends WHERE backend=? AND batch_id=?", (self.backend, batch_id)
+        )
+        return {custom_id for (custom_id,) in rows}
+
     def set_status(self, batch_id: str, status: str) -> None:
         """Remember a batch's last seen status."""
         with self._write() as db:
