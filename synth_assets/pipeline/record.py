@@ -291,7 +291,7 @@ class RequestRecord:
         round_: int,
         path: str,
         status: str,
-        sends: Sequence[Send],
+        sends: Sequence[Send | tuple[str, str, int, int]],
         model: str | None = None,
         est_tokens: int | None = None,
         est_cost: float | None = None,
