@@ -148,8 +148,10 @@ class Submitter:
         file_id = upload.result() if upload is not None else upload_file(self.client, shard.path)
         try:
             batch = create_batch(self.client, file_id, endpoint=shard.endpoint, metadata=metadata)
-        except BaseException:
-            _discard_file(self.client, file_id)  # e.g. a 429: the file would only cost storage
+        except openai.APIStatusError:
+            # Refused (e.g. a 429): no batch uses the file. Not after a lost connection or a
+            # timeout, when the batch may exist and read it.
+            _discard_file(self.client, file_id)
             raise
         # Two submitters may have raced past the lookup: all agree on the oldest batch,
         # and a younger one is cancelled before it runs.
