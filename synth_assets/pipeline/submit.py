@@ -130,19 +130,15 @@ class Submitter:
         ``upload``: the shard's file, uploaded ahead (its file id); without it the file is
         uploaded here, once no batch was found. An upload left unused is deleted.
         """
-        if recorded is not None:
-            try:
-                candidate = self.client.batches.retrieve(recorded)
-            except openai.NotFoundError:  # the backend forgot it (e.g. a wiped local server)
-                candidate = None
-            if candidate is not None and candidate.status not in NOT_REUSABLE:
-                _discard(self.client, upload)
-                return candidate, "record"
-        self._index = self._index or BatchIndex(self.client)
-        found = self._index.find(wanted)
+        try:
+            found = self._find(wanted, recorded)
+        except BaseException:
+            _discard(self.client, upload)  # no batch was made: the upload is not needed
+            raise
         if found is not None:
             _discard(self.client, upload)
-            return found, "api"
+            return found
+        assert self._index is not None  # listed by _find
         name = Path(shard.path).name
         metadata = {**wanted, "synth_shard": name}
         file_id = upload.result() if upload is not None else upload_file(self.client, shard.path)
@@ -166,6 +162,19 @@ class Submitter:
                 self.log(f"{name}: batch {batch.id} raced {oldest.id} and finished first")
             return oldest, "api"
         return batch, "new"
+
+    def _find(self, wanted: dict[str, str], recorded: str | None) -> tuple[Batch, str] | None:
+        """A live batch for the identity: the recorded one, else one found by metadata."""
+        if recorded is not None:
+            try:
+                candidate = self.client.batches.retrieve(recorded)
+            except openai.NotFoundError:  # the backend forgot it (e.g. a wiped local server)
+                candidate = None
+            if candidate is not None and candidate.status not in NOT_REUSABLE:
+                return candidate, "record"
+        self._index = self._index or BatchIndex(self.client)
+        found = self._index.find(wanted)
+        return (found, "api") if found is not None else None
 
     def listed(self, pairs: dict[str, str]) -> bool:
         """True when the account lists a batch, of any status, with these metadata pairs."""
@@ -246,14 +255,13 @@ def submit_build(
                     why = budget.refusal(
                         build.model, tokens, added_tokens=added_tokens, added=position
                     )
-                upload = uploads.get(position)
+                upload = uploads.pop(position, None)  # ensure uses it or deletes it
                 try:
                     batch, how = (
                         (None, "") if why else submitter.ensure(shard, wanted, recorded, upload)
                     )
                 except openai.RateLimitError as exc:
                     batch, how, why = None, "", f"the Batch API answered 429 ({exc.message})"
-                uploads.pop(position, None)  # used, or deleted, by ensure
                 if batch is None:
                     rest = build.shards[position:]
                     queued = Queued(
