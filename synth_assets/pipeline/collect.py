@@ -7,6 +7,7 @@ lines. Requests with no line get the batch's reason (missing, expired, cancelled
 batch_failed). All of a batch goes into the record in one transaction, once.
 """
 
+import contextlib
 from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -72,40 +73,44 @@ def collect_batches(
     """
     done = Collected()
     todo = [b for b in batch_ids if (known := record.batch(b)) and known.collected is None]
-    for batch_id, fetched in _fetched_in_order(client, todo, results_dir, workers):
-        batch = fetched.batch
-        if batch is None:
-            record.forget_lost(batch_id)
-            done.lost.append(batch_id)
-            log(f"batch {batch_id} is unknown to the Batch API; its requests will be sent again")
-            continue
-        if batch.status not in TERMINAL:
-            record.set_status(batch_id, batch.status)
-            done.running.append(batch_id)
-            continue
-        if over_limit(batch):
-            # Not a failure of its requests: the provider had no room. They are sent again
-            # once there is (never batch_failed rows).
-            record.forget_lost(batch_id, status="failed")
-            done.over_limit.append(batch_id)
-            log(f"batch {batch_id} was refused for the enqueued-token limit; its requests wait")
-            continue
-        done.bytes += fetched.bytes
-        answers, extra, usage = classify_results(
-            response_model,
-            batch_id,
-            fetched.files,
-            record.custom_ids(batch_id),
-            batch.status,
-            batch_error_summary(batch),
-        )
-        if record.record_results(batch_id, batch.status, answers, extra, usage):
-            done.collected.append(batch_id)
-            log(
-                f"batch {batch_id} ({batch.status}): {len(answers)} outcomes recorded"
-                + (f", {len(extra)} extra lines" if extra else "")
+    # Closed on the way out, error or not: fetches not started yet are dropped at once.
+    with contextlib.closing(_fetched_in_order(client, todo, results_dir, workers)) as fetches:
+        for batch_id, fetched in fetches:
+            batch = fetched.batch
+            if batch is None:
+                record.forget_lost(batch_id)
+                done.lost.append(batch_id)
+                log(
+                    f"batch {batch_id} is unknown to the Batch API; its requests will be sent again"
+                )
+                continue
+            if batch.status not in TERMINAL:
+                record.set_status(batch_id, batch.status)
+                done.running.append(batch_id)
+                continue
+            if over_limit(batch):
+                # Not a failure of its requests: the provider had no room. They are sent again
+                # once there is (never batch_failed rows).
+                record.forget_lost(batch_id, status="failed")
+                done.over_limit.append(batch_id)
+                log(f"batch {batch_id} was refused for the enqueued-token limit; its requests wait")
+                continue
+            done.bytes += fetched.bytes
+            answers, extra, usage = classify_results(
+                response_model,
+                batch_id,
+                fetched.files,
+                record.custom_ids(batch_id),
+                batch.status,
+                batch_error_summary(batch),
             )
-        del answers, extra  # a batch's lines: not kept while the next one is classified
+            if record.record_results(batch_id, batch.status, answers, extra, usage):
+                done.collected.append(batch_id)
+                log(
+                    f"batch {batch_id} ({batch.status}): {len(answers)} outcomes recorded"
+                    + (f", {len(extra)} extra lines" if extra else "")
+                )
+            del answers, extra  # a batch's lines: not kept while the next one is classified
     return done
 
 
