@@ -83,6 +83,14 @@ class BatchIndex:
                 return batch
         return None
 
+    def mentions(self, pairs: Mapping[str, str]) -> bool:
+        """True when a listed batch, of any status, has all of ``pairs`` in its metadata
+        (a cheap hint, read from the listing alone)."""
+        return any(
+            all((batch.metadata or {}).get(k) == v for k, v in pairs.items())
+            for batch in self._batches
+        )
+
 
 def find_batch(
     client: openai.OpenAI, identity: Mapping[str, str], *, max_pages: int = 50
@@ -101,10 +109,32 @@ def submit_file(
     completion_window: str = "24h",
 ) -> Batch:
     """Upload a request file (streamed) and create its batch; return the new batch."""
+    return create_batch(
+        client,
+        upload_file(client, path),
+        endpoint=endpoint,
+        metadata=metadata,
+        completion_window=completion_window,
+    )
+
+
+def upload_file(client: openai.OpenAI, path: str | os.PathLike[str]) -> str:
+    """Upload a request file (streamed, purpose ``batch``); return its file id."""
     with open(path, "rb") as handle:
-        uploaded = client.files.create(file=(Path(path).name, handle), purpose="batch")
+        return client.files.create(file=(Path(path).name, handle), purpose="batch").id
+
+
+def create_batch(
+    client: openai.OpenAI,
+    file_id: str,
+    *,
+    endpoint: str,
+    metadata: Mapping[str, str] | None = None,
+    completion_window: str = "24h",
+) -> Batch:
+    """Create the batch of an uploaded request file; return it."""
     return client.batches.create(
-        input_file_id=uploaded.id,
+        input_file_id=file_id,
         endpoint=endpoint,  # type: ignore[arg-type]
         completion_window=completion_window,  # type: ignore[arg-type]
         metadata=dict(metadata or {}),

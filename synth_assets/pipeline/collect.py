@@ -7,7 +7,10 @@ lines. Requests with no line get the batch's reason (missing, expired, cancelled
 batch_failed). All of a batch goes into the record in one transaction, once.
 """
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +30,7 @@ from synth_assets.batch import (
 )
 
 from .prune import prune_batch
-from .record import Answer, RequestRecord, Send
+from .record import Answer, RequestRecord
 
 # Requested ids that got no line: why, by the batch's final status.
 _UNANSWERED = {
@@ -36,6 +39,9 @@ _UNANSWERED = {
     "failed": (Reason.BATCH_FAILED, "the batch failed validation"),
 }
 _MISSING = (Reason.MISSING, "requested, but in neither the output nor the error file")
+# Batches retrieved and downloaded at once, ahead of the one being recorded (HTTP: the
+# threads wait on the network side by side; a remote Batch API serves files slowly).
+FETCH_WORKERS = 4
 
 
 @dataclass
@@ -58,91 +64,153 @@ def collect_batches(
     results_dir: Path,
     log: Callable[[str], None] = lambda _: None,
     *,
+    workers: int = FETCH_WORKERS,
     prune: bool = False,
 ) -> Collected:
-    """Record the results of every terminal batch among ``batch_ids`` not collected yet;
-    with ``prune``, delete each batch's files once it is recorded (see prune.py)."""
+    """Record the results of every terminal batch among ``batch_ids`` not collected yet.
+
+    Up to ``workers`` batches are retrieved and downloaded at once, ahead of the one being
+    recorded; results go into the record from this thread only, one batch per transaction,
+    in the order of ``batch_ids``. With ``prune``, each batch's files are deleted once it
+    is recorded (see prune.py).
+    """
     done = Collected()
-    for batch_id in batch_ids:
-        known = record.batch(batch_id)
-        if known is None or known.collected is not None:
-            continue
-        try:
-            batch = client.batches.retrieve(batch_id)
-        except openai.NotFoundError:
-            record.forget_lost(batch_id)
-            done.lost.append(batch_id)
-            log(f"batch {batch_id} is unknown to the Batch API; its requests will be sent again")
-            continue
-        if batch.status not in TERMINAL:
-            record.set_status(batch_id, batch.status)
-            done.running.append(batch_id)
-            continue
-        if over_limit(batch):
-            # Not a failure of its requests: the provider had no room. They are sent again
-            # once there is (never batch_failed rows).
-            record.forget_lost(batch_id, status="failed")
-            done.over_limit.append(batch_id)
-            log(f"batch {batch_id} was refused for the enqueued-token limit; its requests wait")
-            continue
-        files = []
+    todo = [b for b in batch_ids if (known := record.batch(b)) and known.collected is None]
+    # Closed on the way out, error or not: fetches not started yet are dropped at once.
+    with contextlib.closing(_fetched_in_order(client, todo, results_dir, workers)) as fetches:
+        for batch_id, fetched in fetches:
+            batch = fetched.batch
+            if batch is None:
+                record.forget_lost(batch_id)
+                done.lost.append(batch_id)
+                log(
+                    f"batch {batch_id} is unknown to the Batch API; its requests will be sent again"
+                )
+                continue
+            if batch.status not in TERMINAL:
+                record.set_status(batch_id, batch.status)
+                done.running.append(batch_id)
+                continue
+            if over_limit(batch):
+                # Not a failure of its requests: the provider had no room. They are sent again
+                # once there is (never batch_failed rows).
+                record.forget_lost(batch_id, status="failed")
+                done.over_limit.append(batch_id)
+                log(f"batch {batch_id} was refused for the enqueued-token limit; its requests wait")
+                continue
+            done.bytes += fetched.bytes
+            answers, extra, usage = classify_results(
+                response_model,
+                batch_id,
+                fetched.files,
+                record.custom_ids(batch_id),
+                batch.status,
+                batch_error_summary(batch),
+            )
+            if record.record_results(batch_id, batch.status, answers, extra, usage):
+                done.collected.append(batch_id)
+                log(
+                    f"batch {batch_id} ({batch.status}): {len(answers)} outcomes recorded"
+                    + (f", {len(extra)} extra lines" if extra else "")
+                )
+            del answers, extra  # a batch's lines: not kept while the next one is classified
+            # -- pruning (prune.py): the record holds the batch now; its files are not needed.
+            if prune:
+                pruned = prune_batch(client, record, batch, results_dir, log)
+                log(f"batch {batch_id}: {pruned.describe()}")
+    return done
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    """A batch as the Batch API showed it, and its result files once it is terminal."""
+
+    batch: Batch | None  # None: the Batch API does not know it
+    files: list[tuple[str, Path]]
+    bytes: int
+
+
+def _fetch(client: openai.OpenAI, batch_id: str, results_dir: Path) -> _Fetched:
+    """Retrieve a batch; download the output and error files of a terminal one (streamed,
+    atomic). Runs in a worker thread: it touches the Batch API and the files only."""
+    try:
+        batch = client.batches.retrieve(batch_id)
+    except openai.NotFoundError:
+        return _Fetched(None, [], 0)
+    files: list[tuple[str, Path]] = []
+    nbytes = 0
+    if batch.status in TERMINAL and not over_limit(batch):
         for source, file_id in (("output", batch.output_file_id), ("error", batch.error_file_id)):
             if file_id:
                 target = results_dir / f"{batch_id}.{source}.jsonl"
-                done.bytes += download_file(client, file_id, target)
+                nbytes += download_file(client, file_id, target)
                 files.append((source, target))
-        sends = record.sends(batch_id)
-        answers, extra, usage = classify_results(
-            response_model, batch_id, files, sends, batch.status, batch_error_summary(batch)
-        )
-        if record.record_results(batch_id, batch.status, answers, extra, usage):
-            done.collected.append(batch_id)
-            log(
-                f"batch {batch_id} ({batch.status}): {len(answers)} outcomes recorded"
-                + (f", {len(extra)} extra lines" if extra else "")
-            )
-        # -- pruning (prune.py): the record holds the batch now; its files are not needed.
-        if prune:
-            pruned = prune_batch(client, record, batch, results_dir, log)
-            log(f"batch {batch_id}: {pruned.describe()}")
-    return done
+    return _Fetched(batch, files, nbytes)
+
+
+def _fetched_in_order(
+    client: openai.OpenAI, batch_ids: Sequence[str], results_dir: Path, workers: int
+) -> Iterator[tuple[str, _Fetched]]:
+    """Each batch of ``batch_ids`` with its fetch, in order, fetching up to ``workers``
+    ahead (the openai client is thread-safe; only HTTP and file writes run in the threads).
+    A failed fetch raises when its batch's turn comes, after the batches before it."""
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    with ThreadPoolExecutor(workers, thread_name_prefix="collect-fetch") as pool:
+        ahead: deque[tuple[str, Future[_Fetched]]] = deque()
+        ids = iter(batch_ids)
+        try:
+            while True:
+                while len(ahead) < workers and (batch_id := next(ids, None)) is not None:
+                    ahead.append((batch_id, pool.submit(_fetch, client, batch_id, results_dir)))
+                if not ahead:
+                    return
+                batch_id, future = ahead.popleft()
+                yield batch_id, future.result()
+        finally:
+            for _, future in ahead:  # the caller stopped: fetch no further
+                future.cancel()
 
 
 def classify_results(
     response_model: type[BaseModel],
     batch_id: str,
     files: Iterable[tuple[str, Path]],
-    sends: dict[str, Send],
+    sends: Collection[str],
     status: str,
     batch_error: str | None = None,
 ) -> tuple[list[Answer], list[bytes], tuple[int, int]]:
     """One outcome per request of the batch (first line wins), the extra lines, and the
-    input and output tokens the lines report."""
+    input and output tokens the lines report. ``sends``: the custom_ids the batch was sent
+    (a set, or the record's ``sends`` mapping)."""
     classifier = LineClassifier(response_model, batch_id)
     answers: dict[str, Answer] = {}
     extra: list[bytes] = []
     prompt = completion = 0
+    decide = classifier.decide
     for source, path in files:
         for lines in iter_blocks(path):
-            for raw in filter(is_line, lines):
+            for raw in lines:
+                if not is_line(raw):
+                    continue
                 # The outcome as the tables decide it (classify.py): one decision per line.
-                outcome = classifier.decide(raw, source)
+                outcome = decide(raw, source)
                 if isinstance(outcome, Unparsed):
                     custom_id, meta = outcome.custom_id, outcome.meta
                     prompt += (meta and meta.prompt_tokens) or 0
                     completion += (meta and meta.completion_tokens) or 0
+                    answer = Answer(
+                        custom_id, outcome.reason.value, outcome.status_code, outcome.message, raw
+                    )
                 else:
                     custom_id = outcome[0]
                     prompt += outcome[4] or 0
                     completion += outcome[5] or 0
+                    answer = Answer(custom_id, None, None, None, raw)
                 if custom_id is None or custom_id not in sends or custom_id in answers:
                     extra.append(raw)
-                elif isinstance(outcome, Unparsed):
-                    answers[custom_id] = Answer(
-                        custom_id, outcome.reason.value, outcome.status_code, outcome.message, raw
-                    )
                 else:
-                    answers[custom_id] = Answer(custom_id, None, None, None, raw)
+                    answers[custom_id] = answer
     reason, message = _UNANSWERED.get(status, _MISSING)
     if reason is Reason.BATCH_FAILED and batch_error:
         message = batch_error

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -290,7 +291,7 @@ class RequestRecord:
         round_: int,
         path: str,
         status: str,
-        sends: Sequence[Send],
+        sends: Sequence[Send | tuple[str, str, int, int]],
         model: str | None = None,
         est_tokens: int | None = None,
         est_cost: float | None = None,
@@ -309,16 +310,18 @@ class RequestRecord:
                 (self.backend, batch_id, partition, sha256, attempt, round_, path, len(sends),
                  now, status, model, est_tokens, est_cost),
             )  # fmt: skip
+            backend = self.backend
             db.executemany(
                 "INSERT OR REPLACE INTO sends VALUES (?,?,?,?,?,?)",
-                [(self.backend, batch_id, s.custom_id, s.hash, s.attempt, s.round) for s in sends],
+                [(backend, batch_id, *s) for s in sends],
             )
+            # In key order: a random hash order touches a random page of the index per row.
             db.executemany(
                 "INSERT INTO requests (backend, hash, pending_batch, round, updated) "
                 "VALUES (?,?,?,?,?) ON CONFLICT (backend, hash) DO UPDATE SET "
                 "pending_batch=excluded.pending_batch, round=max(round, excluded.round), "
                 "updated=excluded.updated",
-                [(self.backend, s.hash, batch_id, s.round, now) for s in sends],
+                sorted(((backend, s[1], batch_id, s[3], now) for s in sends), key=itemgetter(1)),
             )
         return True
 
@@ -359,6 +362,14 @@ class RequestRecord:
         )
         return {row[0]: Send._make(row) for row in rows}
 
+    def custom_ids(self, batch_id: str) -> set[str]:
+        """The custom_ids a batch's requests were sent under (cheaper than :meth:`sends`
+        when only membership matters)."""
+        rows = self._db.execute(
+            "SELECT custom_id FROM sends WHERE backend=? AND batch_id=?", (self.backend, batch_id)
+        )
+        return {custom_id for (custom_id,) in rows}
+
     def set_status(self, batch_id: str, status: str) -> None:
         """Remember a batch's last seen status."""
         with self._write() as db:
@@ -387,26 +398,38 @@ class RequestRecord:
             ).fetchone()
             if row is None or row[0] is not None:
                 return False
-            sends = self.sends(batch_id)
+            backend = self.backend
+            sent = {
+                custom_id: (request_hash, attempt, round_)
+                for custom_id, request_hash, attempt, round_ in db.execute(
+                    "SELECT custom_id, hash, attempt, round FROM sends WHERE backend=? AND "
+                    "batch_id=?",
+                    (backend, batch_id),
+                )
+            }
             now = time.time()
-            # A generator: the batch's outcomes are not copied into a second list.
-            rows = (
-                {"batch": batch_id, "id": a.custom_id, "attempt": send.attempt,
-                 "round": send.round, "reason": a.reason, "status": a.status_code,
-                 "message": a.message, "line": a.line, "now": now, "backend": self.backend,
-                 "hash": send.hash}
-                for a in answers
-                for send in (sends[a.custom_id],)
-            )  # fmt: skip
-            # The newer outcome wins, except over a valid answer of the same round.
-            db.executemany(
-                "UPDATE requests SET batch_id=:batch, custom_id=:id, attempt=:attempt, "
-                "outcome_round=:round, reason=:reason, status_code=:status, message=:message, "
-                "line=:line, updated=:now WHERE backend=:backend AND hash=:hash AND ("
-                "batch_id IS NULL OR outcome_round < :round "
-                "OR (outcome_round = :round AND reason IS NOT NULL AND attempt <= :attempt))",
-                rows,
+            # Positional rows (the values a row needs, hash first), written in hash order:
+            # the order of the table's key, so each page is visited once.
+            rows = sorted(
+                (
+                    (*sent[a.custom_id], a.custom_id, a.reason, a.status_code, a.message, a.line)
+                    for a in answers
+                ),
+                key=itemgetter(0),
             )
+            del sent
+            # The newer outcome wins, except over a valid answer of the same round. A row
+            # written here leaves this batch's flight in the same write; the UPDATE below
+            # then finds only the rest (rows keeping an older valid answer).
+            db.executemany(
+                "UPDATE requests SET batch_id=?11, custom_id=?4, attempt=?2, outcome_round=?3, "
+                "reason=?5, status_code=?6, message=?7, line=?8, updated=?9, pending_batch="
+                "CASE WHEN pending_batch = ?11 THEN NULL ELSE pending_batch END "
+                "WHERE backend=?10 AND hash=?1 AND (batch_id IS NULL OR outcome_round < ?3 "
+                "OR (outcome_round = ?3 AND reason IS NOT NULL AND attempt <= ?2))",
+                ((*row, now, backend, batch_id) for row in rows),
+            )
+            del rows
             db.execute(
                 "UPDATE requests SET pending_batch=NULL WHERE backend=? AND pending_batch=?",
                 (self.backend, batch_id),

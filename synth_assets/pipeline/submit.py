@@ -7,19 +7,28 @@ in the record, then in the Batch API's own ``metadata`` (a run that crashed betw
 creating a batch and recording it pays nothing twice).
 """
 
+import contextlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import islice
+from operator import itemgetter
 from pathlib import Path
 
 import openai
 from openai.types import Batch
 
-from synth_assets.batch import NOT_REUSABLE, BatchIndex, Shard, SynthError, submit_file
+from synth_assets.batch import NOT_REUSABLE, BatchIndex, Shard, SynthError
+from synth_assets.batch.remote import create_batch, upload_file
 from synth_assets.tasks.base import BatchTask
 
 from .estimate import Estimator
 from .plan import Build, iter_sends
-from .record import RequestRecord, Send
+from .record import RequestRecord
+
+# Request files uploaded at once, ahead of the shard whose batch is being created (HTTP:
+# the threads wait on the network side by side).
+UPLOAD_WORKERS = 4
 
 
 @dataclass
@@ -35,6 +44,11 @@ class Budget:
     # Older days already waiting for room: first come, first served (a small day does not
     # overtake a large one forever).
     ahead: Sequence[str] = ()
+
+    @property
+    def limited(self) -> bool:
+        """True when something may refuse a batch (a limit is set, or older days wait)."""
+        return bool(self.ahead) or self.per_hour is not None or self.token_limit is not None
 
     def refusal(self, model: str, tokens: int, *, added_tokens: int, added: int) -> str | None:
         """Why a batch of ``tokens`` cannot be created now (None: it can), given what this
@@ -104,24 +118,37 @@ class Submitter:
         self._index: BatchIndex | None = None
 
     def ensure(
-        self, shard: Shard, wanted: dict[str, str], recorded: str | None = None
+        self,
+        shard: Shard,
+        wanted: dict[str, str],
+        recorded: str | None = None,
+        upload: Future[str] | None = None,
     ) -> tuple[Batch, str]:
         """The batch answering ``shard`` and how it was had: ``record`` (the id the record
-        gave), ``api`` (found by its metadata) or ``new``."""
-        if recorded is not None:
-            try:
-                candidate = self.client.batches.retrieve(recorded)
-            except openai.NotFoundError:  # the backend forgot it (e.g. a wiped local server)
-                candidate = None
-            if candidate is not None and candidate.status not in NOT_REUSABLE:
-                return candidate, "record"
-        self._index = self._index or BatchIndex(self.client)
-        found = self._index.find(wanted)
+        gave), ``api`` (found by its metadata) or ``new``.
+
+        ``upload``: the shard's file, uploaded ahead (its file id); without it the file is
+        uploaded here, once no batch was found. An upload left unused is deleted.
+        """
+        try:
+            found = self._find(wanted, recorded)
+        except BaseException:
+            _discard(self.client, upload)  # no batch was made: the upload is not needed
+            raise
         if found is not None:
-            return found, "api"
+            _discard(self.client, upload)
+            return found
+        assert self._index is not None  # listed by _find
         name = Path(shard.path).name
         metadata = {**wanted, "synth_shard": name}
-        batch = submit_file(self.client, shard.path, endpoint=shard.endpoint, metadata=metadata)
+        file_id = upload.result() if upload is not None else upload_file(self.client, shard.path)
+        try:
+            batch = create_batch(self.client, file_id, endpoint=shard.endpoint, metadata=metadata)
+        except openai.APIStatusError:
+            # Refused (e.g. a 429): no batch uses the file. Not after a lost connection or a
+            # timeout, when the batch may exist and read it.
+            _discard_file(self.client, file_id)
+            raise
         # Two submitters may have raced past the lookup: all agree on the oldest batch,
         # and a younger one is cancelled before it runs.
         self._index.refresh()
@@ -136,6 +163,41 @@ class Submitter:
             return oldest, "api"
         return batch, "new"
 
+    def _find(self, wanted: dict[str, str], recorded: str | None) -> tuple[Batch, str] | None:
+        """A live batch for the identity: the recorded one, else one found by metadata."""
+        if recorded is not None:
+            try:
+                candidate = self.client.batches.retrieve(recorded)
+            except openai.NotFoundError:  # the backend forgot it (e.g. a wiped local server)
+                candidate = None
+            if candidate is not None and candidate.status not in NOT_REUSABLE:
+                return candidate, "record"
+        self._index = self._index or BatchIndex(self.client)
+        found = self._index.find(wanted)
+        return (found, "api") if found is not None else None
+
+    def listed(self, pairs: dict[str, str]) -> bool:
+        """True when the account lists a batch, of any status, with these metadata pairs."""
+        self._index = self._index or BatchIndex(self.client)
+        return self._index.mentions(pairs)
+
+
+def _discard_file(client: openai.OpenAI, file_id: str) -> None:
+    """Delete an uploaded file no batch uses (best effort: left behind, it costs storage)."""
+    with contextlib.suppress(openai.OpenAIError):
+        client.files.delete(file_id)
+
+
+def _discard(client: openai.OpenAI, upload: Future[str] | None) -> None:
+    """Stop an upload made ahead, or delete its file once it is done."""
+    if upload is None or upload.cancel():
+        return
+    try:
+        file_id = upload.result()
+    except (openai.OpenAIError, OSError):
+        return  # it failed: nothing was stored
+    _discard_file(client, file_id)
+
 
 def submit_build(
     client: openai.OpenAI,
@@ -147,60 +209,91 @@ def submit_build(
     *,
     budget: Budget | None = None,
     estimator: Estimator | None = None,
+    workers: int = UPLOAD_WORKERS,
 ) -> tuple[list[Submitted], Queued | None]:
     """Make sure each shard of ``build`` has a live batch, and record it with its requests.
 
     With a ``budget``, a shard with no batch yet is created only while the provider's
     limits leave room; the first that does not fit, and those after it (their order is the
     order the day drains in), are returned as :class:`Queued`. A 429 on create queues too.
+
+    Without limits, up to ``workers`` request files upload at once, ahead of the shard whose
+    batch is being created: only files no batch of the day was made from yet (so a re-run
+    uploads nothing), and an upload left unused is deleted. Batches are created, checked
+    for races and recorded one at a time, in shard order, from this thread.
     """
     sends = iter_sends(build.folder)
     submitter = Submitter(client, log)
     estimator = estimator or Estimator(record, build.model)
     submitted: list[Submitted] = []
     added_tokens = 0
-    for position, shard in enumerate(build.shards):
-        requests = [Send(*next(sends)) for _ in range(shard.requests)]
-        attempt = max(s.attempt for s in requests)
-        round_ = max(s.round for s in requests)
-        wanted = identity(task, date, shard, attempt, round_)
-        recorded = record.batch_for(date, shard.sha256, attempt, round_)
-        tokens = estimator.tokens(shard.bytes)
-        why = None
-        if budget is not None and recorded is None:
-            why = budget.refusal(build.model, tokens, added_tokens=added_tokens, added=position)
+    ahead = workers if budget is None or not budget.limited else 0
+    made = {b.sha256 for b in record.batches(date)} if ahead else set()
+    uploads: dict[int, Future[str]] = {}  # shard position -> its upload, started ahead
+    started = 0  # shards up to here were considered for an upload ahead
+    with ThreadPoolExecutor(max(1, ahead), thread_name_prefix="submit-upload") as pool:
         try:
-            batch, how = (None, "") if why else submitter.ensure(shard, wanted, recorded)
-        except openai.RateLimitError as exc:
-            batch, how, why = None, "", f"the Batch API answered 429 ({exc.message})"
-        if batch is None:
-            rest = build.shards[position:]
-            queued = Queued(
-                len(rest),
-                sum(s.requests for s in rest),
-                sum(estimator.tokens(s.bytes) for s in rest),
-                why or "no room",
-            )
-            log(f"{queued.shards} request file(s) wait for room: {queued.why}")
-            return submitted, queued
-        added_tokens += tokens if how == "new" else 0
-        cost = estimator.estimate(shard.requests, shard.bytes).usd
-        record.record_batch(
-            batch.id,
-            partition=date,
-            sha256=shard.sha256,
-            attempt=attempt,
-            round_=round_,
-            path=shard.path,
-            status=batch.status,
-            sends=requests,
-            model=build.model,
-            est_tokens=tokens,
-            est_cost=cost,
-        )
-        name = Path(shard.path).name
-        log(f"{name}: batch {batch.id} ({how}, {batch.status}, {shard.requests} requests)")
-        submitted.append(
-            Submitted(name, batch.id, shard.requests, batch.status, how, attempt, round_)
-        )
+            for position, shard in enumerate(build.shards):
+                for later in range(started, min(position + ahead, len(build.shards))):
+                    upcoming = build.shards[later]
+                    if upcoming.sha256 not in made and not submitter.listed(
+                        {"synth_task": task.name, "synth_partition": date,
+                         "synth_sha256": upcoming.sha256}
+                    ):  # fmt: skip
+                        uploads[later] = pool.submit(upload_file, client, upcoming.path)
+                started = max(started, position + ahead)
+                # Plain (custom_id, hash, attempt, round) tuples: a Send per row costs more
+                # than the row's insert.
+                requests = list(islice(sends, shard.requests))
+                attempt = max(map(itemgetter(2), requests))
+                round_ = max(map(itemgetter(3), requests))
+                wanted = identity(task, date, shard, attempt, round_)
+                recorded = record.batch_for(date, shard.sha256, attempt, round_)
+                tokens = estimator.tokens(shard.bytes)
+                why = None
+                if budget is not None and recorded is None:
+                    why = budget.refusal(
+                        build.model, tokens, added_tokens=added_tokens, added=position
+                    )
+                upload = uploads.pop(position, None)  # ensure uses it or deletes it
+                try:
+                    batch, how = (
+                        (None, "") if why else submitter.ensure(shard, wanted, recorded, upload)
+                    )
+                except openai.RateLimitError as exc:
+                    batch, how, why = None, "", f"the Batch API answered 429 ({exc.message})"
+                if batch is None:
+                    rest = build.shards[position:]
+                    queued = Queued(
+                        len(rest),
+                        sum(s.requests for s in rest),
+                        sum(estimator.tokens(s.bytes) for s in rest),
+                        why or "no room",
+                    )
+                    log(f"{queued.shards} request file(s) wait for room: {queued.why}")
+                    return submitted, queued
+                added_tokens += tokens if how == "new" else 0
+                cost = estimator.estimate(shard.requests, shard.bytes).usd
+                record.record_batch(
+                    batch.id,
+                    partition=date,
+                    sha256=shard.sha256,
+                    attempt=attempt,
+                    round_=round_,
+                    path=shard.path,
+                    status=batch.status,
+                    sends=requests,
+                    model=build.model,
+                    est_tokens=tokens,
+                    est_cost=cost,
+                )
+                del requests
+                name = Path(shard.path).name
+                log(f"{name}: batch {batch.id} ({how}, {batch.status}, {shard.requests} requests)")
+                submitted.append(
+                    Submitted(name, batch.id, shard.requests, batch.status, how, attempt, round_)
+                )
+        finally:
+            for upload in uploads.values():  # a failure or a queue stopped the submission
+                _discard(client, upload)
     return submitted, None

@@ -73,6 +73,20 @@ def test_a_later_attempt_replaces_a_failure_but_never_a_valid_answer(
     )
 
 
+def test_a_request_sent_again_stays_in_flight_when_its_older_batch_is_collected(
+    record: RequestRecord,
+) -> None:
+    """Collecting b1 writes the outcome of "a" but must not take it out of b2's flight (b2
+    asked it again before b1's results came in); "b" was sent in b1 only and leaves it."""
+    record_batch(record, "b1", [Send("a", "h-a", 1, 1), Send("b", "h-b", 1, 1)])
+    record_batch(record, "b2", [Send("a", "h-a", 2, 1)])
+    record.record_results("b1", "completed", answers(("a", "http_error"), ("b", None)), [])
+
+    outcomes = record.outcomes(["h-a", "h-b"])
+    assert (outcomes["h-a"].batch_id, outcomes["h-a"].pending_batch) == ("b1", "b2")
+    assert (outcomes["h-b"].batch_id, outcomes["h-b"].pending_batch) == ("b1", None)
+
+
 def test_fresh_answers_replace_valid_ones(record: RequestRecord) -> None:
     record_batch(record, "b1", [Send("a", "h-a", 1, 1)])
     record.record_results("b1", "completed", answers(("a", None)), [])
