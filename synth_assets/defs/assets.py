@@ -301,7 +301,7 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
         backend = batch_api.backend()
         with user_errors(), layout.open_day(storage, task, backend.identity, date) as record:
             folder = progress.current_build(record, date, backend)
-            waiting = progress.evaluate(record, folder, task_settings.policy()).waiting
+            waiting = progress.waiting_batches(record, date)
             with steps.backend_errors(backend), batch_api.open_client() as client:
                 collected = collect.collect_batches(
                     client,

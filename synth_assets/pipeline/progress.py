@@ -128,6 +128,17 @@ def settle(
     return Settled(state, progress)
 
 
+def waiting_batches(record: RequestRecord, date: str) -> list[str]:
+    """The batches a collect pass of the day looks at: those its last settle waited for
+    (the ones the sensor polls) and any of its own batches not collected yet (one created
+    by a run that died before it settled). Read from the record, not from every row:
+    evaluating a 1M-row day again costs seconds, and the settle after the pass does that."""
+    row = record.partition(date)
+    stored = row.waiting if row else []
+    own = [b.batch_id for b in record.batches(date) if b.collected is None]
+    return list(dict.fromkeys([*stored, *own]))
+
+
 def current_build(record: RequestRecord, date: str, backend: Backend) -> str:
     """The folder of the day's newest build, or a sentence saying to build it (again)."""
     row = record.partition(date)
