@@ -130,6 +130,15 @@ class DagsterProcesses:
             )
         return self.daemon
 
+    def check(self) -> None:
+        """Raise when the daemon or the code server stopped by itself."""
+        for name, process in (("daemon", self.daemon), ("code server", self.server)):
+            if process is not None and process.poll() is not None:
+                raise SynthError(
+                    f"the Dagster {name} stopped (exit code {process.returncode}); see "
+                    f"{self.log_path}."
+                )
+
     def stop(self) -> None:
         """The daemon first (it launches nothing more), then the code server and its runs."""
         if self._stopped:
@@ -249,7 +258,7 @@ class Watch:
     dates: Sequence[str]
     backfill_id: str
     since: dt.datetime
-    daemon: subprocess.Popen[bytes]
+    processes: DagsterProcesses
     log: Callable[[str], None]
     timeout_s: float
     outcomes: dict[str, PipelineRun] = field(init=False)
@@ -262,11 +271,7 @@ class Watch:
         """Wait (and report); with ``collect`` False, only for the backfill's runs."""
         deadline: float | None = None
         while True:
-            if self.daemon.poll() is not None:
-                raise SynthError(
-                    f"the Dagster daemon stopped (exit code {self.daemon.returncode}); see "
-                    "the log named above."
-                )
+            self.processes.check()
             runs = self.instance.get_runs(filters=dg.RunsFilter(created_after=self.since))
             for run in sorted(runs, key=lambda r: r.run_id):
                 if run.is_finished and run.run_id not in self._reported:

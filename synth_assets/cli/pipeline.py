@@ -290,7 +290,7 @@ def _drive(
         workspace = workspace_file(home, processes.socket)
         since = dt.datetime.now(dt.UTC)
         try:
-            daemon = processes.start_daemon(workspace)
+            processes.start_daemon(workspace)
             backfill_id = launch_backfill(
                 workspace, project_dir(), env, tasks[0], dates, tags, log_path
             )
@@ -305,7 +305,7 @@ def _drive(
                 dates,
                 backfill_id,
                 since,
-                daemon,
+                processes,
                 click.echo,
                 timeout,
             ).until_done(collect=collect)
