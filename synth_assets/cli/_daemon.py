@@ -1,12 +1,13 @@
 """The pipeline through Dagster's own machinery, for ``synth demo`` and ``synth backfill``.
 
 A ``dagster-daemon`` subprocess runs on the project's instance (``DAGSTER_HOME``) with a
-workspace pointing at the project's definitions, as in production: ``dagster job backfill``
-records a real backfill of a task's submit job, the daemon's run queue launches its runs,
-``batch_completion_sensor`` (and, for a chain, ``task_chain_sensor``) tick in the daemon and
-launch the collect, resubmit and downstream runs. The CLI only watches: the instance's runs
-and the task's request record. The daemon is stopped when the command ends, also on Ctrl-C
-or an error.
+workspace pointing at the project's code server (``dagster api grpc``, started first so that it
+loads the definitions while the command does the rest), as in production: ``dagster job
+backfill`` records a real backfill of a task's submit job, the daemon's run queue launches its
+runs through the code server, ``batch_completion_sensor`` (and, for a chain,
+``task_chain_sensor``) tick in the daemon and launch the collect, resubmit and downstream runs.
+The CLI only watches: the instance's runs and the task's request record. The daemon and the
+code server are stopped when the command ends, also on Ctrl-C or an error.
 """
 
 import contextlib
@@ -14,9 +15,12 @@ import datetime as dt
 import json
 import os
 import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,23 +47,25 @@ from synth_assets.tasks import BatchTask
 # UI finds the demo's sensor ticks and backfills under the same sensors and jobs.
 LOCATION_NAME = "synth_assets"
 WORKSPACE_YAML = """\
-# Written by synth: the project's definitions, for the dagster-daemon `synth demo` starts.
+# Written by synth: the project's code server, for the dagster-daemon `synth demo` starts.
 load_from:
-  - python_module:
-      module_name: definitions
-      working_directory: {root}
+  - grpc_server:
+      socket: {socket}
       location_name: {location}
 """
 POLL_S = 0.5
 # Runs still going when the wait is over get this long to end before the daemon stops.
 GRACE_S = 60.0
+# Loading the project's definitions takes a few seconds; on a busy machine, much longer.
+SERVER_START_S = 180.0
 
 
-def workspace_file(home: Path, root: Path) -> Path:
-    """The workspace the daemon (and ``dagster job backfill``) load: the project's
-    ``definitions`` module under its usual location name."""
+def workspace_file(home: Path, server_socket: Path) -> Path:
+    """The workspace the daemon and ``dagster job backfill`` load: the project's code server
+    under its usual location name."""
     path = home / "workspace.yaml"
-    path.write_text(WORKSPACE_YAML.format(root=json.dumps(str(root)), location=LOCATION_NAME))
+    text = WORKSPACE_YAML.format(socket=json.dumps(str(server_socket)), location=LOCATION_NAME)
+    path.write_text(text)
     return path
 
 
@@ -93,22 +99,104 @@ def _script(name: str) -> str:
     return str(path)
 
 
+@dataclass
+class DagsterProcesses:
+    """The project's code server (a ``dagster api grpc`` on a unix socket: it loads the
+    definitions once, and starts every run in a process of its own) and, once started, the
+    ``dagster-daemon`` that loads the project from it. Their output goes to ``log_path``."""
+
+    root: Path
+    env: dict[str, str]
+    log_path: Path
+    socket: Path
+    server: subprocess.Popen[bytes]
+    daemon: subprocess.Popen[bytes] | None = None
+    _stopped: bool = field(default=False, init=False)
+
+    def start_daemon(self, workspace: Path) -> subprocess.Popen[bytes]:
+        """Start ``dagster-daemon run`` on ``workspace`` once the code server serves (a
+        daemon that found no server would wait a minute to look for it again)."""
+        self._wait_for_server()
+        command = [_script("dagster-daemon"), "run", "-w", str(workspace)]
+        with open(self.log_path, "ab") as log:
+            # Its own process group: stopped like Ctrl-C stops it, apart from the runs.
+            self.daemon = subprocess.Popen(
+                command,
+                cwd=self.root,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self.daemon
+
+    def check(self) -> None:
+        """Raise when the daemon or the code server stopped by itself."""
+        for name, process in (("daemon", self.daemon), ("code server", self.server)):
+            if process is not None and process.poll() is not None:
+                raise SynthError(
+                    f"the Dagster {name} stopped (exit code {process.returncode}); see "
+                    f"{self.log_path}."
+                )
+
+    def stop(self) -> None:
+        """The daemon first (it launches nothing more), then the code server and its runs."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.daemon is not None:
+            stop_group(self.daemon)
+        stop_group(self.server)
+
+    def _wait_for_server(self) -> None:
+        """Return once the code server accepts connections: it listens only after loading
+        the definitions."""
+        deadline = time.monotonic() + SERVER_START_S
+        while True:
+            if self.server.poll() is not None:
+                raise SynthError(
+                    f"the Dagster code server stopped (exit code {self.server.returncode}) "
+                    f"before serving the project; see {self.log_path}."
+                )
+            with socket.socket(socket.AF_UNIX) as probe:
+                try:
+                    probe.connect(str(self.socket))
+                    return
+                except (FileNotFoundError, ConnectionRefusedError):
+                    pass
+            if time.monotonic() > deadline:
+                raise SynthError(
+                    f"the Dagster code server did not serve the project within "
+                    f"{SERVER_START_S:.0f} s; see {self.log_path}."
+                )
+            time.sleep(0.1)
+
+
 @contextlib.contextmanager
-def running_daemon(
-    workspace: Path, root: Path, env: dict[str, str], log_path: Path
-) -> Iterator[subprocess.Popen[bytes]]:
-    """A ``dagster-daemon run`` for the duration (its output appended to ``log_path``);
-    stopped like Ctrl-C stops it, then killed if it lingers."""
-    command = [_script("dagster-daemon"), "run", "-w", str(workspace)]
+def dagster_processes(
+    root: Path, env: dict[str, str], log_path: Path
+) -> Iterator[DagsterProcesses]:
+    """Start the project's code server now (it loads the definitions meanwhile); stop it and
+    the daemon (see :meth:`DagsterProcesses.start_daemon`) when the block ends."""
+    # A short folder: a unix socket's path is limited to about 100 characters.
+    folder = Path(tempfile.mkdtemp(prefix="synth-"))
+    server_socket = folder / "code.sock"
+    command = [
+        _script("dagster"),
+        *("api", "grpc", "--socket", str(server_socket), "-m", "definitions", "-d", str(root)),
+        *("--location-name", LOCATION_NAME, "--log-level", "warning"),
+    ]
     with open(log_path, "ab") as log:
-        # Its own process group: the daemon, its code server and its runs stop as one.
-        process = subprocess.Popen(
+        # Its own process group: the server and the runs it started stop as one.
+        server = subprocess.Popen(
             command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
+    processes = DagsterProcesses(root, env, log_path, server_socket, server)
     try:
-        yield process
+        yield processes
     finally:
-        stop_group(process)
+        processes.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def launch_backfill(
@@ -170,7 +258,7 @@ class Watch:
     dates: Sequence[str]
     backfill_id: str
     since: dt.datetime
-    daemon: subprocess.Popen[bytes]
+    processes: DagsterProcesses
     log: Callable[[str], None]
     timeout_s: float
     outcomes: dict[str, PipelineRun] = field(init=False)
@@ -183,11 +271,7 @@ class Watch:
         """Wait (and report); with ``collect`` False, only for the backfill's runs."""
         deadline: float | None = None
         while True:
-            if self.daemon.poll() is not None:
-                raise SynthError(
-                    f"the Dagster daemon stopped (exit code {self.daemon.returncode}); see "
-                    "the log named above."
-                )
+            self.processes.check()
             runs = self.instance.get_runs(filters=dg.RunsFilter(created_after=self.since))
             for run in sorted(runs, key=lambda r: r.run_id):
                 if run.is_finished and run.run_id not in self._reported:

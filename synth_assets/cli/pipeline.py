@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,13 +40,16 @@ DEMO_FAULTS = (
 )
 DAGSTER_YAML = """\
 # Written by synth: keep run history here, no telemetry, no first-visit modal; the daemon's
-# run queue looks for queued runs every second; a failed run is retried twice by Dagster.
+# run queue looks for queued runs every second and starts several at once (starting one
+# takes seconds: a new process loads the project); a failed run is retried twice by Dagster.
 telemetry:
   enabled: false
 nux:
   enabled: false
 run_queue:
   dequeue_interval_seconds: 1
+  dequeue_use_threads: true
+  dequeue_num_workers: 4
 run_retries:
   enabled: true
   max_retries: 2
@@ -239,11 +242,13 @@ def _drive(
     collect: bool = True,
     sensor_interval_s: int | None = None,
     dataset: Path | None = None,
+    serve: AbstractContextManager[None] | None = None,
 ) -> "dg.Definitions":
     """Launch a backfill of the first task's submit job over ``dates`` and let a real
     ``dagster-daemon`` run it: its sensors collect the days, resubmit retryable failures and
     (for a chain) submit the downstream tasks' days. Print each run as it ends and each
-    task's summary; fail naming each day that was not collected or whose run failed."""
+    task's summary; fail naming each day that was not collected or whose run failed.
+    ``serve`` (the demo's local server) is entered once the code server is starting."""
     import dagster as dg
 
     from synth_assets.defs import BatchApiResource, build_definitions
@@ -251,17 +256,11 @@ def _drive(
     from synth_assets.defs.jobs import submit_job_name
     from synth_assets.pipeline.settings import project_dir
 
-    from ._daemon import (
-        Watch,
-        dagster_env,
-        launch_backfill,
-        running_daemon,
-        workspace_file,
-    )
+    from ._daemon import Watch, dagster_env, dagster_processes, launch_backfill, workspace_file
     from ._summary import print_summary
 
     home = dagster_home()
-    if not reachable(backend):
+    if serve is None and not reachable(backend):
         raise SynthError(unreachable_message(backend))
     # Not $DAGSTER_HOME/logs: Dagster keeps its telemetry queue there and moves it away.
     logs = home / "synth-logs"
@@ -269,39 +268,50 @@ def _drive(
     log_path = logs / f"{what}-{time.strftime('%Y%m%d-%H%M%S')}.log"
     click.echo(f"Dagster's own log: {log_path}")
     started = time.time()
-    resources = {"batch_api": BatchApiResource(local_server=True)} if local_server else None
-    defs = build_definitions(resources=resources)
     env = dagster_env(
         home, local_server=local_server, sensor_interval_s=sensor_interval_s, dataset_path=dataset
     )
-    workspace = workspace_file(home, project_dir())
     tags = {FRESH_ANSWERS_TAG: "true"} if fresh_answers else {}
     # Ctrl-C (or a SIGTERM) stops the daemon too, even when started where SIGINT was ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
-    since = dt.datetime.now(dt.UTC)
-    with (
-        dg.DagsterInstance.from_config(str(home)) as instance,
-        running_daemon(workspace, project_dir(), env, log_path) as daemon,
-    ):
-        backfill_id = launch_backfill(
-            workspace, project_dir(), env, tasks[0], dates, tags, log_path
-        )
-        click.echo(
-            f"backfill {backfill_id}: {submit_job_name(tasks[0])} over {len(dates)} day(s); "
-            "a dagster-daemon runs it and its sensors take it from there"
-        )
-        outcomes = Watch(
-            instance,
-            defs,
-            tasks,
-            dates,
-            backfill_id,
-            since,
-            daemon,
-            click.echo,
-            timeout,
-        ).until_done(collect=collect)
+    with ExitStack() as stack:
+        # Opened first: a new instance's storage is created here, not by several of the
+        # processes below at once.
+        instance = stack.enter_context(dg.DagsterInstance.from_config(str(home)))
+        # The code server loads the project while the local server starts and this process
+        # loads it too: each takes seconds, and none needs another.
+        processes = stack.enter_context(dagster_processes(project_dir(), env, log_path))
+        stack.enter_context(serve or nullcontext())
+        if not reachable(backend):
+            raise SynthError(unreachable_message(backend))
+        resources = {"batch_api": BatchApiResource(local_server=True)} if local_server else None
+        defs = build_definitions(resources=resources)
+        workspace = workspace_file(home, processes.socket)
+        since = dt.datetime.now(dt.UTC)
+        try:
+            processes.start_daemon(workspace)
+            backfill_id = launch_backfill(
+                workspace, project_dir(), env, tasks[0], dates, tags, log_path
+            )
+            click.echo(
+                f"backfill {backfill_id}: {submit_job_name(tasks[0])} over {len(dates)} day(s); "
+                "a dagster-daemon runs it and its sensors take it from there"
+            )
+            outcomes = Watch(
+                instance,
+                defs,
+                tasks,
+                dates,
+                backfill_id,
+                since,
+                processes,
+                click.echo,
+                timeout,
+            ).until_done(collect=collect)
+        finally:
+            # Before the local server stops: no run outlives its backend.
+            processes.stop()
     problems: dict[str, str] = {}
     if not collect:
         first = outcomes[tasks[0].name]
@@ -389,18 +399,18 @@ def demo(
     click.echo(f"backend: {backend.label}{note}; partitions: {dates[0]}..{dates[-1]}{source}")
     if len(chain) > 1:
         click.echo("tasks: " + " -> ".join(t.name for t in chain))
-    with local_server_if_needed(backend, faults=faults):
-        defs = _drive(
-            chain,
-            dates,
-            backend,
-            local_server=local,
-            timeout=timeout,
-            fresh_answers=False,
-            what="demo",
-            sensor_interval_s=DEMO_SENSOR_INTERVAL_S,
-            dataset=dataset,
-        )
+    defs = _drive(
+        chain,
+        dates,
+        backend,
+        local_server=local,
+        timeout=timeout,
+        fresh_answers=False,
+        what="demo",
+        sensor_interval_s=DEMO_SENSOR_INTERVAL_S,
+        dataset=dataset,
+        serve=local_server_if_needed(backend, faults=faults),
+    )
     storage = defs.resources["storage"]  # type: ignore[index]
     last = chain[-1]
     _explain_agreement(last, layout.tables_root(storage, last))

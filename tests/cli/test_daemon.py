@@ -31,6 +31,14 @@ def daemons_of(home: Path) -> list[str]:
     ]
 
 
+def code_servers_on(server_socket: str) -> list[str]:
+    """Command lines of the live code servers serving on ``server_socket``."""
+    out = subprocess.run(["ps", "-ewwo", "args"], capture_output=True, text=True, check=True)
+    return [
+        line for line in out.stdout.splitlines() if "api grpc" in line and server_socket in line
+    ]
+
+
 @pytest.mark.timeout(240)
 def test_backfill_runs_through_a_real_daemon_its_ticks_and_its_backfill_recorded(
     synth: Synth, tmp_path: Path
@@ -68,10 +76,23 @@ def test_backfill_runs_through_a_real_daemon_its_ticks_and_its_backfill_recorded
         ticked_runs = {run_id for tick in ticks for run_id in tick.run_ids}
         assert {run.run_id for run in launched} <= ticked_runs
 
+        # The backfill and the daemon loaded the project from one code server, the one the
+        # command started (the project is loaded once, not once more for the backfill).
+        origins = {
+            run.remote_job_origin.repository_origin.code_location_origin
+            for run in [submit, *launched]
+            if run.remote_job_origin is not None
+        }
+        [origin] = origins
+        assert origin.location_name == "synth_assets"
+        server_socket = getattr(origin, "socket", None)
+        assert server_socket, origin
+
     # The summary says who launched each run; the daemon stopped with the command.
     assert f"(run {submit.run_id[:8]}, backfill {backfill.backfill_id})" in result.stdout
     assert f"{SENSOR} tick)" in result.stdout
     assert daemons_of(home) == []
+    assert code_servers_on(server_socket) == []
     assert "Daemon threads shut down." in next((home / "synth-logs").glob("*.log")).read_text()
 
 
