@@ -7,13 +7,14 @@ from collections.abc import Sequence
 
 import click
 import dagster as dg
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from rich.table import Table
 
 from synth_assets.batch import is_extra_line
 from synth_assets.defs import layout
 from synth_assets.defs.runs import PipelineRun
-from synth_assets.pipeline import quality
+from synth_assets.pipeline import buckets, quality
 from synth_assets.pipeline.steps import summarize_labels
 from synth_assets.tasks import BatchTask
 
@@ -57,24 +58,29 @@ def print_summary(
         if why is not None or not storage.exists(parsed_path):
             table.add_row(date, "-", str(sent.get(date, 0)), "-", "-", f"not collected: {why}")
             continue
-        parsed = pq.read_table(parsed_path, columns=["attempt"])
-        retried += sum(a > 1 for a in parsed["attempt"].to_pylist() if a)
-        unparsed = pq.read_table(unparsed_path, columns=["reason", "custom_id"]).to_pylist()
-        reasons.update(row["reason"] for row in unparsed)
-        extra = sum(is_extra_line(row["reason"], row["custom_id"]) for row in unparsed)
-        rows = parsed.num_rows + len(unparsed) - extra
-        labels = summarize_labels(task, parsed_path, layout.inputs_snapshot(storage, task, date))
-        agreement = f"{labels.agreement:.0%}" if labels.agreement is not None else "-"
-        totals.update(
-            rows=rows, sent=sent.get(date, 0), parsed=parsed.num_rows, unparsed=len(unparsed)
+        # A few columns, a slice at a time: the day's rows never enter memory.
+        parsed_rows = 0
+        for batch in buckets.slices(parsed_path, ["attempt"]):
+            parsed_rows += batch.num_rows
+            retried += pc.sum(pc.greater(batch.column(0), 1)).as_py() or 0
+        unparsed_rows = extra = 0
+        for batch in buckets.slices(unparsed_path, ["reason", "custom_id"]):
+            day_reasons = batch.column(0).to_pylist()
+            reasons.update(day_reasons)
+            custom_ids = batch.column(1).to_pylist()
+            extra += sum(map(is_extra_line, day_reasons, custom_ids))
+            unparsed_rows += batch.num_rows
+        rows = parsed_rows + unparsed_rows - extra
+        labels = summarize_labels(
+            task,
+            parsed_path,
+            layout.inputs_snapshot(storage, task, date),
+            scratch=storage.work_path(task.name, "scratch"),
         )
+        agreement = f"{labels.agreement:.0%}" if labels.agreement is not None else "-"
+        totals.update(rows=rows, sent=sent.get(date, 0), parsed=parsed_rows, unparsed=unparsed_rows)
         table.add_row(
-            date,
-            str(rows),
-            str(sent.get(date, 0)),
-            str(parsed.num_rows),
-            str(len(unparsed)),
-            agreement,
+            date, str(rows), str(sent.get(date, 0)), str(parsed_rows), str(unparsed_rows), agreement
         )
     table.add_row(
         "total",
