@@ -3,12 +3,11 @@ record and the published Parquet, through the resources of the definitions the r
 (so a URL root such as ``s3://…`` is read where the run wrote it)."""
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import click
 import dagster as dg
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from rich.table import Table
 
 from synth_assets.batch import is_extra_line
@@ -105,41 +104,56 @@ def print_summary(
 
 def quality_line(defs: dg.Definitions, task: BatchTask, dates: Sequence[str]) -> str:
     """The task's quality checks over ``dates`` together, in one line (the asset checks say
-    the same per day in the UI)."""
-    assert task.quality is not None
+    the same per day in the UI). Each day is read a slice at a time, and joined with its
+    inputs on disk."""
+    quality_settings = task.quality
+    assert quality_settings is not None
     storage = defs.resources["storage"]  # type: ignore[index]
-    texts: list[str | None] = []
-    parsed_days, input_days = [], []
+    scratch = storage.work_path(task.name, "scratch")
+    days = []
     for date in dates:
         parsed_path = layout.table_location(storage, task, "parsed", date)
         snapshot = layout.inputs_snapshot(storage, task, date)
-        if not storage.exists(parsed_path) or not snapshot.exists():
-            continue
-        parsed = pq.read_table(parsed_path)
-        texts.extend(parsed.column(task.quality.text_field).to_pylist())
-        parsed_days.append(parsed)
-        input_days.append(pq.read_table(snapshot))
-    if not parsed_days:
+        if storage.exists(parsed_path) and snapshot.exists():
+            days.append((parsed_path, snapshot))
+    if not days:
         return "quality: no published day to measure"
+    field = quality_settings.text_field
+    texts = _Texts([quality.Column(parsed, field) for parsed, _ in days])
     parts = [
-        quality.near_duplicate_check(texts, task.quality.max_near_duplicate_rate).summary,
-        quality.length_spread_check(texts, task.quality.min_length_spread).summary,
+        quality.near_duplicate_check(texts, quality_settings.max_near_duplicate_rate).summary,
+        quality.length_spread_check(texts, quality_settings.min_length_spread).summary,
     ]
     if task.seeds is not None:
+        columns = list(quality.COVERAGE_COLUMNS)
         checks = [
-            quality.coverage_check(p, i) for p, i in zip(parsed_days, input_days, strict=True)
+            quality.coverage_check(
+                quality.answered_from_files(parsed, inputs, [field], columns, scratch)
+            )
+            for parsed, inputs in days
         ]
         covered = sum(c.metadata["covered"] for c in checks)
         cells = sum(c.metadata["cells"] for c in checks)
         parts.append(f"seed cells covered {covered} of {cells} ({len(checks)} days)")
-    if task.quality.language_column is not None:
+    language_column = quality_settings.language_column
+    if language_column is not None:
         told = matched = 0
-        for parsed, inputs in zip(parsed_days, input_days, strict=True):
-            check = quality.language_check(
-                parsed, inputs, task.quality.text_field, task.quality.language_column, 0
-            )
+        for parsed, inputs in days:
+            rows = quality.answered_from_files(parsed, inputs, [field], [language_column], scratch)
+            check = quality.language_check(rows, field, language_column, 0)
             told += check.metadata.get("told", 0)
             matched += check.metadata.get("matched", 0)
         share = f"{matched / told:.0%}" if told else "-"
         parts.append(f"language as asked {share} (of {told} texts whose language is clear)")
     return "quality: " + "; ".join(parts)
+
+
+class _Texts:
+    """The texts of several days, one after the other, each time it is iterated."""
+
+    def __init__(self, days: list[quality.Column]) -> None:
+        self.days = days
+
+    def __iter__(self) -> Iterator[str | None]:
+        for day in self.days:
+            yield from day

@@ -5,12 +5,12 @@ from pathlib import Path
 import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from synth_assets.batch import is_extra_line
 from synth_assets.pipeline import buckets
 from synth_assets.pipeline import quality as quality_checks
 from synth_assets.pipeline.plan import load_build
+from synth_assets.pipeline.quality import Column
 from synth_assets.tasks import BatchTask
 
 from . import layout
@@ -160,13 +160,22 @@ def build_quality_checks(
     field = quality.text_field
     checks: list[dg.AssetChecksDefinition] = []
 
-    def tables(
-        context: dg.AssetCheckExecutionContext, storage: StorageResource
-    ) -> tuple[pa.Table, pa.Table]:
+    def texts(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> Column:
+        """The day's generated texts, read from the parsed table a slice at a time."""
+        return Column(layout.table_location(storage, task, "parsed", context.partition_key), field)
+
+    def answered(
+        context: dg.AssetCheckExecutionContext, storage: StorageResource, columns: list[str]
+    ) -> quality_checks.Answered:
+        """Each input row (``columns`` of it) with its parsed row, joined on disk."""
         date = context.partition_key
-        parsed = pq.read_table(layout.table_location(storage, task, "parsed", date))
-        inputs = pq.read_table(layout.inputs_snapshot(storage, task, date))
-        return parsed, inputs
+        return quality_checks.answered_from_files(
+            layout.table_location(storage, task, "parsed", date),
+            layout.inputs_snapshot(storage, task, date),
+            [field],
+            columns,
+            storage.work_path(task.name, "scratch"),
+        )
 
     def result(name: str, outcome: quality_checks.CheckOutcome) -> dg.AssetCheckResult:
         return dg.AssetCheckResult(
@@ -187,11 +196,11 @@ def build_quality_checks(
     def near_duplicates(
         context: dg.AssetCheckExecutionContext, storage: StorageResource
     ) -> dg.AssetCheckResult:
-        parsed, _ = tables(context, storage)
-        texts = parsed.column(field).to_pylist()
         return result(
             "near_duplicates",
-            quality_checks.near_duplicate_check(texts, quality.max_near_duplicate_rate),
+            quality_checks.near_duplicate_check(
+                texts(context, storage), quality.max_near_duplicate_rate
+            ),
         )
 
     @dg.asset_check(
@@ -203,10 +212,9 @@ def build_quality_checks(
     def length_spread(
         context: dg.AssetCheckExecutionContext, storage: StorageResource
     ) -> dg.AssetCheckResult:
-        parsed, _ = tables(context, storage)
-        texts = parsed.column(field).to_pylist()
         return result(
-            "length_spread", quality_checks.length_spread_check(texts, quality.min_length_spread)
+            "length_spread",
+            quality_checks.length_spread_check(texts(context, storage), quality.min_length_spread),
         )
 
     checks += [near_duplicates, length_spread]
@@ -221,8 +229,8 @@ def build_quality_checks(
         def seed_coverage(
             context: dg.AssetCheckExecutionContext, storage: StorageResource
         ) -> dg.AssetCheckResult:
-            parsed, inputs = tables(context, storage)
-            return result("seed_coverage", quality_checks.coverage_check(parsed, inputs))
+            rows = answered(context, storage, list(quality_checks.COVERAGE_COLUMNS))
+            return result("seed_coverage", quality_checks.coverage_check(rows))
 
         checks.append(seed_coverage)
     language_column = quality.language_column
@@ -237,11 +245,11 @@ def build_quality_checks(
         def language_as_asked(
             context: dg.AssetCheckExecutionContext, storage: StorageResource
         ) -> dg.AssetCheckResult:
-            parsed, inputs = tables(context, storage)
+            rows = answered(context, storage, [language_column])
             return result(
                 "language_as_asked",
                 quality_checks.language_check(
-                    parsed, inputs, field, language_column, quality.min_language_match
+                    rows, field, language_column, quality.min_language_match
                 ),
             )
 
