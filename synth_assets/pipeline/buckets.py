@@ -77,9 +77,12 @@ class Buckets:
         self._memory: list[pa.RecordBatch] = []
 
     def write(self, batch: pa.RecordBatch) -> None:
-        """Add rows (``batch`` has the buckets' schema)."""
+        """Add rows: ``batch`` has the buckets' column types (a column the file declares
+        not-null goes into a nullable one as it is)."""
         if batch.num_rows == 0:
             return
+        if not batch.schema.equals(self.schema):
+            batch = pa.record_batch(batch.columns, schema=self.schema)
         if self.count == 1:
             self._memory.append(batch)
             return
