@@ -18,8 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-# Rows per bucket aimed at: a bucket of short ids and a label is a few tens of MB in Arrow.
-BUCKET_ROWS = 500_000
+# Rows per bucket aimed at: a join of two such buckets of short ids and a label stays
+# within some 50 MB (Arrow's hash join), and a 10M-row day opens 200 files at a time.
+BUCKET_ROWS = 100_000
 # Rows read from a Parquet file at a time.
 SLICE_ROWS = 64 * 1024
 
