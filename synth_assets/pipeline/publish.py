@@ -159,6 +159,7 @@ def assemble_tables(
         )
     finally:
         files.close()
+        day_ids.close()
         shutil.rmtree(scratch, ignore_errors=True)
 
 
