@@ -16,7 +16,7 @@ import multiprocessing
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -169,26 +169,71 @@ def _not_requested(custom_id: str) -> Unparsed:
     return Unparsed(None, Reason.INVALID_LINE, f"custom_id {custom_id!r} was not requested")
 
 
+class _FirstAnswers:
+    """The requested ids answered so far (first answer wins).
+
+    Without ``shared``, every id is remembered for the whole parse. With it (the ids that
+    more than one batch, or a batch and a rejected input, request: a caller that knows
+    says so), only those are remembered across batches; any other id is requested by one
+    batch at most, so it is remembered only while that batch is admitted. The decisions
+    are the same; memory is then bounded by a batch, not by the day.
+    """
+
+    def __init__(self, shared: Container[str] | None = None) -> None:
+        self._shared = shared
+        self._day = IdSet()
+        self._batch = IdSet() if shared is not None else self._day
+
+    def begin_batch(self) -> None:
+        """Start a batch: what the previous one answered is no longer asked about."""
+        if self._shared is not None:
+            self._batch = IdSet()
+
+    def add_all(self, ids: list[str]) -> list[int]:
+        """Add ids in order; the positions of those already answered (see IdSet.add_all)."""
+        shared = self._shared
+        if not shared:
+            return self._batch.add_all(ids)
+        across = [i for i, custom_id in enumerate(ids) if custom_id in shared]
+        if not across:
+            return self._batch.add_all(ids)
+        marked = set(across)
+        within = [i for i in range(len(ids)) if i not in marked]
+        present = [across[p] for p in self._day.add_all([ids[i] for i in across])]
+        present += [within[p] for p in self._batch.add_all([ids[i] for i in within])]
+        return sorted(present)
+
+    def update(self, ids: Iterable[str]) -> None:
+        """Add every id of ``ids``."""
+        self.add_all(list(ids))
+
+
 class _Admission:
     """Enforces conservation over a stream of records: first answer wins, ids requested.
 
     Batches are admitted newest attempt first; ids a later attempt requested again are
     ``superseded`` in earlier attempts, whose lines for them are skipped (kept on disk).
     The ids are kept in :class:`IdSet`: a few bytes each, so memory stays nearly flat in
-    the number of rows.
+    the number of rows (flat with ``shared``, see :class:`_FirstAnswers`).
     """
 
-    def __init__(self, attempts: Iterable[int] = (1,)) -> None:
-        self.seen = IdSet()
+    def __init__(
+        self, attempts: Iterable[int] = (1,), shared: Container[str] | None = None
+    ) -> None:
+        self.seen = _FirstAnswers(shared)
         self.superseded = IdSet()
-        # With a single attempt nothing is superseded: skip remembering what it decided.
-        self._several_attempts = len(set(attempts)) > 1
+        numbers = set(attempts)
+        # With a single attempt nothing is superseded: skip remembering what it decided;
+        # likewise for the oldest attempt, which nothing comes after.
+        self._several_attempts = len(numbers) > 1
+        self._oldest = min(numbers, default=1)
         self._decided = IdSet()  # requested by the attempt being admitted
         self._attempt: int | None = None
         self._superseding = False
 
     def begin(self, attempt: int) -> None:
         """Start a batch; moving to an earlier attempt supersedes what later ones decided."""
+        self.seen.begin_batch()
         if attempt != self._attempt:
             self.superseded.update(self._decided)
             self._decided = IdSet()
@@ -258,7 +303,7 @@ class _Admission:
 
     def close_batch(self, wanted: dict[str, None] | None) -> None:
         """After a batch: its requested ids are decided; earlier attempts will skip them."""
-        if wanted is not None and self._several_attempts:
+        if wanted is not None and self._several_attempts and self._attempt != self._oldest:
             self._decided.update(wanted)
 
     def unanswered(self, files: ResultFiles, wanted: dict[str, None]) -> Iterator[Unparsed]:
@@ -502,6 +547,7 @@ def write_tables(
     unparsed_path: str | os.PathLike[str],
     rejected_inputs: Iterable[Unparsed] = (),
     workers: int | None = None,
+    shared_ids: Container[str] | None = None,
 ) -> ParseSummary:
     """Parse result files into a parsed and an unparsed Parquet file; return the counts.
 
@@ -516,13 +562,21 @@ def write_tables(
     No ``if __name__ == "__main__"`` guard is ever needed. The caller's GC is left as found
     (see :func:`paused_gc`).
     Both files are written under temporary names and renamed, so a crash leaves no half file.
+
+    First answer wins across the whole parse, so every answered id is remembered (a few
+    bytes each). A caller that knows which custom_ids more than one batch, or a batch and
+    a rejected input, request passes them as ``shared_ids`` (often none): then only those
+    are remembered across batches, the others while their batch is parsed, and memory is
+    bounded by a batch. Every batch must then say what it requested.
     """
     batches = _newest_attempt_first(results)
+    if shared_ids is not None and any(files.requested is None for files in batches):
+        raise ValueError("shared_ids needs what each batch requested (ResultFiles.requested)")
     total = sum(path.stat().st_size for files in batches for _, path in _sources(files))
     count = _choose_workers(workers, total)
     block_parser = _BlockParser(response_model)
     summary = ParseSummary()
-    admission = _Admission(files.attempt for files in batches)
+    admission = _Admission((files.attempt for files in batches), shared_ids)
     with (
         paused_gc(),
         ParquetSink(parsed_path, block_parser.schema) as parsed_sink,

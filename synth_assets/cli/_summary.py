@@ -3,17 +3,17 @@ record and the published Parquet, through the resources of the definitions the r
 (so a URL root such as ``s3://…`` is read where the run wrote it)."""
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import click
 import dagster as dg
-import pyarrow.parquet as pq
+import pyarrow.compute as pc
 from rich.table import Table
 
 from synth_assets.batch import is_extra_line
 from synth_assets.defs import layout
 from synth_assets.defs.runs import PipelineRun
-from synth_assets.pipeline import quality
+from synth_assets.pipeline import buckets, quality
 from synth_assets.pipeline.steps import summarize_labels
 from synth_assets.tasks import BatchTask
 
@@ -57,24 +57,29 @@ def print_summary(
         if why is not None or not storage.exists(parsed_path):
             table.add_row(date, "-", str(sent.get(date, 0)), "-", "-", f"not collected: {why}")
             continue
-        parsed = pq.read_table(parsed_path, columns=["attempt"])
-        retried += sum(a > 1 for a in parsed["attempt"].to_pylist() if a)
-        unparsed = pq.read_table(unparsed_path, columns=["reason", "custom_id"]).to_pylist()
-        reasons.update(row["reason"] for row in unparsed)
-        extra = sum(is_extra_line(row["reason"], row["custom_id"]) for row in unparsed)
-        rows = parsed.num_rows + len(unparsed) - extra
-        labels = summarize_labels(task, parsed_path, layout.inputs_snapshot(storage, task, date))
-        agreement = f"{labels.agreement:.0%}" if labels.agreement is not None else "-"
-        totals.update(
-            rows=rows, sent=sent.get(date, 0), parsed=parsed.num_rows, unparsed=len(unparsed)
+        # A few columns, a slice at a time: the day's rows never enter memory.
+        parsed_rows = 0
+        for batch in buckets.slices(parsed_path, ["attempt"]):
+            parsed_rows += batch.num_rows
+            retried += pc.sum(pc.greater(batch.column(0), 1)).as_py() or 0
+        unparsed_rows = extra = 0
+        for batch in buckets.slices(unparsed_path, ["reason", "custom_id"]):
+            day_reasons = batch.column(0).to_pylist()
+            reasons.update(day_reasons)
+            custom_ids = batch.column(1).to_pylist()
+            extra += sum(map(is_extra_line, day_reasons, custom_ids))
+            unparsed_rows += batch.num_rows
+        rows = parsed_rows + unparsed_rows - extra
+        labels = summarize_labels(
+            task,
+            parsed_path,
+            layout.inputs_snapshot(storage, task, date),
+            scratch=storage.work_path(task.name, "scratch"),
         )
+        agreement = f"{labels.agreement:.0%}" if labels.agreement is not None else "-"
+        totals.update(rows=rows, sent=sent.get(date, 0), parsed=parsed_rows, unparsed=unparsed_rows)
         table.add_row(
-            date,
-            str(rows),
-            str(sent.get(date, 0)),
-            str(parsed.num_rows),
-            str(len(unparsed)),
-            agreement,
+            date, str(rows), str(sent.get(date, 0)), str(parsed_rows), str(unparsed_rows), agreement
         )
     table.add_row(
         "total",
@@ -99,41 +104,56 @@ def print_summary(
 
 def quality_line(defs: dg.Definitions, task: BatchTask, dates: Sequence[str]) -> str:
     """The task's quality checks over ``dates`` together, in one line (the asset checks say
-    the same per day in the UI)."""
-    assert task.quality is not None
+    the same per day in the UI). Each day is read a slice at a time, and joined with its
+    inputs on disk."""
+    quality_settings = task.quality
+    assert quality_settings is not None
     storage = defs.resources["storage"]  # type: ignore[index]
-    texts: list[str | None] = []
-    parsed_days, input_days = [], []
+    scratch = storage.work_path(task.name, "scratch")
+    days = []
     for date in dates:
         parsed_path = layout.table_location(storage, task, "parsed", date)
         snapshot = layout.inputs_snapshot(storage, task, date)
-        if not storage.exists(parsed_path) or not snapshot.exists():
-            continue
-        parsed = pq.read_table(parsed_path)
-        texts.extend(parsed.column(task.quality.text_field).to_pylist())
-        parsed_days.append(parsed)
-        input_days.append(pq.read_table(snapshot))
-    if not parsed_days:
+        if storage.exists(parsed_path) and snapshot.exists():
+            days.append((parsed_path, snapshot))
+    if not days:
         return "quality: no published day to measure"
+    field = quality_settings.text_field
+    texts = _Texts([quality.Column(parsed, field) for parsed, _ in days])
     parts = [
-        quality.near_duplicate_check(texts, task.quality.max_near_duplicate_rate).summary,
-        quality.length_spread_check(texts, task.quality.min_length_spread).summary,
+        quality.near_duplicate_check(texts, quality_settings.max_near_duplicate_rate).summary,
+        quality.length_spread_check(texts, quality_settings.min_length_spread).summary,
     ]
     if task.seeds is not None:
+        columns = list(quality.COVERAGE_COLUMNS)
         checks = [
-            quality.coverage_check(p, i) for p, i in zip(parsed_days, input_days, strict=True)
+            quality.coverage_check(
+                quality.answered_from_files(parsed, inputs, [field], columns, scratch)
+            )
+            for parsed, inputs in days
         ]
         covered = sum(c.metadata["covered"] for c in checks)
         cells = sum(c.metadata["cells"] for c in checks)
         parts.append(f"seed cells covered {covered} of {cells} ({len(checks)} days)")
-    if task.quality.language_column is not None:
+    language_column = quality_settings.language_column
+    if language_column is not None:
         told = matched = 0
-        for parsed, inputs in zip(parsed_days, input_days, strict=True):
-            check = quality.language_check(
-                parsed, inputs, task.quality.text_field, task.quality.language_column, 0
-            )
+        for parsed, inputs in days:
+            rows = quality.answered_from_files(parsed, inputs, [field], [language_column], scratch)
+            check = quality.language_check(rows, field, language_column, 0)
             told += check.metadata.get("told", 0)
             matched += check.metadata.get("matched", 0)
         share = f"{matched / told:.0%}" if told else "-"
         parts.append(f"language as asked {share} (of {told} texts whose language is clear)")
     return "quality: " + "; ".join(parts)
+
+
+class _Texts:
+    """The texts of several days, one after the other, each time it is iterated."""
+
+    def __init__(self, days: list[quality.Column]) -> None:
+        self.days = days
+
+    def __iter__(self) -> Iterator[str | None]:
+        for day in self.days:
+            yield from day

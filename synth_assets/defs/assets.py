@@ -19,7 +19,17 @@ import pyarrow.parquet as pq
 from pydantic import Field
 
 from synth_assets.batch import ModelColumns, SynthError, batch_cost
-from synth_assets.pipeline import collect, estimate, plan, progress, prune, publish, steps, submit
+from synth_assets.pipeline import (
+    buckets,
+    collect,
+    estimate,
+    plan,
+    progress,
+    prune,
+    publish,
+    steps,
+    submit,
+)
 from synth_assets.pipeline.record import State
 from synth_assets.pipeline.settings import project_dir
 from synth_assets.tasks import BatchTask
@@ -414,9 +424,10 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
                         layout.results_dir(storage, task), context.log.info,
                     )  # fmt: skip
                 context.log.info(f"{date}: {pruned.describe()}")
-        parsed_table = pq.read_table(parsed_path)
-        unparsed_table = pq.read_table(unparsed_path)
-        models = set(pc.unique(parsed_table["model"]).drop_null().to_pylist()) or {task.model}
+        # From the files' footers and a few columns: the day's rows never enter memory.
+        parsed_rows, parsed_schema = _footer(parsed_path)
+        unparsed_rows, unparsed_schema = _footer(unparsed_path)
+        models = _distinct(parsed_path, "model") or {task.model}
         cost = batch_cost(sorted(models)[0], summary.prompt_tokens, summary.completion_tokens)
         shared = {
             "requested": summary.requested or 0,
@@ -433,10 +444,10 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
         yield dg.MaterializeResult(
             asset_key=parsed_key,
             metadata={
-                "dagster/row_count": parsed_table.num_rows,
-                **schema_metadata(parsed_table.schema, _field_descriptions(task)),
+                "dagster/row_count": parsed_rows,
+                **schema_metadata(parsed_schema, _field_descriptions(task)),
                 "preview": table_preview(
-                    parsed_table.select(["custom_id", *(f.name for f in model_columns.fields)])
+                    _head(parsed_path, 10, ["custom_id", *(f.name for f in model_columns.fields)])
                 ),
                 "path": dg.MetadataValue.path(layout.table_location(storage, task, "parsed", date)),
                 **shared,
@@ -445,12 +456,14 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
         yield dg.MaterializeResult(
             asset_key=unparsed_key,
             metadata={
-                "dagster/row_count": unparsed_table.num_rows,
-                **schema_metadata(unparsed_table.schema),
+                "dagster/row_count": unparsed_rows,
+                **schema_metadata(unparsed_schema),
                 "reasons": dg.MetadataValue.json(dict(summary.reasons)),
                 "preview": table_preview(
-                    unparsed_table.select(
-                        ["custom_id", "reason", "status_code", "error_code", "message", "attempt"]
+                    _head(
+                        unparsed_path,
+                        10,
+                        ["custom_id", "reason", "status_code", "error_code", "message", "attempt"],
                     )
                 ),
                 "path": dg.MetadataValue.path(
@@ -474,7 +487,10 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
         date = context.partition_key
         location = layout.table_location(storage, task, "parsed", date)
         summary = steps.summarize_labels(
-            task, location, layout.inputs_snapshot(storage, task, date)
+            task,
+            location,
+            layout.inputs_snapshot(storage, task, date),
+            scratch=storage.work_path(task.name, "scratch"),
         )
         rows = "\n".join(
             f"| {label} | {count} |" for label, count in sorted(summary.counts.items())
@@ -494,11 +510,31 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
     return [inputs, batch_requests, submitted_batch, batch_output, tables, label_summary, *checks]
 
 
-def _head(path: str, rows: int) -> pa.Table:
-    """The first ``rows`` rows of a Parquet file, without reading the rest of the day."""
-    parquet = pq.ParquetFile(path)
-    first = next(parquet.iter_batches(batch_size=rows), None)
-    return pa.Table.from_batches([] if first is None else [first], schema=parquet.schema_arrow)
+def _head(path: str | Path, rows: int, columns: list[str] | None = None) -> pa.Table:
+    """The first ``rows`` rows of a Parquet file (``columns`` of it, in that order, when
+    given), without reading the rest of the day."""
+    with pq.ParquetFile(path, pre_buffer=False) as parquet:
+        schema = parquet.schema_arrow
+        if columns is not None:
+            schema = pa.schema([schema.field(name) for name in columns])
+        first = next(parquet.iter_batches(batch_size=rows, columns=columns), None)
+    if first is None:
+        return schema.empty_table()
+    return pa.Table.from_batches([first]).select(schema.names)
+
+
+def _footer(path: str | Path) -> tuple[int, pa.Schema]:
+    """A Parquet file's row count and Arrow schema, from its footer alone."""
+    with pq.ParquetFile(path) as parquet:
+        return parquet.metadata.num_rows, parquet.schema_arrow
+
+
+def _distinct(path: str | Path, column: str) -> set[Any]:
+    """The distinct non-null values of one column of a Parquet file, read a slice at a time."""
+    values: set[Any] = set()
+    for batch in buckets.slices(path, [column]):
+        values.update(pc.unique(batch.column(0)).drop_null().to_pylist())
+    return values
 
 
 def _inputs_description(task: BatchTask) -> str:

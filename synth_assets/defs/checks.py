@@ -1,44 +1,65 @@
 """Asset checks on the parsed/unparsed tables: the two promises, measured on the files."""
 
+from pathlib import Path
+
 import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from synth_assets.batch import is_extra_line
+from synth_assets.pipeline import buckets
 from synth_assets.pipeline import quality as quality_checks
 from synth_assets.pipeline.plan import load_build
+from synth_assets.pipeline.quality import Column
 from synth_assets.tasks import BatchTask
 
 from . import layout
 from .resources import BatchApiResource, StorageResource, TaskSettings
 
+_IDS = pa.schema([("custom_id", pa.string())])
+
 
 def conservation_check(
-    asset_key: dg.AssetKey, parsed: pa.Table, unparsed: pa.Table, requested: int
+    asset_key: dg.AssetKey,
+    parsed_path: str,
+    unparsed_path: str,
+    requested: int,
+    scratch: Path,
+    *,
+    bucket_rows: int | None = None,
 ) -> dg.AssetCheckResult:
     """ERROR unless parsed + unparsed (requested rows) == requested, each custom_id once.
 
     Read from the written tables, not from the parser's counters. Duplicate answers and
-    invalid lines are extra rows and are counted apart.
+    invalid lines are extra rows and are counted apart. Flat in the day's rows: the ids
+    stream through, a slice at a time, into hash buckets on disk under ``scratch``, and
+    distinct ids are counted bucket by bucket (exact: equal ids share a bucket).
     """
-    # Extra rows: duplicates, and lines naming no requested id (the parser's one rule).
-    is_extra = pa.array(
-        [
-            is_extra_line(reason, custom_id)
-            for reason, custom_id in zip(
-                unparsed["reason"].to_pylist(), unparsed["custom_id"].to_pylist(), strict=True
-            )
-        ],
-        type=pa.bool_(),
+    total = buckets.parquet_rows(parsed_path) + buckets.parquet_rows(unparsed_path)
+    ids = buckets.Buckets(
+        scratch, "ids", _IDS, "custom_id", buckets.bucket_count(total, bucket_rows)
     )
-    requested_unparsed = unparsed.filter(pc.invert(is_extra))
-    ids = pa.chunked_array(
-        [*parsed["custom_id"].chunks, *requested_unparsed["custom_id"].chunks], type=pa.string()
-    )
-    rows = len(ids)
-    distinct = len(pc.unique(ids))
-    passed = rows == requested and distinct == rows and ids.null_count == 0
+    parsed_rows = requested_unparsed = extra = nulls = 0
+    for batch in buckets.slices(parsed_path, ["custom_id"]):
+        parsed_rows += batch.num_rows
+        nulls += batch.column(0).null_count
+        ids.write(batch)
+    for batch in buckets.slices(unparsed_path, ["reason", "custom_id"]):
+        # Extra rows: duplicates, and lines naming no requested id (the parser's one rule).
+        reasons, custom_ids = batch.column(0).to_pylist(), batch.column(1)
+        is_extra = pa.array(
+            [is_extra_line(r, c) for r, c in zip(reasons, custom_ids.to_pylist(), strict=True)],
+            type=pa.bool_(),
+        )
+        requested_ids = pc.filter(custom_ids, pc.invert(is_extra))
+        requested_unparsed += len(requested_ids)
+        extra += batch.num_rows - len(requested_ids)
+        nulls += requested_ids.null_count
+        ids.write(pa.record_batch([requested_ids], schema=_IDS))
+    ids.close()
+    rows = parsed_rows + requested_unparsed
+    distinct = sum(len(pc.unique(bucket.column(0))) for bucket in ids)
+    passed = rows == requested and distinct == rows and nulls == 0
     return dg.AssetCheckResult(
         asset_key=asset_key,
         check_name="conservation",
@@ -46,9 +67,9 @@ def conservation_check(
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
             "requested": requested,
-            "parsed": parsed.num_rows,
-            "unparsed": requested_unparsed.num_rows,
-            "extra_lines": unparsed.num_rows - requested_unparsed.num_rows,
+            "parsed": parsed_rows,
+            "unparsed": requested_unparsed,
+            "extra_lines": extra,
             "duplicate_custom_ids": rows - distinct,
         },
         description=None
@@ -78,13 +99,14 @@ def build_table_checks(
 
     def published(
         date: str, storage: StorageResource, batch_api: BatchApiResource
-    ) -> tuple[pa.Table, pa.Table, int]:
-        """The day's published tables and its current row count (from the record)."""
+    ) -> tuple[str, str, int]:
+        """Where the day's published tables are, and its current row count (from the
+        record)."""
         with layout.open_record(storage, task, batch_api.backend().identity) as record:
             row = record.partition(date)
             requested = load_build(row.manifest).rows if row else 0
-        parsed = pq.read_table(layout.table_location(storage, task, "parsed", date))
-        unparsed = pq.read_table(layout.table_location(storage, task, "unparsed", date))
+        parsed = layout.table_location(storage, task, "parsed", date)
+        unparsed = layout.table_location(storage, task, "unparsed", date)
         return parsed, unparsed, requested
 
     @dg.asset_check(
@@ -102,7 +124,8 @@ def build_table_checks(
         batch_api: BatchApiResource,
     ) -> dg.AssetCheckResult:
         parsed, unparsed, requested = published(context.partition_key, storage, batch_api)
-        return conservation_check(parsed_key, parsed, unparsed, requested)
+        with buckets.scratch_folder(storage.work_path(task.name, "scratch")) as scratch:
+            return conservation_check(parsed_key, parsed, unparsed, requested, scratch)
 
     @dg.asset_check(
         asset=parsed_key,
@@ -121,7 +144,7 @@ def build_table_checks(
         minimum = (
             task.min_parse_rate if task.min_parse_rate is not None else task_settings.min_parse_rate
         )
-        return parse_rate_check(parsed_key, parsed.num_rows, requested, minimum)
+        return parse_rate_check(parsed_key, buckets.parquet_rows(parsed), requested, minimum)
 
     return [conservation, parse_rate]
 
@@ -137,13 +160,22 @@ def build_quality_checks(
     field = quality.text_field
     checks: list[dg.AssetChecksDefinition] = []
 
-    def tables(
-        context: dg.AssetCheckExecutionContext, storage: StorageResource
-    ) -> tuple[pa.Table, pa.Table]:
+    def texts(context: dg.AssetCheckExecutionContext, storage: StorageResource) -> Column:
+        """The day's generated texts, read from the parsed table a slice at a time."""
+        return Column(layout.table_location(storage, task, "parsed", context.partition_key), field)
+
+    def answered(
+        context: dg.AssetCheckExecutionContext, storage: StorageResource, columns: list[str]
+    ) -> quality_checks.Answered:
+        """Each input row (``columns`` of it) with its parsed row, joined on disk."""
         date = context.partition_key
-        parsed = pq.read_table(layout.table_location(storage, task, "parsed", date))
-        inputs = pq.read_table(layout.inputs_snapshot(storage, task, date))
-        return parsed, inputs
+        return quality_checks.answered_from_files(
+            layout.table_location(storage, task, "parsed", date),
+            layout.inputs_snapshot(storage, task, date),
+            [field],
+            columns,
+            storage.work_path(task.name, "scratch"),
+        )
 
     def result(name: str, outcome: quality_checks.CheckOutcome) -> dg.AssetCheckResult:
         return dg.AssetCheckResult(
@@ -164,11 +196,11 @@ def build_quality_checks(
     def near_duplicates(
         context: dg.AssetCheckExecutionContext, storage: StorageResource
     ) -> dg.AssetCheckResult:
-        parsed, _ = tables(context, storage)
-        texts = parsed.column(field).to_pylist()
         return result(
             "near_duplicates",
-            quality_checks.near_duplicate_check(texts, quality.max_near_duplicate_rate),
+            quality_checks.near_duplicate_check(
+                texts(context, storage), quality.max_near_duplicate_rate
+            ),
         )
 
     @dg.asset_check(
@@ -180,10 +212,9 @@ def build_quality_checks(
     def length_spread(
         context: dg.AssetCheckExecutionContext, storage: StorageResource
     ) -> dg.AssetCheckResult:
-        parsed, _ = tables(context, storage)
-        texts = parsed.column(field).to_pylist()
         return result(
-            "length_spread", quality_checks.length_spread_check(texts, quality.min_length_spread)
+            "length_spread",
+            quality_checks.length_spread_check(texts(context, storage), quality.min_length_spread),
         )
 
     checks += [near_duplicates, length_spread]
@@ -198,8 +229,8 @@ def build_quality_checks(
         def seed_coverage(
             context: dg.AssetCheckExecutionContext, storage: StorageResource
         ) -> dg.AssetCheckResult:
-            parsed, inputs = tables(context, storage)
-            return result("seed_coverage", quality_checks.coverage_check(parsed, inputs))
+            rows = answered(context, storage, list(quality_checks.COVERAGE_COLUMNS))
+            return result("seed_coverage", quality_checks.coverage_check(rows))
 
         checks.append(seed_coverage)
     language_column = quality.language_column
@@ -214,11 +245,11 @@ def build_quality_checks(
         def language_as_asked(
             context: dg.AssetCheckExecutionContext, storage: StorageResource
         ) -> dg.AssetCheckResult:
-            parsed, inputs = tables(context, storage)
+            rows = answered(context, storage, [language_column])
             return result(
                 "language_as_asked",
                 quality_checks.language_check(
-                    parsed, inputs, field, language_column, quality.min_language_match
+                    rows, field, language_column, quality.min_language_match
                 ),
             )
 

@@ -9,8 +9,9 @@ Extra lines of the batches involved (second answers, strays) are kept as extra r
 
 Memory stays flat in the day's rows: what each group requested (custom_id and request
 hash) and the rows with a reason but no line go to scratch files too, and the parser reads
-them back one batch at a time. Nothing per row is held beyond one batch, except the
-parser's compact set of answered ids (``IdSet``: first answer wins across the day).
+them back one batch at a time. Nothing per row is held beyond one batch: the day's ids are
+counted in hash buckets on disk, and the parser remembers across batches only the ids that
+more than one row holds (first answer wins across the day), usually none.
 """
 
 import shutil
@@ -20,6 +21,8 @@ from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic_core import from_json, to_json
 
 from synth_assets.batch import (
@@ -31,14 +34,17 @@ from synth_assets.batch import (
     requested_ids,
     write_tables,
 )
+from synth_assets.batch.idset import IdSet
 from synth_assets.tasks.base import BatchTask
 
-from .plan import iter_invalid_inputs, iter_manifest
+from . import buckets
+from .plan import MANIFEST_FILE, iter_invalid_inputs, iter_manifest
 from .record import RequestRecord
 
 # Groups whose scratch files stay open at once (two files each): a day of many small
 # batches must not run out of file descriptors.
 _OPEN_GROUPS = 32
+_IDS = pa.schema([("custom_id", pa.string())])
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,9 +103,12 @@ def assemble_tables(
     groups: dict[tuple[str, int], _Group] = {}
     files = _ScratchFiles()
     without_line = scratch / "without-line.jsonl"
+    rows = buckets.parquet_rows(Path(folder) / MANIFEST_FILE)
+    day_ids = buckets.Buckets(scratch, "ids", _IDS, "custom_id", buckets.bucket_count(rows))
     try:
         with open(without_line, "wb") as unanswered:
             for ids, hashes in iter_manifest(folder):
+                day_ids.write(pa.record_batch([pa.array(ids, pa.string())], schema=_IDS))
                 outcomes = record.outcomes(hashes)
                 lines = record.lines(hashes)
                 for custom_id, request_hash in zip(ids, hashes, strict=True):
@@ -128,6 +137,7 @@ def assemble_tables(
                     files.write(group, line + b"\n", to_json(request) + b"\n")
         _add_extra_lines(record, groups, files)
         files.close()
+        shared = _shared_ids(day_ids, folder)
         results = [
             ResultFiles(
                 group.lines,
@@ -145,10 +155,33 @@ def assemble_tables(
             parsed_path=parsed_path,
             unparsed_path=unparsed_path,
             rejected_inputs=chain(iter_invalid_inputs(folder), _without_line(without_line)),
+            shared_ids=shared,
         )
     finally:
         files.close()
+        day_ids.close()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _shared_ids(day_ids: buckets.Buckets, folder: str | Path) -> IdSet:
+    """The custom_ids more than one row of the day holds (current rows, and input rows
+    never sent): usually none. Every other id is requested by one batch at most or is one
+    rejected input, so the parser need not remember it beyond its batch. Exact: the ids
+    are counted in hash buckets on disk."""
+    chunk: list[str | None] = []
+    for row in iter_invalid_inputs(folder):
+        chunk.append(row.custom_id)
+        if len(chunk) >= buckets.SLICE_ROWS:
+            day_ids.write(pa.record_batch([pa.array(chunk, pa.string())], schema=_IDS))
+            chunk = []
+    day_ids.write(pa.record_batch([pa.array(chunk, pa.string())], schema=_IDS))
+    day_ids.close()
+    shared = IdSet()
+    for bucket in day_ids:
+        counts = pc.value_counts(bucket.column(0))
+        repeated = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
+        shared.update(custom_id for custom_id in repeated.to_pylist() if custom_id is not None)
+    return shared
 
 
 def _without_line(path: Path) -> Iterator[Unparsed]:

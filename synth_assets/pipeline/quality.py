@@ -16,14 +16,20 @@ import re
 import statistics
 import unicodedata
 import zlib
+from array import array
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, repeat
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from synth_assets.tasks.base import custom_id_for
+
+from . import buckets
 
 # MinHash: NUM_PERM hash functions in BANDS bands of ROWS; two texts whose estimated
 # Jaccard similarity of word shingles is at least NEAR_DUPLICATE are near-duplicates.
@@ -47,6 +53,18 @@ class CheckOutcome:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
+class Column:
+    """One column of a Parquet file (a path or a URL), read a slice at a time each time it
+    is iterated: a day's texts without holding them."""
+
+    def __init__(self, path: str | Path, name: str) -> None:
+        self.path, self.name = path, name
+
+    def __iter__(self) -> Iterator[Any]:
+        for batch in buckets.slices(self.path, [self.name]):
+            yield from batch.column(0).to_pylist()
+
+
 def normalize(text: str) -> str:
     """Lower case, letters only (any script), single spaces: what "the same text" means."""
     folded = unicodedata.normalize("NFKC", text).casefold()
@@ -68,18 +86,22 @@ def _signature(shingles: set[int]) -> tuple[int, ...]:
     return tuple(min((a * x + b) % _PRIME for x in shingles) for a, b in _HASHES)
 
 
-def _similarity(one: tuple[int, ...], other: tuple[int, ...]) -> float:
+def _similarity(one: Sequence[int], other: Sequence[int]) -> float:
     """The estimated Jaccard similarity of two signatures' shingle sets."""
     return sum(x == y for x, y in zip(one, other, strict=True)) / NUM_PERM
 
 
-def near_duplicates(texts: Sequence[str | None]) -> list[tuple[int, int]]:
+def near_duplicates(texts: Iterable[str | None]) -> list[tuple[int, int]]:
     """Pairs ``(row, earlier_row)``: each row that repeats an earlier one, with the first
-    earlier row it repeats (exactly after :func:`normalize`, or nearly by MinHash)."""
+    earlier row it repeats (exactly after :func:`normalize`, or nearly by MinHash).
+
+    One pass over ``texts``. What it remembers of each distinct text (the normalized text,
+    its signature) is packed: an array of 64-bit values, bytes for the band keys.
+    """
     found: list[tuple[int, int]] = []
     exact: dict[str, int] = {}
-    buckets: list[dict[tuple[int, ...], list[int]]] = [{} for _ in range(BANDS)]
-    signatures: dict[int, tuple[int, ...]] = {}
+    bands: list[dict[bytes, list[int]]] = [{} for _ in range(BANDS)]
+    signatures: dict[int, array[int]] = {}
     for index, text in enumerate(texts):
         if not text:
             continue
@@ -90,12 +112,12 @@ def near_duplicates(texts: Sequence[str | None]) -> list[tuple[int, int]]:
         exact[normalized] = index
         if not normalized:
             continue
-        signature = _signature(_shingles(normalized))
+        signature = array("Q", _signature(_shingles(normalized)))  # values below 2**61
         signatures[index] = signature
         match = None
         for band in range(BANDS):
-            key = signature[band * ROWS : (band + 1) * ROWS]
-            candidates = buckets[band].setdefault(key, [])
+            key = signature[band * ROWS : (band + 1) * ROWS].tobytes()
+            candidates = bands[band].setdefault(key, [])
             if match is None:
                 for other in candidates:
                     if _similarity(signatures[other], signature) >= NEAR_DUPLICATE:
@@ -107,13 +129,24 @@ def near_duplicates(texts: Sequence[str | None]) -> list[tuple[int, int]]:
     return found
 
 
-def near_duplicate_check(texts: Sequence[str | None], maximum: float) -> CheckOutcome:
-    """Passes when at most ``maximum`` of the rows repeat an earlier row."""
-    rows = sum(1 for t in texts if t)
+def near_duplicate_check(texts: Iterable[str | None], maximum: float) -> CheckOutcome:
+    """Passes when at most ``maximum`` of the rows repeat an earlier row.
+
+    ``texts`` is read twice (a list, or a :class:`Column` that reads its file again): once
+    to find the repeats, once to count the rows and quote the examples.
+    """
     pairs = near_duplicates(texts)
+    shown = pairs[:SAMPLE]
+    quoted = {index for pair in shown for index in pair}
+    rows = 0
+    found: dict[int, str | None] = {}
+    for index, text in enumerate(texts):
+        rows += bool(text)
+        if index in quoted:
+            found[index] = text
     rate = len(pairs) / rows if rows else 0.0
     passed = rate <= maximum
-    examples = [{"row": _cut(texts[i]), "repeats": _cut(texts[j])} for i, j in pairs[:SAMPLE]]
+    examples = [{"row": _cut(found[i]), "repeats": _cut(found[j])} for i, j in shown]
     return CheckOutcome(
         passed,
         f"{len(pairs)} of {rows} rows ({rate:.1%}) nearly repeat an earlier row"
@@ -128,25 +161,29 @@ def near_duplicate_check(texts: Sequence[str | None], maximum: float) -> CheckOu
     )
 
 
-def length_spread_check(texts: Sequence[str | None], minimum: float) -> CheckOutcome:
-    """Passes when the lengths' coefficient of variation is at least ``minimum``."""
-    lengths = [len(t) for t in texts if t]
-    if len(lengths) < 2:
-        return CheckOutcome(
-            True, f"{len(lengths)} text(s): too few to measure a spread", {"rows": len(lengths)}
-        )
-    mean = statistics.fmean(lengths)
-    spread = statistics.pstdev(lengths) / mean if mean else 0.0
+def length_spread_check(texts: Iterable[str | None], minimum: float) -> CheckOutcome:
+    """Passes when the lengths' coefficient of variation is at least ``minimum``.
+
+    One pass over ``texts`` (a stream will do): only the count of each length is kept.
+    """
+    by_length = Counter(len(t) for t in texts if t)
+    rows = by_length.total()
+    if rows < 2:
+        return CheckOutcome(True, f"{rows} text(s): too few to measure a spread", {"rows": rows})
+    # The statistics module's exact arithmetic, fed the lengths again from their counts.
+    mean = statistics.fmean(_expand(by_length))
+    spread = statistics.pstdev(_expand(by_length)) / mean if mean else 0.0
     passed = spread >= minimum
+    shortest, longest = min(by_length), max(by_length)
     return CheckOutcome(
         passed,
-        f"lengths {min(lengths)}–{max(lengths)} characters, spread {spread:.2f}"
+        f"lengths {shortest}–{longest} characters, spread {spread:.2f}"
         + ("" if passed else f", below {minimum:.2f}: the texts look templated"),
         {
-            "rows": len(lengths),
-            "min_chars": min(lengths),
-            "median_chars": float(statistics.median(lengths)),
-            "max_chars": max(lengths),
+            "rows": rows,
+            "min_chars": shortest,
+            "median_chars": float(_median(by_length)),
+            "max_chars": longest,
             "mean_chars": round(mean, 1),
             "length_spread": round(spread, 4),
             "minimum": minimum,
@@ -154,26 +191,105 @@ def length_spread_check(texts: Sequence[str | None], minimum: float) -> CheckOut
     )
 
 
-def _answered(
-    parsed: pa.Table, inputs: pa.Table
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(input rows, the parsed row of each or None), joined on the custom_id."""
-    rows = inputs.to_pylist()
+def _expand(counts: Counter[int]) -> Iterator[int]:
+    """Each value as many times as it was counted."""
+    return chain.from_iterable(repeat(value, n) for value, n in counts.items())
+
+
+def _median(counts: Counter[int]) -> float:
+    """``statistics.median`` of the counted values, from their counts."""
+    rows = counts.total()
+    wanted = [(rows - 1) // 2, rows // 2]  # the middle value(s), 0-based in sorted order
+    found: list[int] = []
+    seen = 0
+    for value in sorted(counts):
+        seen += counts[value]
+        while wanted and wanted[0] < seen:
+            wanted.pop(0)
+            found.append(value)
+    return found[0] if rows % 2 else (found[0] + found[1]) / 2
+
+
+# Each input row of a day: its position in the snapshot, its row (the columns asked for) and
+# its parsed row (or None when it has none).
+Answered = Iterable[tuple[int, dict[str, Any], dict[str, Any] | None]]
+
+
+def answered(parsed: pa.Table, inputs: pa.Table) -> Answered:
+    """Each input row with its parsed row, joined on the custom_id in memory (a small day;
+    :func:`answered_from_files` joins a day of any size on disk)."""
     by_id = {row["custom_id"]: row for row in parsed.to_pylist()}
-    return rows, [by_id.get(custom_id_for(str(row["id"]))) for row in rows]
+    for position, row in enumerate(inputs.to_pylist()):
+        yield position, row, by_id.get(custom_id_for(str(row["id"])))
 
 
-def coverage_check(parsed: pa.Table, inputs: pa.Table) -> CheckOutcome:
+def answered_from_files(
+    parsed_path: str | Path,
+    inputs_path: str | Path,
+    parsed_columns: Sequence[str],
+    input_columns: Sequence[str],
+    scratch: Path,
+    *,
+    bucket_rows: int | None = None,
+) -> Answered:
+    """Each input row (``input_columns`` of it) with its parsed row (``parsed_columns``),
+    read from the files a slice at a time and joined on the custom_id in hash buckets on
+    disk under ``scratch``: exact, and flat in the day's rows. Rows come bucket by bucket,
+    not in the snapshot's order (their positions say it)."""
+    rows = buckets.parquet_rows(parsed_path) + buckets.parquet_rows(inputs_path)
+    count = buckets.bucket_count(rows, bucket_rows)
+    wanted = ["custom_id", *(c for c in parsed_columns if c != "custom_id")]
+    with pq.ParquetFile(parsed_path) as parquet:
+        answers_schema = pa.schema([parquet.schema_arrow.field(c) for c in wanted])
+    with pq.ParquetFile(inputs_path) as parquet:
+        fields = [parquet.schema_arrow.field(c) for c in input_columns]
+    inputs_schema = pa.schema([("custom_id", pa.string()), ("position", pa.int64()), *fields])
+    with buckets.scratch_folder(scratch) as folder:
+        answers = buckets.Buckets(folder, "parsed", answers_schema, "custom_id", count)
+        for batch in buckets.slices(parsed_path, wanted):
+            answers.write(pa.record_batch(batch.columns, schema=answers_schema))
+        answers.close()
+        inputs = buckets.Buckets(folder, "inputs", inputs_schema, "custom_id", count)
+        position = 0
+        for batch in buckets.slices(inputs_path, ["id", *input_columns]):
+            keys = [custom_id_for(str(k)) for k in batch.column(0).to_pylist()]
+            positions = pa.array(range(position, position + batch.num_rows), pa.int64())
+            position += batch.num_rows
+            columns = [pa.array(keys, pa.string()), positions, *batch.columns[1:]]
+            inputs.write(pa.record_batch(columns, schema=inputs_schema))
+        inputs.close()
+        for index in range(count):
+            by_id = {row["custom_id"]: row for row in answers.bucket(index).to_pylist()}
+            for row in inputs.bucket(index).to_pylist():
+                custom_id, at = row.pop("custom_id"), row.pop("position")
+                yield at, row, by_id.get(custom_id)
+
+
+# The input columns the coverage check reads.
+COVERAGE_COLUMNS = ("cell", "topic", "persona", "language", "intended_label")
+
+
+def coverage_check(rows: Answered) -> CheckOutcome:
     """Passes when every seed cell (the inputs' ``cell`` column) has a parsed row."""
-    rows, answers = _answered(parsed, inputs)
-    cells = {row["cell"]: row for row in rows}
-    covered = {row["cell"] for row, answer in zip(rows, answers, strict=True) if answer}
+    first: dict[Any, int] = {}  # each cell's first row: cells are named in the snapshot's order
+    last: dict[Any, tuple[int, dict[str, Any]]] = {}  # and described by their last row
+    covered: set[Any] = set()
+    for position, row, answer in rows:
+        cell = row["cell"]
+        if position < first.get(cell, position + 1):
+            first[cell] = position
+        if position >= last.get(cell, (-1, row))[0]:
+            last[cell] = (position, row)
+        if answer:
+            covered.add(cell)
+    cells = sorted(first, key=first.__getitem__)
     missing = [cell for cell in cells if cell not in covered]
-    described = [
-        f"{cells[c]['topic']} / {cells[c]['persona']} / {cells[c]['language']} / "
-        f"{cells[c]['intended_label']}"
-        for c in missing[:SAMPLE]
-    ]
+    described = []
+    for cell in missing[:SAMPLE]:
+        row = last[cell][1]
+        described.append(
+            f"{row['topic']} / {row['persona']} / {row['language']} / {row['intended_label']}"
+        )
     passed = not missing
     return CheckOutcome(
         passed,
@@ -189,15 +305,18 @@ def coverage_check(parsed: pa.Table, inputs: pa.Table) -> CheckOutcome:
 
 
 def language_check(
-    parsed: pa.Table, inputs: pa.Table, text_field: str, language_column: str, minimum: float
+    rows: Answered, text_field: str, language_column: str, minimum: float
 ) -> CheckOutcome:
     """Passes when at least ``minimum`` of the rows whose language can be told are written
     in the language asked for (rows too short or mixed to tell are counted apart)."""
-    rows, answers = _answered(parsed, inputs)
-    matched = told = 0
+    matched = told = answered_rows = 0
     confusions: Counter[str] = Counter()
-    for row, answer in zip(rows, answers, strict=True):
-        if not answer or not answer.get(text_field):
+    first: dict[str, int] = {}  # where each confusion first appears in the snapshot
+    for position, row, answer in rows:
+        if not answer:
+            continue
+        answered_rows += 1
+        if not answer.get(text_field):
             continue
         found = detect_language(str(answer[text_field]))
         if found is None:
@@ -207,27 +326,30 @@ def language_check(
         if found == asked.split("-")[0]:
             matched += 1
         else:
-            confusions[f"{asked} -> {found}"] += 1
-    answered = sum(1 for a in answers if a)
+            confusion = f"{asked} -> {found}"
+            confusions[confusion] += 1
+            first[confusion] = min(first.get(confusion, position), position)
     if not told:
         return CheckOutcome(
-            answered == 0,
-            f"the language of none of the {answered} texts could be told",
-            {"rows": answered, "told": 0},
+            answered_rows == 0,
+            f"the language of none of the {answered_rows} texts could be told",
+            {"rows": answered_rows, "told": 0},
         )
     share = matched / told
     passed = share >= minimum
+    # The most frequent first; ties in the snapshot's order (as Counter.most_common would).
+    ranked = sorted(confusions, key=lambda c: (-confusions[c], first[c]))
     return CheckOutcome(
         passed,
         f"{matched} of {told} texts ({share:.0%}) are in the language asked for"
         + ("" if passed else f", below {minimum:.0%}"),
         {
-            "rows": answered,
+            "rows": answered_rows,
             "told": told,
             "matched": matched,
             "match_rate": round(share, 4),
             "minimum": minimum,
-            "mismatches": dict(confusions.most_common(SAMPLE)),
+            "mismatches": {c: confusions[c] for c in ranked[:SAMPLE]},
         },
     )
 

@@ -2,6 +2,7 @@
 backend errors, and the label summary read back from the published table."""
 
 import dataclasses
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from synth_assets.batch import (
 )
 from synth_assets.tasks.base import BatchTask, custom_id_for
 from synth_assets.tasks.dataset import DatasetSpec, open_partition
+
+from . import buckets
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,37 +119,85 @@ class LabelSummary:
         return self.agreed / self.compared if self.compared else None
 
 
-_TRUTH_SLICE_ROWS = 500_000
+_TRUTH_SLICE_ROWS = 64 * 1024
 
 
-def summarize_labels(task: BatchTask, parsed_path: str, snapshot: Path | None) -> LabelSummary:
-    """Read the parsed table back and count labels; compare with ground truth if any."""
+def summarize_labels(
+    task: BatchTask,
+    parsed_path: str,
+    snapshot: Path | None,
+    scratch: Path | None = None,
+    *,
+    bucket_rows: int | None = None,
+) -> LabelSummary:
+    """Read the parsed table back and count labels; compare with ground truth if any.
+
+    Flat in the day's rows: labels are counted a slice at a time, and the comparison with
+    the truth is an exact join on disk (both sides hash-bucketed by custom_id into scratch
+    files under ``scratch``, default beside the snapshot, then joined bucket by bucket;
+    ``bucket_rows`` sets the rows per bucket aimed at).
+    """
     if task.label_field is None:
         return LabelSummary({}, 0, 0)
-    parsed = pq.read_table(parsed_path, columns=["custom_id", task.label_field])
-    counts = parsed.group_by(task.label_field).aggregate([("custom_id", "count")])
-    by_label = dict(
-        zip(
-            counts.column(task.label_field).to_pylist(),
-            counts.column("custom_id_count").to_pylist(),
-            strict=True,
-        )
-    )
+    label = task.label_field
+    counts: Counter[object] = Counter()
+    for batch in buckets.slices(parsed_path, ["custom_id", label], _TRUTH_SLICE_ROWS):
+        grouped = pa.Table.from_batches([batch]).group_by(label).aggregate([("custom_id", "count")])
+        keys, values = grouped.column(label).to_pylist(), grouped.column("custom_id_count")
+        counts.update(dict(zip(keys, values.to_pylist(), strict=True)))
     compared = agreed = 0
     if task.truth_column and snapshot is not None and snapshot.exists():
-        inputs = pq.ParquetFile(snapshot, pre_buffer=False)  # see plan._slices
-        if task.truth_column in inputs.schema_arrow.names:
-            # Two columns, a slice at a time: the snapshot's texts never enter memory.
-            slices = inputs.iter_batches(_TRUTH_SLICE_ROWS, columns=["id", task.truth_column])
-            for inputs_slice in slices:
-                ids = inputs_slice.column(0).to_pylist()
-                keys = pa.array([custom_id_for(str(k)) for k in ids], pa.string())
-                truth = pa.table({"custom_id": keys, "truth": inputs_slice.column(1)})
-                joined = parsed.join(truth, "custom_id", join_type="inner")
-                compared += joined.num_rows
-                same = pc.equal(joined[task.label_field], joined["truth"])
-                agreed += pc.sum(same).as_py() or 0
-    return LabelSummary({str(k): int(v) for k, v in by_label.items()}, compared, agreed)
+        with pq.ParquetFile(snapshot) as inputs:
+            has_truth = task.truth_column in inputs.schema_arrow.names
+            rows = inputs.metadata.num_rows + buckets.parquet_rows(parsed_path)
+        if has_truth:
+            compared, agreed = _compare_with_truth(
+                task, parsed_path, snapshot, scratch or snapshot.parent, rows, bucket_rows
+            )
+    return LabelSummary({str(k): int(v) for k, v in counts.items()}, compared, agreed)
+
+
+def _compare_with_truth(
+    task: BatchTask,
+    parsed_path: str,
+    snapshot: Path,
+    scratch: Path,
+    rows: int,
+    bucket_rows: int | None,
+) -> tuple[int, int]:
+    """(rows joined, rows whose label equals the truth): the parsed table inner-joined with
+    the snapshot's truth on custom_id, one hash bucket at a time."""
+    label, truth_column = task.label_field, task.truth_column
+    assert label is not None and truth_column is not None
+    count = buckets.bucket_count(rows, bucket_rows)
+    with buckets.scratch_folder(scratch) as folder:
+        with pq.ParquetFile(parsed_path) as parquet:
+            label_type = parquet.schema_arrow.field(label).type
+        with pq.ParquetFile(snapshot) as inputs:
+            truth_type = inputs.schema_arrow.field(truth_column).type
+        answers = buckets.Buckets(
+            folder, "parsed", pa.schema([("custom_id", pa.string()), (label, label_type)]),
+            "custom_id", count,
+        )  # fmt: skip
+        for batch in buckets.slices(parsed_path, ["custom_id", label], _TRUTH_SLICE_ROWS):
+            answers.write(batch)
+        answers.close()
+        truth_schema = pa.schema([("custom_id", pa.string()), ("truth", truth_type)])
+        truths = buckets.Buckets(folder, "truth", truth_schema, "custom_id", count)
+        # Two columns, a slice at a time: the snapshot's texts never enter memory.
+        for batch in buckets.slices(snapshot, ["id", truth_column], _TRUTH_SLICE_ROWS):
+            ids = batch.column(0).to_pylist()
+            keys = pa.array([custom_id_for(str(k)) for k in ids], pa.string())
+            truths.write(pa.record_batch([keys, batch.column(1)], schema=truth_schema))
+        truths.close()
+        compared = agreed = 0
+        for index in range(count):
+            joined = answers.bucket(index).join(
+                truths.bucket(index), "custom_id", join_type="inner"
+            )
+            compared += joined.num_rows
+            agreed += pc.sum(pc.equal(joined[label], joined["truth"])).as_py() or 0
+    return compared, agreed
 
 
 def spec_with_path(spec: DatasetSpec, path: str | None, project_root: Path) -> DatasetSpec:

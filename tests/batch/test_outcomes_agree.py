@@ -189,3 +189,44 @@ def test_lists_and_tables_decide_every_line_alike(
         Reason.DUPLICATE.value,
     ]
     assert streamed["lost"][0][1] == Reason.EXPIRED.value
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_remembering_only_shared_ids_across_batches_writes_the_same_tables(
+    tmp_path: Path, workers: int
+) -> None:
+    """A caller that names the ids more than one batch requests (here the resubmitted ones)
+    lets the parser forget the others after their batch: the tables stay the same."""
+    from synth_assets.batch import requested_ids
+
+    # A third batch asks again for an id the first one answered: its answer is a duplicate
+    # only if the parser remembers that id across batches.
+    lines = [chat_line("ok-1"), chat_line("only-3")]
+    (tmp_path / "out-3.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    third = ResultFiles(tmp_path / "out-3.jsonl", None, "batch_3", "completed", ["ok-1", "only-3"])
+    results = [_first_attempt(tmp_path), _second_attempt(tmp_path), third]
+    counts: dict[str, int] = defaultdict(int)
+    for files in results:
+        assert files.requested is not None
+        for custom_id in requested_ids(files.requested):
+            counts[custom_id] += 1
+    shared = {custom_id for custom_id, n in counts.items() if n > 1}
+    assert shared == {"retried", "ok-1"}
+
+    summaries = []
+    for name, ids in (("all", None), ("shared", shared)):
+        summaries.append(
+            write_tables(
+                results,
+                response_model=Triage,
+                parsed_path=tmp_path / f"{name}-p.parquet",
+                unparsed_path=tmp_path / f"{name}-u.parquet",
+                workers=workers,
+                shared_ids=ids,
+            )
+        )
+
+    assert summaries[0] == summaries[1]
+    for table in ("p", "u"):
+        every = pq.read_table(tmp_path / f"all-{table}.parquet")
+        assert pq.read_table(tmp_path / f"shared-{table}.parquet").equals(every)

@@ -10,8 +10,10 @@ import pyarrow.parquet as pq
 import yaml
 from inprocess_driver import PipelineRun, run_pipeline
 
+from synth_assets.cli._summary import quality_line
 from synth_assets.defs import build_definitions, load_tasks
 from synth_assets.defs.resources import BatchApiResource, StorageResource, TaskSettings
+from synth_assets.pipeline import quality
 from synth_assets.tasks import TASKS_DIR
 from synth_assets.tasks.spec import spec_from_attributes
 
@@ -65,6 +67,27 @@ def test_generated_emails_are_labelled_and_compared_with_the_intended_label(
         "seed_coverage": True,
         "language_as_asked": True,
     }
+    # The CLI's quality line reads the day from its files (joined with its inputs on disk)
+    # and says what the checks say of the whole day in memory.
+    task = tasks["synthetic_emails"]
+    assert task.quality is not None
+    snapshot = stack.root / "work" / "synthetic_emails" / "inputs" / f"date={DATE}"
+    inputs = pq.read_table(snapshot / "part-0.parquet")
+    field, language_column = task.quality.text_field, task.quality.language_column
+    assert language_column is not None
+    texts = emails[field].to_pylist()
+    language = quality.language_check(
+        quality.answered(emails, inputs), field, language_column, 0
+    ).metadata
+    share = f"{language['matched'] / language['told']:.0%}"
+    assert quality_line(defs, task, [DATE]) == (
+        "quality: "
+        + quality.near_duplicate_check(texts, task.quality.max_near_duplicate_rate).summary
+        + "; "
+        + quality.length_spread_check(texts, task.quality.min_length_spread).summary
+        + "; seed cells covered 72 of 72 (1 days)"
+        + f"; language as asked {share} (of {language['told']} texts whose language is clear)"
+    )
 
 
 def test_the_chain_sensor_submits_a_day_once_its_upstream_table_is_published(

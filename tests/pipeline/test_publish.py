@@ -245,3 +245,36 @@ def test_streamed_tables_equal_the_in_memory_ones(
     ]  # fmt: skip
     assert summary.requested == 10
     assert summary.parsed + summary.unparsed - summary.extra_lines == 10
+
+
+def test_an_invalid_input_sharing_a_rows_id_is_decided_as_before(
+    day: tuple[RequestRecord, Path], tmp_path: Path
+) -> None:
+    """The parser remembers across batches only the ids more than one row holds: here an
+    input row never sent shares its custom_id with a current row of each batch (a, h).
+    The tables are still exactly those of remembering every id."""
+    record, build = day
+    (build / INVALID_INPUTS_FILE).write_bytes(
+        b"".join(
+            to_json({"custom_id": c, "problem": "empty text", "text": ""}) + b"\n" for c in "ijah"
+        )
+    )
+    old = tmp_path / "old"
+    expected = _in_memory_tables(
+        record, build, old / "parsed.parquet", old / "unparsed.parquet", old / "scratch"
+    )
+
+    new = tmp_path / "new"
+    summary = publish.assemble_tables(
+        _Task(), record, build, new / "parsed.parquet", new / "unparsed.parquet",  # type: ignore[arg-type]
+        new / "scratch",
+    )  # fmt: skip
+
+    assert summary == expected
+    for table in ("parsed", "unparsed"):
+        assert (
+            pq.read_table(new / f"{table}.parquet").to_pylist()
+            == pq.read_table(old / f"{table}.parquet").to_pylist()
+        )
+    unparsed = pq.read_table(new / "unparsed.parquet").to_pylist()
+    assert ("a", "duplicate") in {(r["custom_id"], r["reason"]) for r in unparsed}

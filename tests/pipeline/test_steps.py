@@ -74,3 +74,49 @@ def test_the_label_summary_compares_with_the_truth_a_slice_of_inputs_at_a_time(
 
     assert summary.counts == {"spam": 4}
     assert (summary.compared, summary.agreed) == (4, 3)
+
+
+@pytest.mark.parametrize("bucket_rows", [None, 50])
+def test_the_label_summary_joins_many_rows_bucket_by_bucket_exactly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bucket_rows: int | None
+) -> None:
+    import random
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from synth_assets.pipeline import steps
+    from synth_assets.tasks import SPAM_TRIAGE
+
+    label, truth = SPAM_TRIAGE.label_field, SPAM_TRIAGE.truth_column
+    assert label is not None and truth is not None
+    monkeypatch.setattr(steps, "_TRUTH_SLICE_ROWS", 37)  # many slices, as a big day has
+    rng = random.Random(13)
+    labels = ["spam", "not_spam", None]
+    ids = [f"row-{n}" for n in range(3000)] + ["x" * 80]  # the last id's custom_id is a hash
+    snapshot = tmp_path / "inputs.parquet"
+    truths = [rng.choice(labels[:2]) for _ in ids]
+    pq.write_table(pa.table({"id": ids, "text": ["t"] * len(ids), truth: truths}), snapshot)
+    # Answers in another order, some rows unanswered, one answered twice, one unknown id.
+    answered = [steps.custom_id_for(i) for i in ids if rng.random() < 0.9]
+    rng.shuffle(answered)
+    answered += [answered[0], "not-an-input"]
+    parsed = tmp_path / "parsed.parquet"
+    answers = [rng.choice(labels) for _ in answered]
+    pq.write_table(pa.table({"custom_id": answered, label: answers}), parsed, row_group_size=101)
+    scratch = tmp_path / "scratch"
+
+    summary = steps.summarize_labels(
+        SPAM_TRIAGE, str(parsed), snapshot, scratch, bucket_rows=bucket_rows
+    )
+
+    # The same figures from the whole day in memory.
+    whole = pq.read_table(parsed).join(
+        pa.table({"custom_id": [steps.custom_id_for(i) for i in ids], "truth": truths}),
+        "custom_id",
+        join_type="inner",
+    )
+    assert summary.compared == whole.num_rows
+    assert summary.agreed == pc.sum(pc.equal(whole[label], whole["truth"])).as_py()
+    assert summary.counts == {str(k): answers.count(k) for k in set(answers)}
+    assert list(scratch.iterdir()) == []  # the bucket files are gone
