@@ -33,6 +33,7 @@ from .errors import (
     UnsupportedModelError,
 )
 from .files import atomic_write
+from .idset import IdSet
 from .job import BatchJob
 from .linejson import RequestLineParser
 from .lines import is_line, iter_blocks, iter_lines
@@ -58,10 +59,12 @@ from .remote import (
     TERMINAL,
     BatchIndex,
     batch_error_summary,
+    create_batch,
     download_file,
     find_batch,
     iter_batches,
     submit_file,
+    upload_file,
 )
 from .requests import (
     ENDPOINTS,
@@ -108,6 +111,7 @@ __all__ = [
     "BatchJob",
     "DuplicateCustomIdError",
     "FileProblem",
+    "IdSet",
     "InvalidCustomIdError",
     "InvalidRequestFileError",
     "LineClassifier",
@@ -130,6 +134,7 @@ __all__ = [
     "batch_cost",
     "batch_error_summary",
     "check_request_file",
+    "create_batch",
     "download_file",
     "estimate_tokens",
     "find_batch",
@@ -158,6 +163,7 @@ __all__ = [
     "submit_file",
     "translate_api_error",
     "unreachable_message",
+    "upload_file",
     "validate_request_file",
     "write_lines",
     "write_request_file",

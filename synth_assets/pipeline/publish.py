@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 from pydantic_core import from_json, to_json
 
 from synth_assets.batch import (
+    IdSet,
     LineMeta,
     ParseSummary,
     Reason,
@@ -34,7 +35,6 @@ from synth_assets.batch import (
     requested_ids,
     write_tables,
 )
-from synth_assets.batch.idset import IdSet
 from synth_assets.tasks.base import BatchTask
 
 from . import buckets

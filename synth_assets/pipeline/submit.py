@@ -18,8 +18,14 @@ from pathlib import Path
 import openai
 from openai.types import Batch
 
-from synth_assets.batch import NOT_REUSABLE, BatchIndex, Shard, SynthError
-from synth_assets.batch.remote import create_batch, upload_file
+from synth_assets.batch import (
+    NOT_REUSABLE,
+    BatchIndex,
+    Shard,
+    SynthError,
+    create_batch,
+    upload_file,
+)
 from synth_assets.tasks.base import BatchTask
 
 from .estimate import Estimator
