@@ -298,7 +298,8 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
         deps=[submitted_key],
         kinds={"openai", "json"},
         description="The output and error files of the day's finished batches, as served, "
-        "recorded request by request in the request record. Pays nothing.",
+        "recorded request by request in the request record (with storage.prune_files the "
+        "files go once recorded; the record keeps each line). Pays nothing.",
         **common,
     )
     def batch_output(
