@@ -5,22 +5,17 @@ import time
 from pathlib import Path
 
 import openai
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from openai.types import Batch
+from test_submit import DATE, build_of
 
 from synth_assets.batch import TERMINAL, SynthError
-from synth_assets.pipeline import steps
 from synth_assets.pipeline.collect import collect_batches
-from synth_assets.pipeline.plan import Policy, build_requests
 from synth_assets.pipeline.prune import result_files
 from synth_assets.pipeline.record import RequestRecord
 from synth_assets.pipeline.settings import project_settings
 from synth_assets.pipeline.submit import submit_build
 from synth_assets.tasks import SPAM_TRIAGE
-
-DATE = "2026-11-01"
 
 
 def finished(client: openai.OpenAI, batch_id: str) -> Batch:
@@ -42,22 +37,10 @@ def exists(client: openai.OpenAI, file_id: str) -> bool:
 def test_a_collected_batchs_files_go_at_once_and_only_its(
     openai_client: openai.OpenAI, tmp_path: Path
 ) -> None:
-    snapshot = tmp_path / "snapshot.parquet"
-    texts = [f"Subject: note {i}\n\nLunch at {i}?" for i in range(10)]
-    ids = [f"{tmp_path.name}-{i}" for i in range(10)]  # the server is shared by the session
-    pq.write_table(pa.table({"id": ids, "text": texts}), snapshot)
     results = tmp_path / "results"
     with RequestRecord(tmp_path / "record.sqlite", "local") as record:
-        build = build_requests(
-            SPAM_TRIAGE,
-            snapshot,
-            tmp_path / "g1",
-            steps.builder_for(SPAM_TRIAGE),
-            record,
-            Policy(),
-            max_requests=5,
-            max_bytes=200 << 20,
-        )
+        # ids of this test only: the server is shared by the session
+        build = build_of(tmp_path, record, rows=10, per_file=5, id_prefix=f"{tmp_path.name}-")
         submitted, _ = submit_build(openai_client, record, SPAM_TRIAGE, DATE, build)
         first, second = (finished(openai_client, s.batch_id) for s in submitted)
 

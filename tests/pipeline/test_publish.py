@@ -204,21 +204,13 @@ def _in_memory_tables(
     )
 
 
-@pytest.mark.parametrize("open_groups", [32, 1])
-def test_streamed_tables_equal_the_in_memory_ones(
-    day: tuple[RequestRecord, Path],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    open_groups: int,
-) -> None:
-    record, build = day
+def _assembled_as_in_memory(record: RequestRecord, build: Path, tmp_path: Path) -> ParseSummary:
+    """Assemble the day's tables (streamed) into ``tmp_path/new`` and check they and their
+    summary equal those of the in-memory version (``tmp_path/old``); the summary."""
     old = tmp_path / "old"
     expected = _in_memory_tables(
         record, build, old / "parsed.parquet", old / "unparsed.parquet", old / "scratch"
     )
-    # With one group's files open at a time, a write to another group reopens and appends.
-    monkeypatch.setattr(publish, "_OPEN_GROUPS", open_groups)
-
     new = tmp_path / "new"
     summary = publish.assemble_tables(
         _Task(), record, build, new / "parsed.parquet", new / "unparsed.parquet",  # type: ignore[arg-type]
@@ -231,6 +223,21 @@ def test_streamed_tables_equal_the_in_memory_ones(
             pq.read_table(new / f"{table}.parquet").to_pylist()
             == pq.read_table(old / f"{table}.parquet").to_pylist()
         )
+    return summary
+
+
+@pytest.mark.parametrize("open_groups", [32, 1])
+def test_streamed_tables_equal_the_in_memory_ones(
+    day: tuple[RequestRecord, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    open_groups: int,
+) -> None:
+    record, build = day
+    # With one group's files open at a time, a write to another group reopens and appends.
+    monkeypatch.setattr(publish, "_OPEN_GROUPS", open_groups)
+    summary = _assembled_as_in_memory(record, build, tmp_path)
+    new = tmp_path / "new"
     assert not (new / "scratch").exists()
     # The day's story, not only agreement: every current row once, extras apart.
     parsed = pq.read_table(new / "parsed.parquet").to_pylist()
@@ -259,22 +266,7 @@ def test_an_invalid_input_sharing_a_rows_id_is_decided_as_before(
             to_json({"custom_id": c, "problem": "empty text", "text": ""}) + b"\n" for c in "ijah"
         )
     )
-    old = tmp_path / "old"
-    expected = _in_memory_tables(
-        record, build, old / "parsed.parquet", old / "unparsed.parquet", old / "scratch"
-    )
-
+    _assembled_as_in_memory(record, build, tmp_path)
     new = tmp_path / "new"
-    summary = publish.assemble_tables(
-        _Task(), record, build, new / "parsed.parquet", new / "unparsed.parquet",  # type: ignore[arg-type]
-        new / "scratch",
-    )  # fmt: skip
-
-    assert summary == expected
-    for table in ("parsed", "unparsed"):
-        assert (
-            pq.read_table(new / f"{table}.parquet").to_pylist()
-            == pq.read_table(old / f"{table}.parquet").to_pylist()
-        )
     unparsed = pq.read_table(new / "unparsed.parquet").to_pylist()
     assert ("a", "duplicate") in {(r["custom_id"], r["reason"]) for r in unparsed}

@@ -18,11 +18,14 @@ from synth_assets.tasks import SPAM_TRIAGE
 DATE = "2026-11-01"
 
 
-def build_of(tmp_path: Path, record: RequestRecord, *, rows: int, per_file: int) -> Build:
+def build_of(
+    tmp_path: Path, record: RequestRecord, *, rows: int, per_file: int, id_prefix: str = "e"
+) -> Build:
     """A day of ``rows`` distinct e-mails, ``per_file`` requests to a request file."""
     snapshot = tmp_path / "snapshot.parquet"
     texts = [f"Subject: note {i}\n\nbody {i}" for i in range(rows)]
-    pq.write_table(pa.table({"id": [f"e{i}" for i in range(rows)], "text": texts}), snapshot)
+    ids = [f"{id_prefix}{i}" for i in range(rows)]
+    pq.write_table(pa.table({"id": ids, "text": texts}), snapshot)
     return build_requests(
         SPAM_TRIAGE,
         snapshot,
