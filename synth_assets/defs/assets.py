@@ -268,7 +268,14 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
             )
             with steps.backend_errors(backend), batch_api.open_client() as client:
                 submitted, queued = submit.submit_build(
-                    client, record, task, date, build, context.log.info, budget=budget
+                    client,
+                    record,
+                    task,
+                    date,
+                    build,
+                    context.log.info,
+                    budget=budget,
+                    prune=storage.prune_files,
                 )
             waits = (build.model, queued.tokens) if queued else None
             state = progress.settle(

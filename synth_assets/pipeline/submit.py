@@ -146,6 +146,13 @@ class Submitter:
             return found
         assert self._index is not None  # listed by _find
         name = Path(shard.path).name
+        if upload is None and not Path(shard.path).exists():
+            # Pruned once its batch was created (prune_files), and that batch cannot be
+            # used again: only a new build has the requests.
+            raise SynthError(
+                f"{name} was deleted once its batch was created (prune_files) and its batch "
+                "cannot be reused; materialize batch_requests again to build the requests anew."
+            )
         metadata = {**wanted, "synth_shard": name}
         file_id = upload.result() if upload is not None else upload_file(self.client, shard.path)
         try:
@@ -216,6 +223,7 @@ def submit_build(
     budget: Budget | None = None,
     estimator: Estimator | None = None,
     workers: int = UPLOAD_WORKERS,
+    prune: bool = False,
 ) -> tuple[list[Submitted], Queued | None]:
     """Make sure each shard of ``build`` has a live batch, and record it with its requests.
 
@@ -227,6 +235,10 @@ def submit_build(
     batch is being created: only files no batch of the day was made from yet (so a re-run
     uploads nothing), and an upload left unused is deleted. Batches are created, checked
     for races and recorded one at a time, in shard order, from this thread.
+
+    With ``prune``, a shard's local file is deleted once its batch is recorded: the backend
+    holds its copy until the batch is collected, and requests sent again are always built
+    anew from the input snapshot (pruning halves a large day's peak disk use).
     """
     sends = iter_sends(build.folder)
     submitter = Submitter(client, log)
@@ -294,6 +306,8 @@ def submit_build(
                     est_cost=cost,
                 )
                 del requests
+                if prune:
+                    Path(shard.path).unlink(missing_ok=True)
                 name = Path(shard.path).name
                 log(f"{name}: batch {batch.id} ({how}, {batch.status}, {shard.requests} requests)")
                 submitted.append(

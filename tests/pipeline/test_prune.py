@@ -2,7 +2,9 @@
 the real local server; the whole chain is in tests/defs/test_pruning.py."""
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import openai
 import pytest
@@ -72,3 +74,42 @@ def test_a_bad_prune_setting_is_one_sentence(monkeypatch: pytest.MonkeyPatch, va
     monkeypatch.setenv("SYNTH_PRUNE_FILES", value)
     with pytest.raises(SynthError, match=r"^SYNTH_PRUNE_FILES="):
         project_settings()
+
+
+def test_with_prune_a_shard_goes_once_its_batch_is_recorded_and_the_batch_still_answers(
+    tmp_path: Path,
+    start_localbatch: Callable[..., Any],
+    make_client: Callable[..., openai.OpenAI],
+) -> None:
+    client = make_client(start_localbatch(thread=True).base_url)
+    with RequestRecord(tmp_path / "record.sqlite", "local") as record:
+        build = build_of(tmp_path, record, rows=30, per_file=10)
+        submitted, _ = submit_build(client, record, SPAM_TRIAGE, DATE, build, prune=True)
+
+        assert len(submitted) == 3
+        assert not any(Path(s.path).exists() for s in build.shards)
+        # The backend keeps its copy until the batch is collected: it still answers.
+        batches = [finished(client, s.batch_id) for s in submitted]
+        assert {b.status for b in batches} == {"completed"}
+        done = collect_batches(
+            client, record, SPAM_TRIAGE.response_model, [b.id for b in batches], tmp_path / "r"
+        )
+        assert done.collected == [b.id for b in batches]
+        # A re-run finds every batch again in the record: nothing to upload, no error.
+        again, _ = submit_build(client, record, SPAM_TRIAGE, DATE, build, prune=True)
+        assert {s.how for s in again} == {"record"}
+
+
+def test_a_pruned_shard_whose_batch_failed_asks_for_a_new_build_in_one_sentence(
+    tmp_path: Path,
+    start_localbatch: Callable[..., Any],
+    make_client: Callable[..., openai.OpenAI],
+) -> None:
+    client = make_client(start_localbatch(thread=True, faults="batch_failed=1").base_url)
+    with RequestRecord(tmp_path / "record.sqlite", "local") as record:
+        build = build_of(tmp_path, record, rows=5, per_file=5)
+        (first,), _ = submit_build(client, record, SPAM_TRIAGE, DATE, build, prune=True)
+        assert finished(client, first.batch_id).status == "failed"
+
+        with pytest.raises(SynthError, match=r"^requests-00000\.jsonl was deleted .* anew\.$"):
+            submit_build(client, record, SPAM_TRIAGE, DATE, build, prune=True)
