@@ -1,8 +1,9 @@
 """Pruning a day's request and result files once the record holds what they said.
 
-Off by default (``SYNTH_PRUNE_FILES`` / ``storage.prune_files``). When on, a batch's files
-go as soon as its results are in the record (:func:`prune_batch`, called by the collect
-step), and once a day's tables are published for its current state every file of the day
+Off by default (``SYNTH_PRUNE_FILES`` / ``storage.prune_files``). When on, a shard's local
+file goes as soon as its batch is recorded (``submit_build(prune=True)``: the backend
+holds its copy), the batch's other files as soon as its results are in the record
+(:func:`prune_batch`, called by the collect step), and once a day's tables are published for its current state every file of the day
 that is left goes too (:func:`prune_day`, a sweep that also catches batches collected
 while pruning was off, refused batches, and deletions that failed before).
 
@@ -12,7 +13,8 @@ What goes, and why nothing needs it again:
   a request sent again (a retry, a lost or refused batch, fresh answers) is built again
   from the input snapshot in a new build, never read from an old shard (the resubmit run
   builds before it submits; only ``submitted_batch`` materialized alone, on a build one of
-  whose batches failed, would read a shard again: materialize ``batch_requests`` too);
+  whose batches failed, would read a shard again, and it then says in one sentence to
+  materialize ``batch_requests`` too);
 - the downloaded output and error files (``results/<batch>.{output,error}.jsonl``): the
   record keeps each request's outcome with its result line as served, and the batch's
   extra lines, which is all the tables are assembled from (``publish.py``; a line that lost
