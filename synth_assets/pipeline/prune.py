@@ -3,9 +3,10 @@
 Off by default (``SYNTH_PRUNE_FILES`` / ``storage.prune_files``). When on, a shard's local
 file goes as soon as its batch is recorded (``submit_build(prune=True)``: the backend
 holds its copy), the batch's other files as soon as its results are in the record
-(:func:`prune_batch`, called by the collect step), and once a day's tables are published for its current state every file of the day
-that is left goes too (:func:`prune_day`, a sweep that also catches batches collected
-while pruning was off, refused batches, and deletions that failed before).
+(:func:`prune_batch`, called by the collect step), and once a day's tables are published
+for its current state every file of the day that is left goes too (:func:`prune_day`, a
+sweep that also catches batches collected while pruning was off, refused batches, and
+deletions that failed before).
 
 What goes, and why nothing needs it again:
 
