@@ -30,7 +30,7 @@ from synth_assets.pipeline import (
     steps,
     submit,
 )
-from synth_assets.pipeline.record import State
+from synth_assets.pipeline.record import RequestRecord, State
 from synth_assets.pipeline.settings import project_dir
 from synth_assets.tasks import BatchTask
 from synth_assets.tasks.seeds import expand_seeds
@@ -281,6 +281,10 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
             state = progress.settle(
                 record, date, folder, task_settings.policy(), queued=waits
             ).state
+            if state == State.SETTLED and storage.prune_files:
+                # Published for this state already (a re-run with nothing new): pruning turned
+                # on since then sweeps the day now, not only at its next publish.
+                _prune_published_day(context, batch_api, storage, task, record, folder)
             in_flight = budget.in_flight(build.model)
         return dg.MaterializeResult(
             metadata={
@@ -426,12 +430,7 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
                 storage.publish(path, layout.table_location(storage, task, table, date))
             record.published(date, day.progress.digest)
             if storage.prune_files:  # the record holds this state: what is left of the day goes
-                with batch_api.open_client() as client:
-                    pruned = prune.prune_day(
-                        client, record, date, Path(folder).parent,
-                        layout.results_dir(storage, task), context.log.info,
-                    )  # fmt: skip
-                context.log.info(f"{date}: {pruned.describe()}")
+                _prune_published_day(context, batch_api, storage, task, record, folder)
         # From the files' footers and a few columns: the day's rows never enter memory.
         parsed_rows, parsed_schema = _footer(parsed_path)
         unparsed_rows, unparsed_schema = _footer(unparsed_path)
@@ -516,6 +515,24 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
         *build_quality_checks(task, parsed_key),
     ]
     return [inputs, batch_requests, submitted_batch, batch_output, tables, label_summary, *checks]
+
+
+def _prune_published_day(
+    context: dg.AssetExecutionContext,
+    batch_api: BatchApiResource,
+    storage: StorageResource,
+    task: BatchTask,
+    record: RequestRecord,
+    folder: str,
+) -> None:
+    """Delete what is left of a day whose tables are published for its current state."""
+    date = context.partition_key
+    with batch_api.open_client() as client:
+        pruned = prune.prune_day(
+            client, record, date, Path(folder).parent, layout.results_dir(storage, task),
+            context.log.info,
+        )  # fmt: skip
+    context.log.info(f"{date}: {pruned.describe()}")
 
 
 def _head(path: str | Path, rows: int, columns: list[str] | None = None) -> pa.Table:

@@ -6,7 +6,7 @@ holds its copy), the batch's other files as soon as its results are in the recor
 (:func:`prune_batch`, called by the collect step), and once a day's tables are published
 for its current state every file of the day that is left goes too (:func:`prune_day`, a
 sweep that also catches batches collected while pruning was off, refused batches, and
-deletions that failed before).
+deletions that failed before; a day already published is swept by its submit run).
 
 What goes, and why nothing needs it again:
 

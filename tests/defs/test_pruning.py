@@ -165,3 +165,21 @@ def test_pruning_is_off_unless_asked_and_once_on_the_next_publish_sweeps_the_day
     assert work_files(tmp_path) == {"shards": [], "results": []}
     assert list(stack.client.files.list()) == []
     assert server_contents(tmp_path) == []
+
+
+def test_pruning_turned_on_for_a_settled_day_sweeps_it_on_a_rerun_that_sends_nothing(
+    make_stack, instance, tmp_path
+):
+    stack = make_stack()
+    write_day(tmp_path / "inbox")
+    run_day(definitions(stack, tmp_path, prune=False), instance)
+    parsed, unparsed = tables(stack)
+    assert len(work_files(tmp_path)["results"]) == 2 and len(server_contents(tmp_path)) == 4
+
+    run_day(definitions(stack, tmp_path, prune=True), instance)  # nothing new to send
+
+    assert stack.batch_count() == 2
+    assert work_files(tmp_path) == {"shards": [], "results": []}
+    assert list(stack.client.files.list()) == []
+    assert server_contents(tmp_path) == []
+    assert tables(stack) == (parsed, unparsed)  # published before, untouched
