@@ -284,6 +284,47 @@ def _stages(home: Path) -> tuple[list[tuple], dict[str, str], dict[str, float]]:
     return rows, jobs, starts
 
 
+def _batch_spans(url: str) -> list[tuple[float, float]]:
+    """When the server worked on each batch: from in progress to completed (epoch s; the
+    API's timestamps are whole seconds)."""
+    import json
+
+    spans, after = [], None
+    while True:
+        query = f"{url}/batches?limit=100" + (f"&after={after}" if after else "")
+        with urllib.request.urlopen(query, timeout=10) as response:
+            page = json.load(response)
+        for batch in page["data"]:
+            start, end = batch.get("in_progress_at"), batch.get("completed_at")
+            if start and end:
+                spans.append((float(start), float(end)))
+        if not page.get("has_more") or not page["data"]:
+            return spans
+        after = page["data"][-1]["id"]
+
+
+def _union(spans: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def server_only_s(batches: list[tuple[float, float]], runs: list[tuple[float, float]]) -> float:
+    """Seconds in which the server was answering a batch while no run of ours ran: the
+    time the pipeline waited for the stand-in model, which "our own time" leaves out."""
+    busy = _union(runs)
+    total = 0.0
+    for start, end in _union(batches):
+        total += end - start
+        for run_start, run_end in busy:
+            total -= max(0.0, min(end, run_end) - max(start, run_start))
+    return total
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=lambda s: int(s.replace("_", "")), default=100_000)
@@ -378,6 +419,7 @@ def main() -> None:
             args.show_processes,
             disk,
             args.prune,
+            url,
         )
     finally:
         if server is not None:
@@ -405,8 +447,11 @@ def report(
     show: bool,
     disk: DiskSampler,
     prune: bool,
+    url: str,
 ) -> None:
     runs, jobs, starts = _stages(home)
+    waited = server_only_s(_batch_spans(url), [(r[2], r[3]) for r in runs if r[2] and r[3]])
+    own = wall - waited
     roles = _roles(sampler.procs, cli, server, jobs, starts)
     peak: dict[str, int] = defaultdict(int)
     written: dict[str, int] = defaultdict(int)
@@ -423,6 +468,10 @@ def report(
         written[role] += _own_writes(proc, sampler.procs)
         count[role] += 1
     print(f"\nsynth backfill of {rows:,} rows: {wall:.1f} s end to end, {rows / wall:,.0f} rows/s")
+    print(
+        f"our own time: {own:.1f} s, {rows / own:,.0f} rows/s (end to end minus {waited:.1f} s "
+        "in which the server answered a batch and no run of ours ran)"
+    )
     summary = [line for line in cli_log.splitlines() if line.strip()][-6:]
     print("  " + "\n  ".join(summary))
 
