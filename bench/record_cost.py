@@ -132,9 +132,9 @@ def measure(rows: int, module_path: str | None, pragmas: list[str]) -> dict[str,
 
         def answers(step: int) -> list[object]:
             # In an order unlike the sends' (an output file's order is the backend's).
-            ids = [f"row-{step * BATCH + i}" for i in range(BATCH)]
-            ids = ids[1::2] + ids[::2]
-            return [module.Answer(c, None, None, None, _line(c, step)) for c in ids]
+            rows = list(range(step * BATCH, (step + 1) * BATCH))
+            rows = rows[1::2] + rows[::2]
+            return [module.Answer(f"row-{n}", None, None, None, _line(f"row-{n}", n)) for n in rows]
 
         def record_results(step: int, data: list[object]) -> None:
             assert record.record_results(f"batch_{step:08x}{'0' * 24}", "completed", data, [])

@@ -5,10 +5,15 @@ What is paid for and answered is a request, so this is where the pipeline's stat
 the work folder, in WAL mode so the sensor and several run workers can use it at once;
 every change is one transaction, so a process killed half-way leaves it as it was.
 
-- ``requests``: per (backend, request hash), the latest outcome (the answer line as
-  served, or a reason without a line), its attempt and round, and the batch it is in
-  flight in, if any. Answers never cross backends: the backend is part of the key.
-- ``sends``: every request put in a batch (batch, custom_id as sent, hash, attempt, round).
+- ``requests``: per (backend, request hash), the latest outcome (an answer, or a reason),
+  its attempt and round, and the batch it is in flight in, if any. Answers never cross
+  backends: a lookup matches the backend and the full hash. Rows are numbered in the order
+  requests were first sent and found through a small index of integer keys (the hash's
+  first 40 bits), so recording a batch of new requests appends rows and rewrites few pages.
+- ``lines``: the result line of a request's outcome, as served (none when none came), kept
+  apart so that a request's row keeps its size when its outcome comes in.
+- ``sends``: every request put in a batch (batch, custom_id as sent, the request's row,
+  attempt, round).
 - ``batches``: every batch created or found again, with its identity and whether its
   results were collected.
 - ``extra_lines``: lines of a batch that answer no request (second answers, strays).
@@ -55,10 +60,9 @@ CREATE TABLE IF NOT EXISTS sends (
     backend TEXT NOT NULL,
     batch_id TEXT NOT NULL,
     custom_id TEXT NOT NULL,
-    hash TEXT NOT NULL,
+    request INTEGER NOT NULL,    -- requests.id (where its hash is)
     attempt INTEGER NOT NULL,
     round INTEGER NOT NULL,
-    request INTEGER NOT NULL,    -- requests.id
     PRIMARY KEY (backend, batch_id, custom_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS batches (
@@ -123,8 +127,8 @@ _COPY_V1 = (
     "round, batch_id, custom_id, attempt, outcome_round, reason, status_code, message, updated "
     "FROM requests_v1 ORDER BY rowid",
     "INSERT INTO lines SELECT rowid, line FROM requests_v1 WHERE line IS NOT NULL ORDER BY rowid",
-    "INSERT INTO sends SELECT s.backend, s.batch_id, s.custom_id, s.hash, s.attempt, s.round, "
-    "r.rowid FROM sends_v1 s JOIN requests_v1 r ON r.backend = s.backend AND r.hash = s.hash "
+    "INSERT INTO sends SELECT s.backend, s.batch_id, s.custom_id, r.rowid, s.attempt, s.round "
+    "FROM sends_v1 s JOIN requests_v1 r ON r.backend = s.backend AND r.hash = s.hash "
     "ORDER BY s.backend, s.batch_id, s.custom_id",
     "DROP TABLE sends_v1",
     "DROP TABLE requests_v1",
@@ -135,10 +139,10 @@ _CHUNK = 10_000  # keys per lookup statement
 
 
 def request_key(request_hash: str) -> int:
-    """The integer a request is looked up by: its hash's first 60 bits (any other string:
+    """The integer a request is looked up by: its hash's first 40 bits (any other string:
     its CRC-32). Not unique (two hashes may share it); lookups compare the full hash too."""
     try:
-        return int(request_hash[:15], 16)
+        return int(request_hash[:10], 16)
     except ValueError:
         return zlib.crc32(request_hash.encode())
 
@@ -245,6 +249,7 @@ class RequestRecord:
     def __init__(self, path: str | Path, backend: str) -> None:
         self.path = Path(path)
         self.backend = backend
+        self._ids: dict[str, int] = {}  # hash: row id, of the last outcomes() asked
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit mode: transactions are explicit (``BEGIN IMMEDIATE`` in _write).
         self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
@@ -289,7 +294,7 @@ class RequestRecord:
         """This backend's rows of the requests in ``keys`` (hash: its request_key), as
         ``id, hash, <columns>``.
 
-        The key index holds 8-byte integers, so it stays small, and a batch of new requests
+        The key index holds 6-byte integers, so it stays small, and a batch of new requests
         rewrites few of its pages; keys that collide are told apart by the full hash."""
         ordered = sorted(set(keys.values()))
         for start in range(0, len(ordered), _CHUNK):
@@ -302,20 +307,33 @@ class RequestRecord:
 
     def outcomes(self, hashes: Sequence[str]) -> dict[str, Outcome]:
         """The known outcomes of ``hashes`` on this backend (absent: never sent)."""
-        return {
-            row[1]: Outcome._make(row[1:])
-            for row in self._find(
-                "pending_batch, round, batch_id, custom_id, attempt, outcome_round, reason, "
-                "status_code, message",
-                {h: request_key(h) for h in hashes},
-            )
-        }
+        found: dict[str, Outcome] = {}
+        self._ids = {}
+        for row in self._find(
+            "pending_batch, round, batch_id, custom_id, attempt, outcome_round, reason, "
+            "status_code, message",
+            {h: request_key(h) for h in hashes},
+        ):
+            self._ids[row[1]] = row[0]
+            found[row[1]] = Outcome._make(row[1:])
+        return found
 
     def lines(self, hashes: Sequence[str]) -> dict[str, bytes]:
         """The result lines of ``hashes`` (only those that have one)."""
-        keys = {h: request_key(h) for h in hashes}
-        rows = self._find("(SELECT line FROM lines WHERE request = requests.id)", keys)
-        return {row[1]: row[2] for row in rows if row[2] is not None}
+        # The rows of the last outcomes() asked (readers ask the lines of the same slice
+        # next): a request's row never changes, so only the others are looked up.
+        ids = {self._ids[h]: h for h in hashes if h in self._ids}
+        rest = {h: request_key(h) for h in hashes if h not in self._ids}
+        ids.update((row[0], row[1]) for row in self._find("1", rest))
+        lines: dict[str, bytes] = {}
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), _CHUNK):
+            rows = self._db.execute(
+                "SELECT request, line FROM lines WHERE request IN (SELECT value FROM json_each(?))",
+                (to_json(ordered[start : start + _CHUNK]),),
+            )
+            lines.update((ids[request], line) for request, line in rows)
+        return lines
 
     # ---- batches ----
 
@@ -380,8 +398,8 @@ class RequestRecord:
             ids.update(known_ids)
             # In the table's key order: the batch's sends fill one page after the other.
             db.executemany(
-                "INSERT OR REPLACE INTO sends VALUES (?,?,?,?,?,?,?)",
-                sorted((backend, batch_id, *s, ids[s[1]]) for s in sends),
+                "INSERT OR REPLACE INTO sends VALUES (?,?,?,?,?,?)",
+                sorted((backend, batch_id, s[0], ids[s[1]], s[2], s[3]) for s in sends),
             )
         return True
 
@@ -417,7 +435,8 @@ class RequestRecord:
     def sends(self, batch_id: str) -> dict[str, Send]:
         """The requests of a batch, by the custom_id they were sent under."""
         rows = self._db.execute(
-            "SELECT custom_id, hash, attempt, round FROM sends WHERE backend=? AND batch_id=?",
+            "SELECT s.custom_id, r.hash, s.attempt, s.round FROM sends s JOIN requests r ON "
+            "r.id = s.request WHERE s.backend=? AND s.batch_id=?",
             (self.backend, batch_id),
         )
         return {row[0]: Send._make(row) for row in rows}

@@ -160,7 +160,7 @@ def test_a_process_killed_mid_write_leaves_the_record_as_it_was(tmp_path: Path) 
 
 
 def test_requests_whose_keys_collide_stay_apart(record: RequestRecord, tmp_path: Path) -> None:
-    """Lookups go by the hash's first 60 bits; two hashes sharing them, or one hash on two
+    """Lookups go by the hash's first 40 bits; two hashes sharing them, or one hash on two
     backends, are still two requests."""
     first, second = "ab" * 8 + "0" * 48, "ab" * 8 + "1" * 48
     record_batch(record, "b1", [Send("a", first, 1, 1)])
@@ -289,3 +289,18 @@ def test_a_record_written_by_the_old_code_opens_with_the_same_outcomes(tmp_path:
         assert sorted(other.outcomes(hashes).values()) == before["other"]
         other.forget_lost("b9")
         assert other.outcomes(["h-a"])["h-a"].pending_batch is None
+
+
+def test_lines_asked_after_outcomes_include_requests_answered_in_between(
+    record: RequestRecord, tmp_path: Path
+) -> None:
+    """Readers ask a slice's outcomes, then its lines; another process may have recorded an
+    answer in between, and its line is there to read."""
+    record_batch(record, "b1", [Send("a", "h-a", 1, 1)])
+    record.record_results("b1", "completed", answers(("a", None)), [])
+    assert set(record.outcomes(["h-a", "h-b"])) == {"h-a"}
+    with RequestRecord(tmp_path / "record.sqlite", BACKEND) as other:
+        record_batch(other, "b2", [Send("b", "h-b", 1, 1)])
+        other.record_results("b2", "completed", answers(("b", None)), [])
+
+    assert record.lines(["h-a", "h-b"]) == {"h-a": b"{}", "h-b": b"{}"}
