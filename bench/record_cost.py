@@ -71,7 +71,7 @@ def _hashes(batch: int) -> list[str]:
 
 def _line(custom_id: str, n: int) -> bytes:
     """A result line of ~1.5 KB shaped like a chat completion's (content varies per row)."""
-    content = json.dumps({"label": "spam" if n % 3 else "ham", "why": f"{n:x} " * 170})
+    content = json.dumps({"label": "spam" if n % 3 else "ham", "why": f"{n % 0xFFFFF:05x} " * 170})
     body = {
         "id": f"batch_req_{n:024x}",
         "custom_id": custom_id,
