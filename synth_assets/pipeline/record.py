@@ -5,10 +5,15 @@ What is paid for and answered is a request, so this is where the pipeline's stat
 the work folder, in WAL mode so the sensor and several run workers can use it at once;
 every change is one transaction, so a process killed half-way leaves it as it was.
 
-- ``requests``: per (backend, request hash), the latest outcome (the answer line as
-  served, or a reason without a line), its attempt and round, and the batch it is in
-  flight in, if any. Answers never cross backends: the backend is part of the key.
-- ``sends``: every request put in a batch (batch, custom_id as sent, hash, attempt, round).
+- ``requests``: per (backend, request hash), the latest outcome (an answer, or a reason),
+  its attempt and round, and the batch it is in flight in, if any. Answers never cross
+  backends: a lookup matches the backend and the full hash. Rows are numbered in the order
+  requests were first sent and found through a small index of integer keys (the hash's
+  first 40 bits), so recording a batch of new requests appends rows and rewrites few pages.
+- ``lines``: the result line of a request's outcome, as served (none when none came), kept
+  apart so that a request's row keeps its size when its outcome comes in.
+- ``sends``: every request put in a batch (batch, custom_id as sent, the request's row,
+  attempt, round).
 - ``batches``: every batch created or found again, with its identity and whether its
   results were collected.
 - ``extra_lines``: lines of a batch that answer no request (second answers, strays).
@@ -18,10 +23,10 @@ every change is one transaction, so a process killed half-way leaves it as it wa
 
 import sqlite3
 import time
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from operator import itemgetter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -31,6 +36,8 @@ from synth_assets.batch import TERMINAL
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
+    id INTEGER PRIMARY KEY,      -- in the order requests were first sent
+    key INTEGER NOT NULL,        -- request_key(hash): what a lookup searches (not unique)
     backend TEXT NOT NULL,
     hash TEXT NOT NULL,
     pending_batch TEXT,          -- the batch it is in flight in (NULL: none)
@@ -42,21 +49,21 @@ CREATE TABLE IF NOT EXISTS requests (
     reason TEXT,                 -- NULL: a valid answer; else the unparsed reason
     status_code INTEGER,
     message TEXT,
-    line BLOB,                   -- the result line as served (NULL when none came)
-    updated REAL NOT NULL,
-    PRIMARY KEY (backend, hash)
+    updated REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS requests_pending ON requests (backend, pending_batch)
-    WHERE pending_batch IS NOT NULL;
+CREATE TABLE IF NOT EXISTS lines (
+    request INTEGER PRIMARY KEY, -- requests.id
+    line BLOB NOT NULL           -- the result line of the request's outcome, as served
+);
 CREATE TABLE IF NOT EXISTS sends (
     backend TEXT NOT NULL,
     batch_id TEXT NOT NULL,
     custom_id TEXT NOT NULL,
-    hash TEXT NOT NULL,
+    request INTEGER NOT NULL,    -- requests.id (where its hash is)
     attempt INTEGER NOT NULL,
     round INTEGER NOT NULL,
     PRIMARY KEY (backend, batch_id, custom_id)
-);
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS batches (
     backend TEXT NOT NULL,
     batch_id TEXT NOT NULL,
@@ -105,6 +112,40 @@ CREATE TABLE IF NOT EXISTS partitions (
 """
 
 RECORD_FILE = "record.sqlite"
+
+# A record written before requests were keyed by request_key (its lines in the requests
+# rows, its sends without the request's id): moved to the schema above when opened, in the
+# opening transaction. Row ids are kept, so a line and a send find their request again.
+_FROM_V1 = (
+    "ALTER TABLE requests RENAME TO requests_v1",
+    "ALTER TABLE sends RENAME TO sends_v1",
+    "DROP INDEX IF EXISTS requests_pending",
+)
+_COPY_V1 = (
+    "INSERT INTO requests SELECT rowid, request_key(hash), backend, hash, pending_batch, "
+    "round, batch_id, custom_id, attempt, outcome_round, reason, status_code, message, updated "
+    "FROM requests_v1 ORDER BY rowid",
+    "INSERT INTO lines SELECT rowid, line FROM requests_v1 WHERE line IS NOT NULL ORDER BY rowid",
+    "INSERT INTO sends SELECT s.backend, s.batch_id, s.custom_id, r.rowid, s.attempt, s.round "
+    "FROM sends_v1 s JOIN requests_v1 r ON r.backend = s.backend AND r.hash = s.hash "
+    "ORDER BY s.backend, s.batch_id, s.custom_id",
+    "DROP TABLE sends_v1",
+    "DROP TABLE requests_v1",
+)
+# After the copy: an index built from its sorted keys at once, not one key at a time.
+_INDEXES = "CREATE INDEX IF NOT EXISTS requests_key ON requests (key)"
+
+
+_CHUNK = 10_000  # keys per lookup statement
+
+
+def request_key(request_hash: str) -> int:
+    """The integer a request is looked up by: its hash's first 40 bits (any other string:
+    its CRC-32). Not unique (two hashes may share it); lookups compare the full hash too."""
+    try:
+        return int(request_hash[:10], 16)
+    except ValueError:
+        return zlib.crc32(request_hash.encode())
 
 
 class State:
@@ -209,13 +250,34 @@ class RequestRecord:
     def __init__(self, path: str | Path, backend: str) -> None:
         self.path = Path(path)
         self.backend = backend
+        self._ids: dict[str, int] = {}  # hash: row id, of the last outcomes() asked
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # Autocommit mode: transactions are explicit (``BEGIN IMMEDIATE`` in _write).
         self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        # 8 KiB pages hold five 1.5 KB result lines where 4 KiB pages hold two (a new file
+        # only: a page size is kept once the file exists).
+        self._db.execute("PRAGMA page_size=8192")
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=60000")
-        self._db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
+        # A checkpoint every 25,000 pages of log (~200 MB) rather than 1,000: a page that
+        # several batches write in a row (the key index's) is copied into the file once.
+        self._db.execute("PRAGMA wal_autocheckpoint=25000")
+        # Deleted content is still zeroed within the pages written anyway, but freed pages
+        # are not rewritten with zeros (this SQLite zeroes them by default: dropping the old
+        # tables in a migration wrote twice their size).
+        self._db.execute("PRAGMA secure_delete=FAST")
+        self._db.create_function("request_key", 1, request_key, deterministic=True)
+        with self._write() as db:
+            columns = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
+            old = bool(columns) and "key" not in columns
+            for statement in _FROM_V1 if old else ():
+                db.execute(statement)
+            for statement in _SCHEMA.split(";\n"):
+                db.execute(statement)
+            for statement in _COPY_V1 if old else ():
+                db.execute(statement)
+            db.execute(_INDEXES)
 
     def close(self) -> None:
         """Close the database."""
@@ -240,35 +302,50 @@ class RequestRecord:
 
     # ---- requests ----
 
+    def _find(self, columns: str, keys: dict[str, int]) -> Iterator[tuple]:
+        """This backend's rows of the requests in ``keys`` (hash: its request_key), as
+        ``id, hash, <columns>``.
+
+        The key index holds 6-byte integers, so it stays small, and a batch of new requests
+        rewrites few of its pages; keys that collide are told apart by the full hash."""
+        ordered = sorted(set(keys.values()))
+        for start in range(0, len(ordered), _CHUNK):
+            rows = self._db.execute(
+                f"SELECT id, hash, {columns} FROM requests WHERE key IN "
+                "(SELECT value FROM json_each(?)) AND backend=?",
+                (to_json(ordered[start : start + _CHUNK]), self.backend),
+            )
+            yield from (row for row in rows if row[1] in keys)
+
     def outcomes(self, hashes: Sequence[str]) -> dict[str, Outcome]:
         """The known outcomes of ``hashes`` on this backend (absent: never sent)."""
         found: dict[str, Outcome] = {}
-        for start in range(0, len(hashes), 500):
-            chunk = hashes[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(
-                "SELECT hash, pending_batch, round, batch_id, custom_id, attempt, "
-                "outcome_round, reason, status_code, message FROM requests "
-                f"WHERE backend=? AND hash IN ({marks})",
-                (self.backend, *chunk),
-            )
-            for row in rows:
-                found[row[0]] = Outcome._make(row)
+        self._ids = {}
+        for row in self._find(
+            "pending_batch, round, batch_id, custom_id, attempt, outcome_round, reason, "
+            "status_code, message",
+            {h: request_key(h) for h in hashes},
+        ):
+            self._ids[row[1]] = row[0]
+            found[row[1]] = Outcome._make(row[1:])
         return found
 
     def lines(self, hashes: Sequence[str]) -> dict[str, bytes]:
         """The result lines of ``hashes`` (only those that have one)."""
-        found: dict[str, bytes] = {}
-        for start in range(0, len(hashes), 500):
-            chunk = hashes[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        # The rows of the last outcomes() asked (readers ask the lines of the same slice
+        # next): a request's row never changes, so only the others are looked up.
+        ids = {self._ids[h]: h for h in hashes if h in self._ids}
+        rest = {h: request_key(h) for h in hashes if h not in self._ids}
+        ids.update((row[0], row[1]) for row in self._find("1", rest))
+        lines: dict[str, bytes] = {}
+        ordered = sorted(ids)
+        for start in range(0, len(ordered), _CHUNK):
             rows = self._db.execute(
-                f"SELECT hash, line FROM requests WHERE backend=? AND hash IN ({marks})"
-                " AND line IS NOT NULL",
-                (self.backend, *chunk),
+                "SELECT request, line FROM lines WHERE request IN (SELECT value FROM json_each(?))",
+                (to_json(ordered[start : start + _CHUNK]),),
             )
-            found.update((h, bytes(line)) for h, line in rows)
-        return found
+            lines.update((ids[request], line) for request, line in rows)
+        return lines
 
     # ---- batches ----
 
@@ -310,18 +387,31 @@ class RequestRecord:
                 (self.backend, batch_id, partition, sha256, attempt, round_, path, len(sends),
                  now, status, model, est_tokens, est_cost),
             )  # fmt: skip
+            # A request sent before keeps its row (and id); a new one gets the next id, in
+            # key order, so the key index takes the batch in one ordered pass.
+            keys = {s[1]: request_key(s[1]) for s in sends}
+            known_ids = {h: request for request, h, _ in self._find("1", keys)}
+            new = sorted(keys.keys() - known_ids, key=keys.__getitem__)
+            (last,) = db.execute("SELECT coalesce(max(id), 0) FROM requests").fetchone()
+            rounds: dict[str, int] = {}
+            for s in sends:
+                rounds[s[1]] = max(rounds.get(s[1], s[3]), s[3])
+            db.executemany(
+                "UPDATE requests SET pending_batch=?, round=max(round, ?), updated=? WHERE id=?",
+                sorted((batch_id, rounds[h], now, known_ids[h]) for h in known_ids),
+            )
+            ids = dict(zip(new, range(last + 1, last + 1 + len(new)), strict=True))
             backend = self.backend
             db.executemany(
-                "INSERT OR REPLACE INTO sends VALUES (?,?,?,?,?,?)",
-                [(backend, batch_id, *s) for s in sends],
+                "INSERT INTO requests (id, key, backend, hash, pending_batch, round, updated) "
+                "VALUES (?,?,?,?,?,?,?)",
+                ((ids[h], keys[h], backend, h, batch_id, rounds[h], now) for h in new),
             )
-            # In key order: a random hash order touches a random page of the index per row.
+            ids.update(known_ids)
+            # In the table's key order: the batch's sends fill one page after the other.
             db.executemany(
-                "INSERT INTO requests (backend, hash, pending_batch, round, updated) "
-                "VALUES (?,?,?,?,?) ON CONFLICT (backend, hash) DO UPDATE SET "
-                "pending_batch=excluded.pending_batch, round=max(round, excluded.round), "
-                "updated=excluded.updated",
-                sorted(((backend, s[1], batch_id, s[3], now) for s in sends), key=itemgetter(1)),
+                "INSERT OR REPLACE INTO sends VALUES (?,?,?,?,?,?)",
+                sorted((backend, batch_id, s[0], ids[s[1]], s[2], s[3]) for s in sends),
             )
         return True
 
@@ -357,7 +447,8 @@ class RequestRecord:
     def sends(self, batch_id: str) -> dict[str, Send]:
         """The requests of a batch, by the custom_id they were sent under."""
         rows = self._db.execute(
-            "SELECT custom_id, hash, attempt, round FROM sends WHERE backend=? AND batch_id=?",
+            "SELECT s.custom_id, r.hash, s.attempt, s.round FROM sends s JOIN requests r ON "
+            "r.id = s.request WHERE s.backend=? AND s.batch_id=?",
             (self.backend, batch_id),
         )
         return {row[0]: Send._make(row) for row in rows}
@@ -398,41 +489,54 @@ class RequestRecord:
             ).fetchone()
             if row is None or row[0] is not None:
                 return False
-            backend = self.backend
+            # Per custom_id sent: the request's id, the send's attempt and round, and the
+            # request's outcome so far (what decides whether this answer replaces it).
             sent = {
-                custom_id: (request_hash, attempt, round_)
-                for custom_id, request_hash, attempt, round_ in db.execute(
-                    "SELECT custom_id, hash, attempt, round FROM sends WHERE backend=? AND "
-                    "batch_id=?",
-                    (backend, batch_id),
+                row[0]: row[1:]
+                for row in db.execute(
+                    "SELECT s.custom_id, s.request, s.attempt, s.round, r.batch_id, "
+                    "r.outcome_round, r.reason, r.attempt, r.pending_batch FROM sends s "
+                    "JOIN requests r ON r.id = s.request WHERE s.backend=? AND s.batch_id=?",
+                    (self.backend, batch_id),
                 )
             }
             now = time.time()
-            # Positional rows (the values a row needs, hash first), written in hash order:
-            # the order of the table's key, so each page is visited once.
-            rows = sorted(
-                (
-                    (*sent[a.custom_id], a.custom_id, a.reason, a.status_code, a.message, a.line)
-                    for a in answers
-                ),
-                key=itemgetter(0),
-            )
-            del sent
-            # The newer outcome wins, except over a valid answer of the same round. A row
-            # written here leaves this batch's flight in the same write; the UPDATE below
-            # then finds only the rest (rows keeping an older valid answer).
+            held = {row[0]: row[3:7] for row in sent.values()}
+            outcomes: dict[int, tuple[object, ...]] = {}
+            lines: dict[int, bytes | None] = {}
+            for a in answers:
+                request, attempt, round_ = sent[a.custom_id][:3]
+                had, o_round, o_reason, o_attempt = held[request]
+                # The newer outcome wins, except over a valid answer of the same round.
+                if had is None or (
+                    o_round < round_
+                    or (o_round == round_ and o_reason is not None and o_attempt <= attempt)
+                ):
+                    held[request] = (batch_id, round_, a.reason, attempt)
+                    outcomes[request] = (a.custom_id, attempt, round_, a.reason, a.status_code,
+                                         a.message)  # fmt: skip
+                    lines[request] = a.line
+            # A request leaves this batch's flight whether or not its outcome was replaced
+            # (an older valid answer stays); one sent again since stays in its newer flight.
+            leaving = {r for r, *_, pending in sent.values() if pending == batch_id}
+            del sent, held
             db.executemany(
-                "UPDATE requests SET batch_id=?11, custom_id=?4, attempt=?2, outcome_round=?3, "
-                "reason=?5, status_code=?6, message=?7, line=?8, updated=?9, pending_batch="
-                "CASE WHEN pending_batch = ?11 THEN NULL ELSE pending_batch END "
-                "WHERE backend=?10 AND hash=?1 AND (batch_id IS NULL OR outcome_round < ?3 "
-                "OR (outcome_round = ?3 AND reason IS NOT NULL AND attempt <= ?2))",
-                ((*row, now, backend, batch_id) for row in rows),
+                "UPDATE requests SET batch_id=?2, custom_id=?3, attempt=?4, outcome_round=?5, "
+                "reason=?6, status_code=?7, message=?8, updated=?9, pending_batch="
+                "CASE WHEN pending_batch = ?2 THEN NULL ELSE pending_batch END WHERE id=?1",
+                sorted((r, batch_id, *outcome, now) for r, outcome in outcomes.items()),
             )
-            del rows
-            db.execute(
-                "UPDATE requests SET pending_batch=NULL WHERE backend=? AND pending_batch=?",
-                (self.backend, batch_id),
+            db.executemany(
+                "UPDATE requests SET pending_batch=NULL WHERE id=?",
+                sorted((r,) for r in leaving.difference(outcomes)),
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO lines VALUES (?,?)",
+                sorted((r, line) for r, line in lines.items() if line is not None),
+            )
+            db.executemany(
+                "DELETE FROM lines WHERE request=?",
+                sorted((r,) for r, line in lines.items() if line is None),
             )
             db.executemany(
                 "INSERT OR REPLACE INTO extra_lines VALUES (?,?,?,?)",
@@ -451,8 +555,9 @@ class RequestRecord:
         and it counts as collected with nothing in it."""
         with self._write() as db:
             db.execute(
-                "UPDATE requests SET pending_batch=NULL WHERE backend=? AND pending_batch=?",
-                (self.backend, batch_id),
+                "UPDATE requests SET pending_batch=NULL WHERE id IN (SELECT request FROM sends "
+                "WHERE backend=? AND batch_id=?) AND pending_batch=?",
+                (self.backend, batch_id, batch_id),
             )
             db.execute(
                 "UPDATE batches SET collected=?, status=? WHERE backend=? AND batch_id=?",

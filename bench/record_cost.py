@@ -1,0 +1,194 @@
+"""The request record's own cost per phase: CPU s, wall s, bytes written, peak RSS.
+
+    .venv/bin/python bench/record_cost.py --rows 1000000,2000000
+    .venv/bin/python bench/record_cost.py --rows 1000000 --module /tmp/record_old.py
+
+For N requests in batches of 50,000 (the Batch API's cap), in a fresh process per N:
+``record_batch`` for every batch (what ``submitted_batch`` records), then
+``record_results`` for every batch with a ~1.5 KB result line per request (what
+``batch_output`` records), then every request read back by hash, 10,000 at a time in the
+order they were sent, with ``outcomes`` and ``lines`` (what ``progress.evaluate`` and
+``publish.assemble_tables`` do). Only the record is measured: hashes and lines are made
+before each phase's clock starts, one batch at a time (memory stays flat in N).
+
+``--module`` measures another copy of ``record.py`` (e.g. the code before a change) on the
+same data, so before and after are compared on one machine at one moment.
+"""
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import ModuleType
+
+BATCH = 50_000
+SLICE = 10_000  # plan._ROWS_PER_SLICE: what the readers ask at a time
+
+
+def _written() -> int:
+    """Bytes this process caused to be written to storage so far (Linux)."""
+    for line in Path("/proc/self/io").read_text().splitlines():
+        if line.startswith("write_bytes:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _peak_mb() -> float:
+    """Peak RSS since the last :func:`_reset_peak` (Linux's VmHWM)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+
+
+def _load(module_path: str | None) -> ModuleType:
+    if module_path is None:
+        from synth_assets.pipeline import record
+
+        return record
+    spec = importlib.util.spec_from_file_location("record_under_test", module_path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _hashes(batch: int) -> list[str]:
+    return [
+        hashlib.sha256(b"%d" % i).hexdigest() for i in range(batch * BATCH, (batch + 1) * BATCH)
+    ]
+
+
+def _line(custom_id: str, n: int) -> bytes:
+    """A result line of ~1.5 KB shaped like a chat completion's (content varies per row)."""
+    content = json.dumps({"label": "spam" if n % 3 else "ham", "why": f"{n % 0xFFFFF:05x} " * 170})
+    body = {
+        "id": f"batch_req_{n:024x}",
+        "custom_id": custom_id,
+        "response": {
+            "status_code": 200,
+            "request_id": f"req_{n:032x}",
+            "body": {
+                "id": f"chatcmpl-{n:020x}",
+                "object": "chat.completion",
+                "model": "gpt-4o-mini",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": content}}],
+                "usage": {"prompt_tokens": 210, "completion_tokens": 61, "total_tokens": 271},
+            },
+        },
+        "error": None,
+    }  # fmt: skip
+    return json.dumps(body).encode()
+
+
+def measure(rows: int, module_path: str | None, pragmas: list[str]) -> dict[str, dict[str, float]]:
+    """Each phase's CPU s, wall s, bytes written (MB) and peak RSS (MB), in this process."""
+    module = _load(module_path)
+    batches = -(-rows // BATCH)
+    phases: dict[str, dict[str, float]] = {}
+
+    def phase(name: str, steps: int, prepare, run) -> None:  # type: ignore[no-untyped-def]
+        cpu = wall = 0.0
+        written = _written()
+        _reset_peak()
+        for step in range(steps):
+            data = prepare(step)
+            cpu_start, wall_start = time.process_time(), time.perf_counter()
+            run(step, data)
+            cpu += time.process_time() - cpu_start
+            wall += time.perf_counter() - wall_start
+            del data
+        phases[name] = {
+            "cpu": cpu,
+            "wall": wall,
+            "written_mb": (_written() - written) / 1e6,
+            "peak_mb": _peak_mb(),
+        }
+
+    with tempfile.TemporaryDirectory(prefix="bench-record-cost-") as tmp:
+        record = module.RequestRecord(Path(tmp) / "record.sqlite", "http://127.0.0.1:8321/v1")
+        for pragma in pragmas:  # trying a setting before it goes into the record's code
+            record._db.execute(f"PRAGMA {pragma}")
+
+        def sends(step: int) -> list[tuple[str, str, int, int]]:
+            return [(f"row-{step * BATCH + i}", h, 1, 1) for i, h in enumerate(_hashes(step))]
+
+        def record_batch(step: int, data: list[tuple[str, str, int, int]]) -> None:
+            record.record_batch(
+                f"batch_{step:08x}{'0' * 24}", partition="2026-12-05", sha256=f"{step:064x}",
+                attempt=1, round_=1, path="requests.jsonl", status="validating", sends=data,
+            )  # fmt: skip
+
+        def answers(step: int) -> list[object]:
+            # In an order unlike the sends' (an output file's order is the backend's).
+            rows = list(range(step * BATCH, (step + 1) * BATCH))
+            rows = rows[1::2] + rows[::2]
+            return [module.Answer(f"row-{n}", None, None, None, _line(f"row-{n}", n)) for n in rows]
+
+        def record_results(step: int, data: list[object]) -> None:
+            assert record.record_results(f"batch_{step:08x}{'0' * 24}", "completed", data, [])
+
+        def hashes(step: int) -> list[str]:
+            batch, part = divmod(step * SLICE, BATCH)
+            return _hashes(batch)[part : part + SLICE]
+
+        seen = [0, 0]
+
+        def read(_: int, data: list[str]) -> None:
+            outcomes = record.outcomes(data)
+            lines = record.lines(data)
+            seen[0] += sum(1 for o in outcomes.values() if o.pending_batch is None)
+            seen[1] += len(lines)
+
+        phase("record_batch", batches, sends, record_batch)
+        phase("record_results", batches, answers, record_results)
+        phase("read", -(-rows // SLICE), hashes, read)
+        record.close()
+        assert seen == [batches * BATCH, batches * BATCH], seen
+        phases["file"] = {"mb": sum(p.stat().st_size for p in Path(tmp).iterdir()) / 1e6}
+    return phases
+
+
+def main() -> None:
+    """One fresh process per N; print a table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", default="200000")
+    parser.add_argument("--module", help="another copy of record.py to measure")
+    parser.add_argument("--pragma", action="append", default=[], help="e.g. cache_size=-65536")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print("BENCH_RESULT " + json.dumps(measure(args.one, args.module, args.pragma)))
+        return
+    print(
+        f"{'rows':>10} {'phase':<15} {'cpu s':>7} {'wall s':>7} {'written MB':>11} {'peak MB':>8}"
+    )
+    for rows in (int(r) for r in args.rows.split(",")):
+        command = [sys.executable, __file__, "--one", str(rows)]
+        command += ["--module", args.module] if args.module else []
+        command += [f"--pragma={pragma}" for pragma in args.pragma]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        line = next(x for x in done.stdout.splitlines() if x.startswith("BENCH_RESULT "))
+        result = json.loads(line.split(" ", 1)[1])
+        file_mb = result.pop("file")["mb"]
+        for name, p in result.items():
+            print(
+                f"{rows:>10,} {name:<15} {p['cpu']:>7.1f} {p['wall']:>7.1f} "
+                f"{p['written_mb']:>11,.0f} {p['peak_mb']:>8.0f}"
+            )
+        print(f"{rows:>10,} {'file MB':<15} {file_mb:>7,.0f}")
+
+
+if __name__ == "__main__":
+    main()
