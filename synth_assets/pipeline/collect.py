@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import starmap
 from pathlib import Path
 
 import openai
@@ -42,6 +43,8 @@ _MISSING = (Reason.MISSING, "requested, but in neither the output nor the error 
 # Batches retrieved and downloaded at once, ahead of the one being recorded (HTTP: the
 # threads wait on the network side by side; a remote Batch API serves files slowly).
 FETCH_WORKERS = 4
+# An Answer's fields, as a plain tuple (see Outcomes).
+_AnswerRow = tuple[str, str | None, int | None, str | None, bytes | None]
 
 
 @dataclass
@@ -54,6 +57,26 @@ class Collected:
     # Refused for the provider's limits (token_limit_exceeded): its requests wait for room.
     over_limit: list[str] = field(default_factory=list)
     bytes: int = 0
+
+
+class Outcomes:
+    """A batch's outcomes, one per request: each :class:`Answer` is made as it is read.
+
+    Until then they are plain tuples, which the cyclic GC stops tracking at its first look;
+    50,000 ``Answer`` objects (a tuple subclass, always tracked) would instead pile up in
+    its oldest generation and make it re-traverse the whole heap batch after batch.
+    """
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: list[_AnswerRow]):
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[Answer]:
+        return starmap(Answer, self._rows)
 
 
 def collect_batches(
@@ -77,48 +100,84 @@ def collect_batches(
     done = Collected()
     todo = [b for b in batch_ids if (known := record.batch(b)) and known.collected is None]
     # Closed on the way out, error or not: fetches not started yet are dropped at once.
-    with contextlib.closing(_fetched_in_order(client, todo, results_dir, workers)) as fetches:
-        for batch_id, fetched in fetches:
-            batch = fetched.batch
-            if batch is None:
-                record.forget_lost(batch_id)
-                done.lost.append(batch_id)
-                log(
-                    f"batch {batch_id} is unknown to the Batch API; its requests will be sent again"
-                )
-                continue
-            if batch.status not in TERMINAL:
-                record.set_status(batch_id, batch.status)
-                done.running.append(batch_id)
-                continue
-            if over_limit(batch):
-                # Not a failure of its requests: the provider had no room. They are sent again
-                # once there is (never batch_failed rows).
-                record.forget_lost(batch_id, status="failed")
-                done.over_limit.append(batch_id)
-                log(f"batch {batch_id} was refused for the enqueued-token limit; its requests wait")
-                continue
-            done.bytes += fetched.bytes
-            answers, extra, usage = classify_results(
-                response_model,
-                batch_id,
-                fetched.files,
-                record.custom_ids(batch_id),
-                batch.status,
-                batch_error_summary(batch),
-            )
-            if record.record_results(batch_id, batch.status, answers, extra, usage):
-                done.collected.append(batch_id)
-                log(
-                    f"batch {batch_id} ({batch.status}): {len(answers)} outcomes recorded"
-                    + (f", {len(extra)} extra lines" if extra else "")
-                )
-            del answers, extra  # a batch's lines: not kept while the next one is classified
-            # -- pruning (prune.py): the record holds the batch now; its files are not needed.
-            if prune:
-                pruned = prune_batch(client, record, batch, results_dir, log)
-                log(f"batch {batch_id}: {pruned.describe()}")
+    with (
+        contextlib.closing(_fetches_in_order(client, todo, results_dir, workers)) as fetches,
+        ThreadPoolExecutor(1, thread_name_prefix="collect-classify") as classifier,
+    ):
+        # A batch is classified (in the classifier thread) while the one before it is
+        # recorded here: SQLite works, and waits on the disk, without holding the GIL. The
+        # lines of two batches at most are in memory; the record is written from this
+        # thread only, in the order of ``batch_ids``.
+        previous: _Turn | None = None
+        for batch_id, fetch in fetches:
+            classified = None
+            # A failed fetch raises in its batch's turn, after the batches before it.
+            fetched = fetch.result() if fetch.exception() is None else None
+            batch = fetched.batch if fetched else None
+            if fetched and batch and batch.status in TERMINAL and not over_limit(batch):
+                sends = record.custom_ids(batch_id)  # read here: the connection is this thread's
+                classified = classifier.submit(
+                    classify_results, response_model, batch_id, fetched.files, sends,
+                    batch.status, batch_error_summary(batch),
+                )  # fmt: skip
+            if previous is not None:
+                _record_turn(client, record, previous, results_dir, done, log, prune)
+            previous = _Turn(batch_id, fetch, classified)
+        if previous is not None:
+            _record_turn(client, record, previous, results_dir, done, log, prune)
     return done
+
+
+@dataclass(frozen=True, slots=True)
+class _Turn:
+    """A batch waiting for its turn to be recorded: its fetch, and the classification of
+    its lines (running in the classifier thread) when it is terminal."""
+
+    batch_id: str
+    fetch: "Future[_Fetched]"
+    classified: Future[tuple[Outcomes, list[bytes], tuple[int, int]]] | None
+
+
+def _record_turn(
+    client: openai.OpenAI,
+    record: RequestRecord,
+    turn: _Turn,
+    results_dir: Path,
+    done: Collected,
+    log: Callable[[str], None],
+    prune: bool,
+) -> None:
+    """Record what one fetched batch says (one transaction), then prune its files."""
+    batch_id, fetched = turn.batch_id, turn.fetch.result()
+    batch = fetched.batch
+    if batch is None:
+        record.forget_lost(batch_id)
+        done.lost.append(batch_id)
+        log(f"batch {batch_id} is unknown to the Batch API; its requests will be sent again")
+        return
+    if batch.status not in TERMINAL:
+        record.set_status(batch_id, batch.status)
+        done.running.append(batch_id)
+        return
+    if turn.classified is None:  # terminal, yet nothing to classify: over the limit
+        # Not a failure of its requests: the provider had no room. They are sent again
+        # once there is (never batch_failed rows).
+        record.forget_lost(batch_id, status="failed")
+        done.over_limit.append(batch_id)
+        log(f"batch {batch_id} was refused for the enqueued-token limit; its requests wait")
+        return
+    done.bytes += fetched.bytes
+    answers, extra, usage = turn.classified.result()
+    if record.record_results(batch_id, batch.status, answers, extra, usage):
+        done.collected.append(batch_id)
+        log(
+            f"batch {batch_id} ({batch.status}): {len(answers)} outcomes recorded"
+            + (f", {len(extra)} extra lines" if extra else "")
+        )
+    # -- pruning (prune.py): the record holds the batch now; its files are not needed.
+    if prune:
+        pruned = prune_batch(client, record, batch, results_dir, log)
+        log(f"batch {batch_id}: {pruned.describe()}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,12 +207,12 @@ def _fetch(client: openai.OpenAI, batch_id: str, results_dir: Path) -> _Fetched:
     return _Fetched(batch, files, nbytes)
 
 
-def _fetched_in_order(
+def _fetches_in_order(
     client: openai.OpenAI, batch_ids: Sequence[str], results_dir: Path, workers: int
-) -> Iterator[tuple[str, _Fetched]]:
+) -> Iterator[tuple[str, Future[_Fetched]]]:
     """Each batch of ``batch_ids`` with its fetch, in order, fetching up to ``workers``
     ahead (the openai client is thread-safe; only HTTP and file writes run in the threads).
-    A failed fetch raises when its batch's turn comes, after the batches before it."""
+    A fetch's error is the caller's to raise, in its batch's turn."""
     if workers < 1:
         raise ValueError("workers must be at least 1")
     with ThreadPoolExecutor(workers, thread_name_prefix="collect-fetch") as pool:
@@ -165,8 +224,7 @@ def _fetched_in_order(
                     ahead.append((batch_id, pool.submit(_fetch, client, batch_id, results_dir)))
                 if not ahead:
                     return
-                batch_id, future = ahead.popleft()
-                yield batch_id, future.result()
+                yield ahead.popleft()
         finally:
             for _, future in ahead:  # the caller stopped: fetch no further
                 future.cancel()
@@ -179,34 +237,38 @@ def classify_results(
     sends: Collection[str],
     status: str,
     batch_error: str | None = None,
-) -> tuple[list[Answer], list[bytes], tuple[int, int]]:
+) -> tuple[Outcomes, list[bytes], tuple[int, int]]:
     """One outcome per request of the batch (first line wins), the extra lines, and the
     input and output tokens the lines report. ``sends``: the custom_ids the batch was sent
     (a set, or the record's ``sends`` mapping)."""
     classifier = LineClassifier(response_model, batch_id)
-    answers: dict[str, Answer] = {}
+    answers: dict[str, _AnswerRow] = {}
     extra: list[bytes] = []
     prompt = completion = 0
-    decide = classifier.decide
+    fast_check, classify = classifier.fast_check, classifier.classify
     for source, path in files:
         for lines in iter_blocks(path):
             for raw in lines:
-                if not is_line(raw):
+                # The outcome as the tables decide it (LineClassifier.decide), each line
+                # parsed once: the common valid line on the fast path, any other in full.
+                fast = fast_check(raw)
+                if fast is not None:
+                    custom_id, line_prompt, line_completion = fast
+                    answer = (custom_id, None, None, None, raw)
+                elif not is_line(raw):
                     continue
-                # The outcome as the tables decide it (classify.py): one decision per line.
-                outcome = decide(raw, source)
-                if isinstance(outcome, Unparsed):
-                    custom_id, meta = outcome.custom_id, outcome.meta
-                    prompt += (meta and meta.prompt_tokens) or 0
-                    completion += (meta and meta.completion_tokens) or 0
-                    answer = Answer(
-                        custom_id, outcome.reason.value, outcome.status_code, outcome.message, raw
-                    )
                 else:
-                    custom_id = outcome[0]
-                    prompt += outcome[4] or 0
-                    completion += outcome[5] or 0
-                    answer = Answer(custom_id, None, None, None, raw)
+                    outcome = classify(raw, source)
+                    custom_id, meta = outcome.custom_id, outcome.meta
+                    line_prompt = meta and meta.prompt_tokens
+                    line_completion = meta and meta.completion_tokens
+                    if isinstance(outcome, Unparsed):
+                        why = (outcome.reason.value, outcome.status_code, outcome.message)
+                        answer = (custom_id, *why, raw)
+                    else:
+                        answer = (outcome.custom_id, None, None, None, raw)
+                prompt += line_prompt or 0
+                completion += line_completion or 0
                 if custom_id is None or custom_id not in sends or custom_id in answers:
                     extra.append(raw)
                 else:
@@ -216,8 +278,8 @@ def classify_results(
         message = batch_error
     for custom_id in sends:
         if custom_id not in answers:
-            answers[custom_id] = Answer(custom_id, reason.value, None, message, None)
-    return list(answers.values()), extra, (prompt, completion)
+            answers[custom_id] = (custom_id, reason.value, None, message, None)
+    return Outcomes(list(answers.values())), extra, (prompt, completion)
 
 
 def over_limit(batch: Batch) -> bool:
