@@ -1,17 +1,31 @@
-"""Collecting: batches are fetched several at a time, yet recorded one by one, in order."""
+"""Collecting: batches are fetched several at a time and classified one ahead, yet recorded
+one by one, in order, each request with the outcome the tables give its line."""
 
+import gc
+import itertools
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import openai
+from pydantic import model_validator
 from test_submit import DATE, build_of
 
-from synth_assets.batch import TERMINAL
-from synth_assets.pipeline.collect import collect_batches
+from synth_assets.batch import (
+    TERMINAL,
+    LineClassifier,
+    Reason,
+    Unparsed,
+    download_file,
+    is_line,
+    iter_lines,
+)
+from synth_assets.localbatch.faults import FaultKind
+from synth_assets.pipeline.collect import classify_results, collect_batches
 from synth_assets.pipeline.plan import iter_manifest
-from synth_assets.pipeline.record import RequestRecord
+from synth_assets.pipeline.record import Answer, RequestRecord
 from synth_assets.pipeline.submit import submit_build
 from synth_assets.tasks import SPAM_TRIAGE
 
@@ -52,3 +66,138 @@ def test_batches_fetched_ahead_are_recorded_in_the_order_given(
         # Collected already: a second pass fetches and records nothing.
         again = collect_batches(client, record, SPAM_TRIAGE.response_model, order, tmp_path / "r2")
         assert again.collected == again.lost == [] and not (tmp_path / "r2").exists()
+
+
+def submitted_day(
+    tmp_path: Path, client: openai.OpenAI, record: RequestRecord, *, rows: int, per_file: int
+) -> list[str]:
+    """The batch ids of a submitted day of ``rows`` e-mails, once every batch is terminal."""
+    build = build_of(tmp_path, record, rows=rows, per_file=per_file)
+    submitted, _ = submit_build(client, record, SPAM_TRIAGE, DATE, build)
+    ids = [s.batch_id for s in submitted]
+    for batch_id in ids:
+        while client.batches.retrieve(batch_id).status not in TERMINAL:
+            time.sleep(0.05)
+    return ids
+
+
+# Every per-request fault the server can inject, at 8% each.
+EVERY_FAULT = ",".join(f"{k}=0.08" for k in FaultKind if k is not FaultKind.BATCH_FAILED)
+
+
+def test_each_request_is_recorded_with_the_outcome_the_tables_give_its_first_line(
+    tmp_path: Path,
+    start_localbatch: Callable[..., Any],
+    make_client: Callable[..., openai.OpenAI],
+) -> None:
+    client = make_client(start_localbatch(thread=True, faults=EVERY_FAULT, seed=5).base_url)
+    results = tmp_path / "results"
+    with RequestRecord(tmp_path / "record.sqlite", "local") as record:
+        ids = submitted_day(tmp_path, client, record, rows=300, per_file=100)
+
+        done = collect_batches(client, record, SPAM_TRIAGE.response_model, ids, results)
+
+        assert done.collected == ids
+        classify = LineClassifier(SPAM_TRIAGE.response_model)
+        reasons = set()
+        for batch_id in ids:
+            sends = record.sends(batch_id)
+            expected: dict[str, tuple[str | None, int | None, str | None]] = {}
+            for source in ("output", "error"):
+                path = results / f"{batch_id}.{source}.jsonl"
+                for raw in iter_lines(path) if path.exists() else []:
+                    if not is_line(raw):
+                        continue
+                    outcome = classify.decide(raw, source)
+                    if isinstance(outcome, Unparsed):
+                        why = (outcome.reason.value, outcome.status_code, outcome.message)
+                        expected.setdefault(outcome.custom_id or "", why)
+                    else:
+                        expected.setdefault(outcome[0], (None, None, None))
+            recorded = record.outcomes([s.hash for s in sends.values()])
+            for custom_id, send in sends.items():
+                outcome = recorded[send.hash]
+                got = (outcome.reason, outcome.status_code, outcome.message)
+                if custom_id in expected:
+                    assert got == expected[custom_id], custom_id
+                else:  # no line for it
+                    assert got[0] == Reason.MISSING, custom_id
+                reasons.add(got[0])
+        # The draws hit every kind of outcome (a duplicate's first answer parses).
+        assert reasons == {None} | {
+            r.value
+            for r in (
+                Reason.HTTP_ERROR, Reason.REQUEST_ERROR, Reason.INVALID_JSON,
+                Reason.SCHEMA_MISMATCH, Reason.REFUSAL, Reason.TRUNCATED,
+                Reason.CONTENT_FILTER, Reason.MISSING,
+            )
+        }  # fmt: skip
+
+
+def test_a_batch_s_outcomes_leave_nothing_per_line_for_the_garbage_collector(
+    tmp_path: Path,
+    start_localbatch: Callable[..., Any],
+    make_client: Callable[..., openai.OpenAI],
+) -> None:
+    """Tracked objects kept per line would make every full collection of the process
+    re-traverse them: at 50,000 lines a batch, about one full collection per batch."""
+    client = make_client(start_localbatch(thread=True).base_url)
+    with RequestRecord(tmp_path / "record.sqlite", "local") as record:
+        (batch_id,) = submitted_day(tmp_path, client, record, rows=600, per_file=600)
+        batch = client.batches.retrieve(batch_id)
+        assert batch.output_file_id is not None
+        output = tmp_path / "output.jsonl"
+        download_file(client, batch.output_file_id, output)
+        sends = record.custom_ids(batch_id)
+        model = SPAM_TRIAGE.response_model
+        classify_results(model, batch_id, [("output", output)], sends, "completed")  # warm-up
+
+        gc.collect()
+        before = len(gc.get_objects())
+        answers, extra, _ = classify_results(
+            model, batch_id, [("output", output)], sends, "completed"
+        )
+        gc.collect()
+        kept = len(gc.get_objects()) - before
+
+        assert len(answers) == 600 and extra == []
+        assert kept < 60
+        # Each outcome is an Answer when read.
+        assert {a.custom_id for a in answers} == sends
+        assert all(isinstance(a, Answer) and a.reason is None and a.line for a in answers)
+
+
+def test_the_next_batch_is_classified_while_a_batch_is_recorded(
+    tmp_path: Path,
+    start_localbatch: Callable[..., Any],
+    make_client: Callable[..., openai.OpenAI],
+) -> None:
+    client = make_client(start_localbatch(thread=True).base_url)
+    recording_first = threading.Event()  # the first batch's results are being recorded
+    classifying_second = threading.Event()  # a line of the second batch is being validated
+    lines_validated = itertools.count(1)
+    overlapped: list[bool] = []  # for the first batch recorded: was the second classified?
+
+    class Watched(SPAM_TRIAGE.response_model):  # type: ignore[misc,name-defined]
+        @model_validator(mode="after")
+        def watch(self) -> Any:
+            if next(lines_validated) == 11:  # the second batch's first line
+                recording_first.wait(timeout=10)
+                if recording_first.is_set():
+                    classifying_second.set()
+            return self
+
+    class WatchedRecord(RequestRecord):
+        def record_results(self, *args: Any, **kwargs: Any) -> bool:
+            if not overlapped:
+                recording_first.set()
+                overlapped.append(classifying_second.wait(timeout=10))
+            return super().record_results(*args, **kwargs)
+
+    with WatchedRecord(tmp_path / "record.sqlite", "local") as record:
+        ids = submitted_day(tmp_path, client, record, rows=30, per_file=10)
+
+        done = collect_batches(client, record, Watched, ids, tmp_path / "results")
+
+        assert done.collected == ids
+        assert overlapped == [True]
