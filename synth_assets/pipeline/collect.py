@@ -115,10 +115,13 @@ def collect_batches(
             fetched = fetch.result() if fetch.exception() is None else None
             batch = fetched.batch if fetched else None
             if fetched and batch and batch.status in TERMINAL and not over_limit(batch):
-                sends = record.custom_ids(batch_id)  # read here: the connection is this thread's
+                # Read here, not in the classifier thread: the record's connection is this
+                # thread's, and lines that thread made would be kept in its own malloc arena,
+                # out of reach of this thread's later allocations (RSS would grow by a batch).
+                sends = record.custom_ids(batch_id)
                 classified = classifier.submit(
-                    classify_results, response_model, batch_id, fetched.files, sends,
-                    batch.status, batch_error_summary(batch),
+                    _classify_blocks, response_model, batch_id, _read_blocks(fetched.files),
+                    sends, batch.status, batch_error_summary(batch),
                 )  # fmt: skip
             if previous is not None:
                 _record_turn(client, record, previous, results_dir, done, log, prune)
@@ -241,38 +244,56 @@ def classify_results(
     """One outcome per request of the batch (first line wins), the extra lines, and the
     input and output tokens the lines report. ``sends``: the custom_ids the batch was sent
     (a set, or the record's ``sends`` mapping)."""
+    blocks = _read_blocks(files)
+    return _classify_blocks(response_model, batch_id, blocks, sends, status, batch_error)
+
+
+def _read_blocks(files: Iterable[tuple[str, Path]]) -> list[tuple[str, list[bytes]]]:
+    """The lines of a batch's result files, by source, in blocks (held whole, as the
+    outcomes hold them anyway: one batch, bounded)."""
+    return [(source, lines) for source, path in files for lines in iter_blocks(path)]
+
+
+def _classify_blocks(
+    response_model: type[BaseModel],
+    batch_id: str,
+    blocks: Iterable[tuple[str, list[bytes]]],
+    sends: Collection[str],
+    status: str,
+    batch_error: str | None,
+) -> tuple[Outcomes, list[bytes], tuple[int, int]]:
+    """:func:`classify_results` over the lines of the files, by source, in blocks."""
     classifier = LineClassifier(response_model, batch_id)
     answers: dict[str, _AnswerRow] = {}
     extra: list[bytes] = []
     prompt = completion = 0
     fast_check, classify = classifier.fast_check, classifier.classify
-    for source, path in files:
-        for lines in iter_blocks(path):
-            for raw in lines:
-                # The outcome as the tables decide it (LineClassifier.decide), each line
-                # parsed once: the common valid line on the fast path, any other in full.
-                fast = fast_check(raw)
-                if fast is not None:
-                    custom_id, line_prompt, line_completion = fast
-                    answer = (custom_id, None, None, None, raw)
-                elif not is_line(raw):
-                    continue
+    for source, lines in blocks:
+        for raw in lines:
+            # The outcome as the tables decide it (LineClassifier.decide), each line
+            # parsed once: the common valid line on the fast path, any other in full.
+            fast = fast_check(raw)
+            if fast is not None:
+                custom_id, line_prompt, line_completion = fast
+                answer = (custom_id, None, None, None, raw)
+            elif not is_line(raw):
+                continue
+            else:
+                outcome = classify(raw, source)
+                custom_id, meta = outcome.custom_id, outcome.meta
+                line_prompt = meta and meta.prompt_tokens
+                line_completion = meta and meta.completion_tokens
+                if isinstance(outcome, Unparsed):
+                    why = (outcome.reason.value, outcome.status_code, outcome.message)
+                    answer = (custom_id, *why, raw)
                 else:
-                    outcome = classify(raw, source)
-                    custom_id, meta = outcome.custom_id, outcome.meta
-                    line_prompt = meta and meta.prompt_tokens
-                    line_completion = meta and meta.completion_tokens
-                    if isinstance(outcome, Unparsed):
-                        why = (outcome.reason.value, outcome.status_code, outcome.message)
-                        answer = (custom_id, *why, raw)
-                    else:
-                        answer = (outcome.custom_id, None, None, None, raw)
-                prompt += line_prompt or 0
-                completion += line_completion or 0
-                if custom_id is None or custom_id not in sends or custom_id in answers:
-                    extra.append(raw)
-                else:
-                    answers[custom_id] = answer
+                    answer = (outcome.custom_id, None, None, None, raw)
+            prompt += line_prompt or 0
+            completion += line_completion or 0
+            if custom_id is None or custom_id not in sends or custom_id in answers:
+                extra.append(raw)
+            else:
+                answers[custom_id] = answer
     reason, message = _UNANSWERED.get(status, _MISSING)
     if reason is Reason.BATCH_FAILED and batch_error:
         message = batch_error
