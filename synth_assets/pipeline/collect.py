@@ -12,7 +12,6 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import starmap
 from pathlib import Path
 
 import openai
@@ -27,7 +26,7 @@ from synth_assets.batch import (
     batch_error_summary,
     download_file,
     is_line,
-    iter_blocks,
+    iter_lines,
 )
 
 from .prune import prune_batch
@@ -43,8 +42,12 @@ _MISSING = (Reason.MISSING, "requested, but in neither the output nor the error 
 # Batches retrieved and downloaded at once, ahead of the one being recorded (HTTP: the
 # threads wait on the network side by side; a remote Batch API serves files slowly).
 FETCH_WORKERS = 4
-# An Answer's fields, as a plain tuple (see Outcomes).
-_AnswerRow = tuple[str, str | None, int | None, str | None, bytes | None]
+# An Answer's fields as a plain tuple (see Outcomes), its line as its number among the
+# lines of the batch's files (None: no line).
+_AnswerRow = tuple[str, str | None, int | None, str | None, int | None]
+# Result files are read in blocks of this size while classified: what a classifier thread
+# allocates stays in its own malloc arena (see collect_batches), so it allocates little.
+_BLOCK = 1 << 20
 
 
 @dataclass
@@ -60,23 +63,34 @@ class Collected:
 
 
 class Outcomes:
-    """A batch's outcomes, one per request: each :class:`Answer` is made as it is read.
+    """A batch's outcomes, one per request: each :class:`Answer` is made as it is read,
+    with its line read again from the batch's result files (which must still be there).
 
-    Until then they are plain tuples, which the cyclic GC stops tracking at its first look;
-    50,000 ``Answer`` objects (a tuple subclass, always tracked) would instead pile up in
-    its oldest generation and make it re-traverse the whole heap batch after batch.
+    Until then an outcome is a plain tuple, with the number of its line: the cyclic GC
+    stops tracking such a tuple at its first look (50,000 ``Answer`` objects, a tuple
+    subclass, would pile up in its oldest generation and make it re-traverse the whole heap
+    batch after batch), and the lines of a batch are in memory only while it is recorded.
     """
 
-    __slots__ = ("_rows",)
+    __slots__ = ("_files", "_rows")
 
-    def __init__(self, rows: list[_AnswerRow]):
-        self._rows = rows
+    def __init__(self, files: list[Path], rows: list[_AnswerRow]):
+        self._files = files
+        self._rows = rows  # lines in file order, then the requests with no line
 
     def __len__(self) -> int:
         return len(self._rows)
 
     def __iter__(self) -> Iterator[Answer]:
-        return starmap(Answer, self._rows)
+        lines = (line for path in self._files for line in iter_lines(path))
+        number, line = -1, b""
+        for custom_id, reason, status_code, message, at in self._rows:
+            if at is None:
+                yield Answer(custom_id, reason, status_code, message, None)
+                continue
+            while number < at:
+                number, line = number + 1, next(lines)
+            yield Answer(custom_id, reason, status_code, message, line)
 
 
 def collect_batches(
@@ -106,8 +120,10 @@ def collect_batches(
     ):
         # A batch is classified (in the classifier thread) while the one before it is
         # recorded here: SQLite works, and waits on the disk, without holding the GIL. The
-        # lines of two batches at most are in memory; the record is written from this
-        # thread only, in the order of ``batch_ids``.
+        # record is written from this thread only, in the order of ``batch_ids``. The lines
+        # of the batch being recorded are read again here (see Outcomes): memory the
+        # classifier thread frees stays in its own malloc arena, out of reach of this
+        # thread's later allocations, so it never holds a batch's lines.
         previous: _Turn | None = None
         for batch_id, fetch in fetches:
             classified = None
@@ -115,13 +131,10 @@ def collect_batches(
             fetched = fetch.result() if fetch.exception() is None else None
             batch = fetched.batch if fetched else None
             if fetched and batch and batch.status in TERMINAL and not over_limit(batch):
-                # Read here, not in the classifier thread: the record's connection is this
-                # thread's, and lines that thread made would be kept in its own malloc arena,
-                # out of reach of this thread's later allocations (RSS would grow by a batch).
-                sends = record.custom_ids(batch_id)
+                sends = record.custom_ids(batch_id)  # read here: the connection is this thread's
                 classified = classifier.submit(
-                    _classify_blocks, response_model, batch_id, _read_blocks(fetched.files),
-                    sends, batch.status, batch_error_summary(batch),
+                    classify_results, response_model, batch_id, fetched.files, sends,
+                    batch.status, batch_error_summary(batch),
                 )  # fmt: skip
             if previous is not None:
                 _record_turn(client, record, previous, results_dir, done, log, prune)
@@ -243,39 +256,25 @@ def classify_results(
 ) -> tuple[Outcomes, list[bytes], tuple[int, int]]:
     """One outcome per request of the batch (first line wins), the extra lines, and the
     input and output tokens the lines report. ``sends``: the custom_ids the batch was sent
-    (a set, or the record's ``sends`` mapping)."""
-    blocks = _read_blocks(files)
-    return _classify_blocks(response_model, batch_id, blocks, sends, status, batch_error)
-
-
-def _read_blocks(files: Iterable[tuple[str, Path]]) -> list[tuple[str, list[bytes]]]:
-    """The lines of a batch's result files, by source, in blocks (held whole, as the
-    outcomes hold them anyway: one batch, bounded)."""
-    return [(source, lines) for source, path in files for lines in iter_blocks(path)]
-
-
-def _classify_blocks(
-    response_model: type[BaseModel],
-    batch_id: str,
-    blocks: Iterable[tuple[str, list[bytes]]],
-    sends: Collection[str],
-    status: str,
-    batch_error: str | None,
-) -> tuple[Outcomes, list[bytes], tuple[int, int]]:
-    """:func:`classify_results` over the lines of the files, by source, in blocks."""
+    (a set, or the record's ``sends`` mapping). The outcomes read their lines from
+    ``files`` again when iterated: record them before the files go."""
     classifier = LineClassifier(response_model, batch_id)
     answers: dict[str, _AnswerRow] = {}
     extra: list[bytes] = []
     prompt = completion = 0
     fast_check, classify = classifier.fast_check, classifier.classify
-    for source, lines in blocks:
-        for raw in lines:
+    paths: list[Path] = []
+    number = -1  # of the line among the lines of the files
+    for source, path in files:
+        paths.append(path)
+        for raw in iter_lines(path, block=_BLOCK):
+            number += 1
             # The outcome as the tables decide it (LineClassifier.decide), each line
             # parsed once: the common valid line on the fast path, any other in full.
             fast = fast_check(raw)
             if fast is not None:
                 custom_id, line_prompt, line_completion = fast
-                answer = (custom_id, None, None, None, raw)
+                answer = (custom_id, None, None, None, number)
             elif not is_line(raw):
                 continue
             else:
@@ -285,9 +284,9 @@ def _classify_blocks(
                 line_completion = meta and meta.completion_tokens
                 if isinstance(outcome, Unparsed):
                     why = (outcome.reason.value, outcome.status_code, outcome.message)
-                    answer = (custom_id, *why, raw)
+                    answer = (custom_id, *why, number)
                 else:
-                    answer = (outcome.custom_id, None, None, None, raw)
+                    answer = (outcome.custom_id, None, None, None, number)
             prompt += line_prompt or 0
             completion += line_completion or 0
             if custom_id is None or custom_id not in sends or custom_id in answers:
@@ -300,7 +299,7 @@ def _classify_blocks(
     for custom_id in sends:
         if custom_id not in answers:
             answers[custom_id] = (custom_id, reason.value, None, message, None)
-    return Outcomes(list(answers.values())), extra, (prompt, completion)
+    return Outcomes(paths, list(answers.values())), extra, (prompt, completion)
 
 
 def over_limit(batch: Batch) -> bool:

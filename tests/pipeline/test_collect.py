@@ -102,7 +102,8 @@ def test_each_request_is_recorded_with_the_outcome_the_tables_give_its_first_lin
         reasons = set()
         for batch_id in ids:
             sends = record.sends(batch_id)
-            expected: dict[str, tuple[str | None, int | None, str | None]] = {}
+            # custom_id -> (reason, status code, message, line) of its first line
+            expected: dict[str, tuple[str | None, int | None, str | None, bytes | None]] = {}
             for source in ("output", "error"):
                 path = results / f"{batch_id}.{source}.jsonl"
                 for raw in iter_lines(path) if path.exists() else []:
@@ -110,18 +111,19 @@ def test_each_request_is_recorded_with_the_outcome_the_tables_give_its_first_lin
                         continue
                     outcome = classify.decide(raw, source)
                     if isinstance(outcome, Unparsed):
-                        why = (outcome.reason.value, outcome.status_code, outcome.message)
+                        why = (outcome.reason.value, outcome.status_code, outcome.message, raw)
                         expected.setdefault(outcome.custom_id or "", why)
                     else:
-                        expected.setdefault(outcome[0], (None, None, None))
-            recorded = record.outcomes([s.hash for s in sends.values()])
+                        expected.setdefault(outcome[0], (None, None, None, raw))
+            hashes = [s.hash for s in sends.values()]
+            recorded, lines = record.outcomes(hashes), record.lines(hashes)
             for custom_id, send in sends.items():
                 outcome = recorded[send.hash]
-                got = (outcome.reason, outcome.status_code, outcome.message)
+                got = (outcome.reason, outcome.status_code, outcome.message, lines.get(send.hash))
                 if custom_id in expected:
                     assert got == expected[custom_id], custom_id
                 else:  # no line for it
-                    assert got[0] == Reason.MISSING, custom_id
+                    assert got[0] == Reason.MISSING and got[3] is None, custom_id
                 reasons.add(got[0])
         # The draws hit every kind of outcome (a duplicate's first answer parses).
         assert reasons == {None} | {
@@ -201,3 +203,35 @@ def test_the_next_batch_is_classified_while_a_batch_is_recorded(
 
         assert done.collected == ids
         assert overlapped == [True]
+
+
+def test_each_outcome_carries_its_own_first_line_whatever_lies_between(
+    tmp_path: Path,
+    start_localbatch: Callable[..., Any],
+    make_client: Callable[..., openai.OpenAI],
+) -> None:
+    client = make_client(start_localbatch(thread=True).base_url)
+    with RequestRecord(tmp_path / "record.sqlite", "local") as record:
+        (batch_id,) = submitted_day(tmp_path, client, record, rows=4, per_file=4)
+        batch = client.batches.retrieve(batch_id)
+        assert batch.output_file_id is not None
+        served = tmp_path / "served.jsonl"
+        download_file(client, batch.output_file_id, served)
+        a, b, c, _ = list(iter_lines(served))  # the fourth request gets no line
+        # Served lines rearranged with what a file may also hold: a CRLF ending, blank
+        # lines, a second answer, a line that is not JSON; an error file after it.
+        output = tmp_path / "output.jsonl"
+        output.write_bytes(b"\n".join([a + b"\r", b"", b"not json", b, a, b"  ", c]) + b"\n")
+        error = tmp_path / "error.jsonl"
+        error.write_bytes(b + b"\n")
+        files = [("output", output), ("error", error)]
+
+        answers, extra, _ = classify_results(
+            SPAM_TRIAGE.response_model, batch_id, files, record.custom_ids(batch_id), "completed"
+        )
+
+        lines = {answer.custom_id: answer.line for answer in answers}
+        classify = LineClassifier(SPAM_TRIAGE.response_model)
+        first = {classify.fast_row(line)[0]: line for line in (a, b, c)}  # type: ignore[index]
+        assert lines == {i: first.get(i) for i in record.custom_ids(batch_id)}
+        assert extra == [b"not json", a, b]
