@@ -26,6 +26,7 @@ from synth_assets.batch import (
     batch_error_summary,
     download_file,
     is_line,
+    iter_blocks,
     iter_lines,
 )
 
@@ -82,15 +83,24 @@ class Outcomes:
         return len(self._rows)
 
     def __iter__(self) -> Iterator[Answer]:
-        lines = (line for path in self._files for line in iter_lines(path))
-        number, line = -1, b""
-        for custom_id, reason, status_code, message, at in self._rows:
-            if at is None:
-                yield Answer(custom_id, reason, status_code, message, None)
-                continue
-            while number < at:
-                number, line = number + 1, next(lines)
-            yield Answer(custom_id, reason, status_code, message, line)
+        rows = iter(self._rows)
+        row = next(rows, None)
+        first = 0  # the number of the block's first line
+        for path in self._files:
+            for lines in iter_blocks(path):
+                end = first + len(lines)
+                # The rows whose line is in this block (in order: numbers only grow).
+                while row is not None and (at := row[4]) is not None and at < end:
+                    custom_id, reason, status_code, message, _ = row
+                    yield Answer(custom_id, reason, status_code, message, lines[at - first])
+                    row = next(rows, None)
+                first = end
+        while row is not None:  # the requests with no line come last
+            custom_id, reason, status_code, message, at = row
+            if at is not None:
+                raise RuntimeError(f"a result file of {self._files} changed since classified")
+            yield Answer(custom_id, reason, status_code, message, None)
+            row = next(rows, None)
 
 
 def collect_batches(
