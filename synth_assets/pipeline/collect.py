@@ -117,6 +117,7 @@ def collect_batches(
     """Record the results of every terminal batch among ``batch_ids`` not collected yet.
 
     Up to ``workers`` batches are retrieved and downloaded at once, ahead of the one being
+    recorded, and the next batch's lines are classified (in a second thread) while one is
     recorded; results go into the record from this thread only, one batch per transaction,
     in the order of ``batch_ids``. With ``prune``, each batch's files are deleted once it
     is recorded (see prune.py).
