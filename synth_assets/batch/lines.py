@@ -61,10 +61,9 @@ def is_line(raw: bytes) -> bool:
     return bool(raw) and not raw.isspace()
 
 
-def iter_lines(path: str | os.PathLike[str], block: int = BLOCK) -> Iterator[bytes]:
-    """Yield every line of ``path`` (without newline) in order, read ``block`` bytes at a
-    time."""
-    for lines in iter_blocks(path, block):
+def iter_lines(path: str | os.PathLike[str]) -> Iterator[bytes]:
+    """Yield every line of ``path`` (without newline) in order."""
+    for lines in iter_blocks(path):
         yield from lines
 
 

@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import starmap
 from pathlib import Path
 
 import openai
@@ -27,7 +28,6 @@ from synth_assets.batch import (
     download_file,
     is_line,
     iter_blocks,
-    iter_lines,
 )
 
 from .prune import prune_batch
@@ -43,12 +43,8 @@ _MISSING = (Reason.MISSING, "requested, but in neither the output nor the error 
 # Batches retrieved and downloaded at once, ahead of the one being recorded (HTTP: the
 # threads wait on the network side by side; a remote Batch API serves files slowly).
 FETCH_WORKERS = 4
-# An Answer's fields as a plain tuple (see Outcomes), its line as its number among the
-# lines of the batch's files (None: no line).
-_AnswerRow = tuple[str, str | None, int | None, str | None, int | None]
-# Result files are read in blocks of this size while classified: what a classifier thread
-# allocates stays in its own malloc arena (see collect_batches), so it allocates little.
-_BLOCK = 1 << 20
+# An Answer's fields, as a plain tuple (see Outcomes).
+_AnswerRow = tuple[str, str | None, int | None, str | None, bytes | None]
 
 
 @dataclass
@@ -64,43 +60,24 @@ class Collected:
 
 
 class Outcomes:
-    """A batch's outcomes, one per request: each :class:`Answer` is made as it is read,
-    with its line read again from the batch's result files (which must still be there).
+    """A batch's outcomes, one per request: each :class:`Answer` is made as it is read.
 
-    Until then an outcome is a plain tuple, with the number of its line: the cyclic GC
-    stops tracking such a tuple at its first look (50,000 ``Answer`` objects, a tuple
-    subclass, would pile up in its oldest generation and make it re-traverse the whole heap
-    batch after batch), and the lines of a batch are in memory only while it is recorded.
+    Until then an outcome is a plain tuple, which the cyclic GC stops tracking at its first
+    look. 50,000 ``Answer`` objects (a tuple subclass, always tracked) would instead pile up
+    in its oldest generation and set off a full collection, a traversal of the whole heap,
+    about once a batch.
     """
 
-    __slots__ = ("_files", "_rows")
+    __slots__ = ("_rows",)
 
-    def __init__(self, files: list[Path], rows: list[_AnswerRow]):
-        self._files = files
-        self._rows = rows  # lines in file order, then the requests with no line
+    def __init__(self, rows: list[_AnswerRow]):
+        self._rows = rows
 
     def __len__(self) -> int:
         return len(self._rows)
 
     def __iter__(self) -> Iterator[Answer]:
-        rows = iter(self._rows)
-        row = next(rows, None)
-        first = 0  # the number of the block's first line
-        for path in self._files:
-            for lines in iter_blocks(path):
-                end = first + len(lines)
-                # The rows whose line is in this block (in order: numbers only grow).
-                while row is not None and (at := row[4]) is not None and at < end:
-                    custom_id, reason, status_code, message, _ = row
-                    yield Answer(custom_id, reason, status_code, message, lines[at - first])
-                    row = next(rows, None)
-                first = end
-        while row is not None:  # the requests with no line come last
-            custom_id, reason, status_code, message, at = row
-            if at is not None:
-                raise RuntimeError(f"a result file of {self._files} changed since classified")
-            yield Answer(custom_id, reason, status_code, message, None)
-            row = next(rows, None)
+        return starmap(Answer, self._rows)
 
 
 def collect_batches(
@@ -117,7 +94,6 @@ def collect_batches(
     """Record the results of every terminal batch among ``batch_ids`` not collected yet.
 
     Up to ``workers`` batches are retrieved and downloaded at once, ahead of the one being
-    recorded, and the next batch's lines are classified (in a second thread) while one is
     recorded; results go into the record from this thread only, one batch per transaction,
     in the order of ``batch_ids``. With ``prune``, each batch's files are deleted once it
     is recorded (see prune.py).
@@ -125,86 +101,48 @@ def collect_batches(
     done = Collected()
     todo = [b for b in batch_ids if (known := record.batch(b)) and known.collected is None]
     # Closed on the way out, error or not: fetches not started yet are dropped at once.
-    with (
-        contextlib.closing(_fetches_in_order(client, todo, results_dir, workers)) as fetches,
-        ThreadPoolExecutor(1, thread_name_prefix="collect-classify") as classifier,
-    ):
-        # A batch is classified (in the classifier thread) while the one before it is
-        # recorded here: SQLite works, and waits on the disk, without holding the GIL. The
-        # record is written from this thread only, in the order of ``batch_ids``. The lines
-        # of the batch being recorded are read again here (see Outcomes): memory the
-        # classifier thread frees stays in its own malloc arena, out of reach of this
-        # thread's later allocations, so it never holds a batch's lines.
-        previous: _Turn | None = None
-        for batch_id, fetch in fetches:
-            classified = None
-            # A failed fetch raises in its batch's turn, after the batches before it.
-            fetched = fetch.result() if fetch.exception() is None else None
-            batch = fetched.batch if fetched else None
-            if fetched and batch and batch.status in TERMINAL and not over_limit(batch):
-                sends = record.custom_ids(batch_id)  # read here: the connection is this thread's
-                classified = classifier.submit(
-                    classify_results, response_model, batch_id, fetched.files, sends,
-                    batch.status, batch_error_summary(batch),
-                )  # fmt: skip
-            if previous is not None:
-                _record_turn(client, record, previous, results_dir, done, log, prune)
-            previous = _Turn(batch_id, fetch, classified)
-        if previous is not None:
-            _record_turn(client, record, previous, results_dir, done, log, prune)
+    with contextlib.closing(_fetched_in_order(client, todo, results_dir, workers)) as fetches:
+        for batch_id, fetched in fetches:
+            batch = fetched.batch
+            if batch is None:
+                record.forget_lost(batch_id)
+                done.lost.append(batch_id)
+                log(
+                    f"batch {batch_id} is unknown to the Batch API; its requests will be sent again"
+                )
+                continue
+            if batch.status not in TERMINAL:
+                record.set_status(batch_id, batch.status)
+                done.running.append(batch_id)
+                continue
+            if over_limit(batch):
+                # Not a failure of its requests: the provider had no room. They are sent again
+                # once there is (never batch_failed rows).
+                record.forget_lost(batch_id, status="failed")
+                done.over_limit.append(batch_id)
+                log(f"batch {batch_id} was refused for the enqueued-token limit; its requests wait")
+                continue
+            done.bytes += fetched.bytes
+            answers, extra, usage = classify_results(
+                response_model,
+                batch_id,
+                fetched.files,
+                record.custom_ids(batch_id),
+                batch.status,
+                batch_error_summary(batch),
+            )
+            if record.record_results(batch_id, batch.status, answers, extra, usage):
+                done.collected.append(batch_id)
+                log(
+                    f"batch {batch_id} ({batch.status}): {len(answers)} outcomes recorded"
+                    + (f", {len(extra)} extra lines" if extra else "")
+                )
+            del answers, extra  # a batch's lines: not kept while the next one is classified
+            # -- pruning (prune.py): the record holds the batch now; its files are not needed.
+            if prune:
+                pruned = prune_batch(client, record, batch, results_dir, log)
+                log(f"batch {batch_id}: {pruned.describe()}")
     return done
-
-
-@dataclass(frozen=True, slots=True)
-class _Turn:
-    """A batch waiting for its turn to be recorded: its fetch, and the classification of
-    its lines (running in the classifier thread) when it is terminal."""
-
-    batch_id: str
-    fetch: "Future[_Fetched]"
-    classified: Future[tuple[Outcomes, list[bytes], tuple[int, int]]] | None
-
-
-def _record_turn(
-    client: openai.OpenAI,
-    record: RequestRecord,
-    turn: _Turn,
-    results_dir: Path,
-    done: Collected,
-    log: Callable[[str], None],
-    prune: bool,
-) -> None:
-    """Record what one fetched batch says (one transaction), then prune its files."""
-    batch_id, fetched = turn.batch_id, turn.fetch.result()
-    batch = fetched.batch
-    if batch is None:
-        record.forget_lost(batch_id)
-        done.lost.append(batch_id)
-        log(f"batch {batch_id} is unknown to the Batch API; its requests will be sent again")
-        return
-    if batch.status not in TERMINAL:
-        record.set_status(batch_id, batch.status)
-        done.running.append(batch_id)
-        return
-    if turn.classified is None:  # terminal, yet nothing to classify: over the limit
-        # Not a failure of its requests: the provider had no room. They are sent again
-        # once there is (never batch_failed rows).
-        record.forget_lost(batch_id, status="failed")
-        done.over_limit.append(batch_id)
-        log(f"batch {batch_id} was refused for the enqueued-token limit; its requests wait")
-        return
-    done.bytes += fetched.bytes
-    answers, extra, usage = turn.classified.result()
-    if record.record_results(batch_id, batch.status, answers, extra, usage):
-        done.collected.append(batch_id)
-        log(
-            f"batch {batch_id} ({batch.status}): {len(answers)} outcomes recorded"
-            + (f", {len(extra)} extra lines" if extra else "")
-        )
-    # -- pruning (prune.py): the record holds the batch now; its files are not needed.
-    if prune:
-        pruned = prune_batch(client, record, batch, results_dir, log)
-        log(f"batch {batch_id}: {pruned.describe()}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,12 +172,12 @@ def _fetch(client: openai.OpenAI, batch_id: str, results_dir: Path) -> _Fetched:
     return _Fetched(batch, files, nbytes)
 
 
-def _fetches_in_order(
+def _fetched_in_order(
     client: openai.OpenAI, batch_ids: Sequence[str], results_dir: Path, workers: int
-) -> Iterator[tuple[str, Future[_Fetched]]]:
+) -> Iterator[tuple[str, _Fetched]]:
     """Each batch of ``batch_ids`` with its fetch, in order, fetching up to ``workers``
     ahead (the openai client is thread-safe; only HTTP and file writes run in the threads).
-    A fetch's error is the caller's to raise, in its batch's turn."""
+    A failed fetch raises when its batch's turn comes, after the batches before it."""
     if workers < 1:
         raise ValueError("workers must be at least 1")
     with ThreadPoolExecutor(workers, thread_name_prefix="collect-fetch") as pool:
@@ -251,7 +189,8 @@ def _fetches_in_order(
                     ahead.append((batch_id, pool.submit(_fetch, client, batch_id, results_dir)))
                 if not ahead:
                     return
-                yield ahead.popleft()
+                batch_id, future = ahead.popleft()
+                yield batch_id, future.result()
         finally:
             for _, future in ahead:  # the caller stopped: fetch no further
                 future.cancel()
@@ -267,50 +206,46 @@ def classify_results(
 ) -> tuple[Outcomes, list[bytes], tuple[int, int]]:
     """One outcome per request of the batch (first line wins), the extra lines, and the
     input and output tokens the lines report. ``sends``: the custom_ids the batch was sent
-    (a set, or the record's ``sends`` mapping). The outcomes read their lines from
-    ``files`` again when iterated: record them before the files go."""
+    (a set, or the record's ``sends`` mapping)."""
     classifier = LineClassifier(response_model, batch_id)
     answers: dict[str, _AnswerRow] = {}
     extra: list[bytes] = []
     prompt = completion = 0
     fast_check, classify = classifier.fast_check, classifier.classify
-    paths: list[Path] = []
-    number = -1  # of the line among the lines of the files
     for source, path in files:
-        paths.append(path)
-        for raw in iter_lines(path, block=_BLOCK):
-            number += 1
-            # The outcome as the tables decide it (LineClassifier.decide), each line
-            # parsed once: the common valid line on the fast path, any other in full.
-            fast = fast_check(raw)
-            if fast is not None:
-                custom_id, line_prompt, line_completion = fast
-                answer = (custom_id, None, None, None, number)
-            elif not is_line(raw):
-                continue
-            else:
-                outcome = classify(raw, source)
-                custom_id, meta = outcome.custom_id, outcome.meta
-                line_prompt = meta and meta.prompt_tokens
-                line_completion = meta and meta.completion_tokens
-                if isinstance(outcome, Unparsed):
-                    why = (outcome.reason.value, outcome.status_code, outcome.message)
-                    answer = (custom_id, *why, number)
+        for lines in iter_blocks(path):
+            for raw in lines:
+                # The outcome as the tables decide it (LineClassifier.decide), each line
+                # parsed once: the common valid line on the fast path, any other in full.
+                fast = fast_check(raw)
+                if fast is not None:
+                    custom_id, line_prompt, line_completion = fast
+                    answer = (custom_id, None, None, None, raw)
+                elif not is_line(raw):
+                    continue
                 else:
-                    answer = (outcome.custom_id, None, None, None, number)
-            prompt += line_prompt or 0
-            completion += line_completion or 0
-            if custom_id is None or custom_id not in sends or custom_id in answers:
-                extra.append(raw)
-            else:
-                answers[custom_id] = answer
+                    outcome = classify(raw, source)
+                    custom_id, meta = outcome.custom_id, outcome.meta
+                    line_prompt = meta and meta.prompt_tokens
+                    line_completion = meta and meta.completion_tokens
+                    if isinstance(outcome, Unparsed):
+                        why = (outcome.reason.value, outcome.status_code, outcome.message)
+                        answer = (custom_id, *why, raw)
+                    else:
+                        answer = (outcome.custom_id, None, None, None, raw)
+                prompt += line_prompt or 0
+                completion += line_completion or 0
+                if custom_id is None or custom_id not in sends or custom_id in answers:
+                    extra.append(raw)
+                else:
+                    answers[custom_id] = answer
     reason, message = _UNANSWERED.get(status, _MISSING)
     if reason is Reason.BATCH_FAILED and batch_error:
         message = batch_error
     for custom_id in sends:
         if custom_id not in answers:
             answers[custom_id] = (custom_id, reason.value, None, message, None)
-    return Outcomes(paths, list(answers.values())), extra, (prompt, completion)
+    return Outcomes(list(answers.values())), extra, (prompt, completion)
 
 
 def over_limit(batch: Batch) -> bool:

@@ -1,16 +1,13 @@
-"""Collecting: batches are fetched several at a time and classified one ahead, yet recorded
-one by one, in order, each request with the outcome the tables give its line."""
+"""Collecting: batches are fetched several at a time, yet recorded one by one, in order, each
+request with the outcome the tables give its first line."""
 
 import gc
-import itertools
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import openai
-from pydantic import model_validator
 from test_submit import DATE, build_of
 
 from synth_assets.batch import (
@@ -167,42 +164,6 @@ def test_a_batch_s_outcomes_leave_nothing_per_line_for_the_garbage_collector(
         # Each outcome is an Answer when read.
         assert {a.custom_id for a in answers} == sends
         assert all(isinstance(a, Answer) and a.reason is None and a.line for a in answers)
-
-
-def test_the_next_batch_is_classified_while_a_batch_is_recorded(
-    tmp_path: Path,
-    start_localbatch: Callable[..., Any],
-    make_client: Callable[..., openai.OpenAI],
-) -> None:
-    client = make_client(start_localbatch(thread=True).base_url)
-    recording_first = threading.Event()  # the first batch's results are being recorded
-    classifying_second = threading.Event()  # a line of the second batch is being validated
-    lines_validated = itertools.count(1)
-    overlapped: list[bool] = []  # for the first batch recorded: was the second classified?
-
-    class Watched(SPAM_TRIAGE.response_model):  # type: ignore[misc,name-defined]
-        @model_validator(mode="after")
-        def watch(self) -> Any:
-            if next(lines_validated) == 11:  # the second batch's first line
-                recording_first.wait(timeout=10)
-                if recording_first.is_set():
-                    classifying_second.set()
-            return self
-
-    class WatchedRecord(RequestRecord):
-        def record_results(self, *args: Any, **kwargs: Any) -> bool:
-            if not overlapped:
-                recording_first.set()
-                overlapped.append(classifying_second.wait(timeout=10))
-            return super().record_results(*args, **kwargs)
-
-    with WatchedRecord(tmp_path / "record.sqlite", "local") as record:
-        ids = submitted_day(tmp_path, client, record, rows=30, per_file=10)
-
-        done = collect_batches(client, record, Watched, ids, tmp_path / "results")
-
-        assert done.collected == ids
-        assert overlapped == [True]
 
 
 def test_each_outcome_carries_its_own_first_line_whatever_lies_between(
