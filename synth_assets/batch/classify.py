@@ -204,18 +204,23 @@ class LineClassifier:
             fast_envelope(response_model, tools=True).validate_json,
         ]
 
-    def fast_row(self, raw: bytes) -> ParsedRow | None:
-        """The common line in one pydantic-core call, as a :data:`ParsedRow`; None for any
-        other line (which :meth:`classify` then handles)."""
+    def _fast_line(self, raw: bytes) -> dict[str, Any] | None:
+        """The common line's values (its answer validated), or None for any other line."""
         for index, validate in enumerate(self._fast):
             try:
-                line = validate(raw)
+                line: dict[str, Any] = validate(raw)
             except ValidationError:
                 continue
             if index:
                 self._fast.insert(0, self._fast.pop(index))
-            break
-        else:
+            return line
+        return None
+
+    def fast_row(self, raw: bytes) -> ParsedRow | None:
+        """The common line in one pydantic-core call, as a :data:`ParsedRow`; None for any
+        other line (which :meth:`classify` then handles)."""
+        line = self._fast_line(raw)
+        if line is None:
             return None
         get = line.get
         prompt, completion, total = (
@@ -234,6 +239,16 @@ class LineClassifier:
             completion,
             total,
         )
+
+    def fast_check(self, raw: bytes) -> tuple[str, int | None, int | None] | None:
+        """The custom_id, prompt and completion tokens of a line that :meth:`decide` finds
+        parsed on its fast path (no row built: for callers that keep the line, not the
+        answer); None for any other line, which :meth:`classify` then handles."""
+        line = self._fast_line(raw)
+        if line is None:
+            return None
+        get = line.get
+        return line["custom_id"], get("prompt_tokens"), get("completion_tokens")
 
     def decide(self, raw: bytes, source: str) -> ParsedRow | Unparsed:
         """The outcome of one line: its parsed row, or the unparsed record saying why.

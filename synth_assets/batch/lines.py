@@ -28,11 +28,15 @@ def iter_blocks(path: str | os.PathLike[str], block: int = BLOCK) -> Iterator[li
             if cut < 0:
                 carry += view[:size]
                 continue
-            lines = bytes(view[:cut]).split(b"\n")
+            data = bytes(view[:cut])
+            lines = data.split(b"\n")
             if carry:
                 lines[0] = carry + lines[0]
+            # A block with no \r anywhere (the usual case) has no \r\n ending to strip.
+            if b"\r" in data or b"\r" in carry:
+                lines = [line[:-1] if line.endswith(b"\r") else line for line in lines]
             carry = bytes(view[cut + 1 : size])
-            yield [line[:-1] if line.endswith(b"\r") else line for line in lines]
+            yield lines
     view.release()
     if carry:
         yield [carry[:-1] if carry.endswith(b"\r") else carry]

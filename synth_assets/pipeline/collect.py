@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import starmap
 from pathlib import Path
 
 import openai
@@ -42,6 +43,8 @@ _MISSING = (Reason.MISSING, "requested, but in neither the output nor the error 
 # Batches retrieved and downloaded at once, ahead of the one being recorded (HTTP: the
 # threads wait on the network side by side; a remote Batch API serves files slowly).
 FETCH_WORKERS = 4
+# An Answer's fields, as a plain tuple (see Outcomes).
+_AnswerRow = tuple[str, str | None, int | None, str | None, bytes | None]
 
 
 @dataclass
@@ -54,6 +57,27 @@ class Collected:
     # Refused for the provider's limits (token_limit_exceeded): its requests wait for room.
     over_limit: list[str] = field(default_factory=list)
     bytes: int = 0
+
+
+class Outcomes:
+    """A batch's outcomes, one per request: each :class:`Answer` is made as it is read.
+
+    Until then an outcome is a plain tuple, which the cyclic GC stops tracking at its first
+    look. 50,000 ``Answer`` objects (a tuple subclass, always tracked) would instead pile up
+    in its oldest generation and set off a full collection, a traversal of the whole heap,
+    about once a batch.
+    """
+
+    __slots__ = ("_rows",)
+
+    def __init__(self, rows: list[_AnswerRow]):
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[Answer]:
+        return starmap(Answer, self._rows)
 
 
 def collect_batches(
@@ -179,34 +203,38 @@ def classify_results(
     sends: Collection[str],
     status: str,
     batch_error: str | None = None,
-) -> tuple[list[Answer], list[bytes], tuple[int, int]]:
+) -> tuple[Outcomes, list[bytes], tuple[int, int]]:
     """One outcome per request of the batch (first line wins), the extra lines, and the
     input and output tokens the lines report. ``sends``: the custom_ids the batch was sent
     (a set, or the record's ``sends`` mapping)."""
     classifier = LineClassifier(response_model, batch_id)
-    answers: dict[str, Answer] = {}
+    answers: dict[str, _AnswerRow] = {}
     extra: list[bytes] = []
     prompt = completion = 0
-    decide = classifier.decide
+    fast_check, classify = classifier.fast_check, classifier.classify
     for source, path in files:
         for lines in iter_blocks(path):
             for raw in lines:
-                if not is_line(raw):
+                # The outcome as the tables decide it (LineClassifier.decide), each line
+                # parsed once: the common valid line on the fast path, any other in full.
+                fast = fast_check(raw)
+                if fast is not None:
+                    custom_id, line_prompt, line_completion = fast
+                    answer = (custom_id, None, None, None, raw)
+                elif not is_line(raw):
                     continue
-                # The outcome as the tables decide it (classify.py): one decision per line.
-                outcome = decide(raw, source)
-                if isinstance(outcome, Unparsed):
-                    custom_id, meta = outcome.custom_id, outcome.meta
-                    prompt += (meta and meta.prompt_tokens) or 0
-                    completion += (meta and meta.completion_tokens) or 0
-                    answer = Answer(
-                        custom_id, outcome.reason.value, outcome.status_code, outcome.message, raw
-                    )
                 else:
-                    custom_id = outcome[0]
-                    prompt += outcome[4] or 0
-                    completion += outcome[5] or 0
-                    answer = Answer(custom_id, None, None, None, raw)
+                    outcome = classify(raw, source)
+                    custom_id, meta = outcome.custom_id, outcome.meta
+                    line_prompt = meta and meta.prompt_tokens
+                    line_completion = meta and meta.completion_tokens
+                    if isinstance(outcome, Unparsed):
+                        why = (outcome.reason.value, outcome.status_code, outcome.message)
+                        answer = (custom_id, *why, raw)
+                    else:
+                        answer = (outcome.custom_id, None, None, None, raw)
+                prompt += line_prompt or 0
+                completion += line_completion or 0
                 if custom_id is None or custom_id not in sends or custom_id in answers:
                     extra.append(raw)
                 else:
@@ -216,8 +244,8 @@ def classify_results(
         message = batch_error
     for custom_id in sends:
         if custom_id not in answers:
-            answers[custom_id] = Answer(custom_id, reason.value, None, message, None)
-    return list(answers.values()), extra, (prompt, completion)
+            answers[custom_id] = (custom_id, reason.value, None, message, None)
+    return Outcomes(list(answers.values())), extra, (prompt, completion)
 
 
 def over_limit(batch: Batch) -> bool:

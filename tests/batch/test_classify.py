@@ -284,6 +284,24 @@ def test_the_fast_path_agrees_with_the_full_classification(
     assert classify(data, "output") == classify.classify(data, "output")
 
 
+@pytest.mark.parametrize(("line", "reason", "raw", "fields"), CASES)
+def test_the_fast_check_passes_exactly_the_lines_decide_parses_on_its_fast_path(
+    line: Any, reason: Reason | None, raw: Any, fields: dict[str, Any]
+) -> None:
+    classify = LineClassifier(Triage, batch_id="batch_1")
+    data = raw_of(line)
+
+    check = classify.fast_check(data)
+    row = classify.fast_row(data)
+
+    if row is None:
+        assert check is None
+    else:
+        custom_id, _, _, _, prompt, completion, _ = row
+        assert check == (custom_id, prompt, completion)
+        assert reason is None
+
+
 def test_usage_model_and_request_id_are_kept() -> None:
     chat = LineClassifier(Triage)(raw_of(chat_line("a")), "output")
     responses = LineClassifier(Triage)(
