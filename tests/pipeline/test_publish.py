@@ -226,16 +226,16 @@ def _assembled_as_in_memory(record: RequestRecord, build: Path, tmp_path: Path) 
     return summary
 
 
-@pytest.mark.parametrize("open_groups", [32, 1])
+@pytest.mark.parametrize("slice_rows", [publish.SLICE_ROWS, 1])
 def test_streamed_tables_equal_the_in_memory_ones(
     day: tuple[RequestRecord, Path],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    open_groups: int,
+    slice_rows: int,
 ) -> None:
     record, build = day
-    # With one group's files open at a time, a write to another group reopens and appends.
-    monkeypatch.setattr(publish, "_OPEN_GROUPS", open_groups)
+    # With a row at a time, every group's scratch files are appended to slice after slice.
+    monkeypatch.setattr(publish, "SLICE_ROWS", slice_rows)
     summary = _assembled_as_in_memory(record, build, tmp_path)
     new = tmp_path / "new"
     assert not (new / "scratch").exists()
