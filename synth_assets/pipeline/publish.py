@@ -65,48 +65,44 @@ class _Group:
             writer.write_batch(pa.record_batch([ids, hashes], schema=_REQUESTS))
 
 
-class _Requested:
-    """What the groups requested (custom_id -> request hash, in row order), read back one
-    group at a time: the parser goes through the batches one after the other."""
+class _GroupRequests(Mapping[str, str]):
+    """What a group requested (custom_id -> request hash, in row order) as the parser asks
+    for it (``ResultFiles.requested`` and ``request_hashes``): read from its scratch file
+    when first asked, and dropped when another group of the same ``loaded`` list is read
+    (the parser goes through the batches one after the other)."""
 
-    def __init__(self) -> None:
-        self._group: _Group | None = None
-        self._hashes: dict[str, str] = {}
+    def __init__(self, group: _Group, loaded: list["_GroupRequests"]) -> None:
+        self._group = group
+        self._loaded = loaded  # shared by the day's groups: the one whose requests are held
+        self._hashes: dict[str, str] | None = None
 
-    def of(self, group: _Group) -> dict[str, str]:
-        """The group's requests (the last group's stay loaded until another is asked)."""
-        if group is not self._group:  # asked once per row: no comparison of paths
-            self._group, self._hashes = None, {}  # the previous group's go first
-            size = os.path.getsize(group.requests)
-            parts = []
-            with pa.OSFile(str(group.requests)) as source:
-                while source.tell() < size:  # one stream per slice appended
-                    parts.append(pa.ipc.open_stream(source).read_all())
-            ids, hashes = pa.concat_tables(parts).columns
-            self._hashes = dict(zip(ids.to_pylist(), hashes.to_pylist(), strict=True))
-            self._group = group
+    def _load(self) -> dict[str, str]:
+        for other in self._loaded:
+            other._hashes = None  # the previous group's go first
+        self._loaded[:] = [self]
+        path = self._group.requests
+        size = os.path.getsize(path)
+        parts = []
+        with pa.OSFile(str(path)) as source:
+            while source.tell() < size:  # one stream per slice appended
+                parts.append(pa.ipc.open_stream(source).read_all())
+        ids, hashes = pa.concat_tables(parts).columns
+        self._hashes = dict(zip(ids.to_pylist(), hashes.to_pylist(), strict=True))
         return self._hashes
 
-
-class _GroupRequests(Mapping[str, str]):
-    """One group's requests as the parser asks for them (``ResultFiles.requested`` and
-    ``request_hashes``), loaded only when it reaches the group (see :class:`_Requested`)."""
-
-    def __init__(self, requested: _Requested, group: _Group) -> None:
-        self._requested = requested
-        self._group = group
-
     def __getitem__(self, custom_id: str) -> str:
-        return self._requested.of(self._group)[custom_id]
+        return (self._hashes if self._hashes is not None else self._load())[custom_id]
 
     def get(self, custom_id: str, default: str | None = None) -> str | None:  # type: ignore[override]
-        return self._requested.of(self._group).get(custom_id, default)
+        # Asked once per parsed row: one call, no more.
+        hashes = self._hashes if self._hashes is not None else self._load()
+        return hashes.get(custom_id, default)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._requested.of(self._group))
+        return iter(self._hashes if self._hashes is not None else self._load())
 
     def __len__(self) -> int:
-        return len(self._requested.of(self._group))
+        return len(self._hashes if self._hashes is not None else self._load())
 
 
 def assemble_tables(
@@ -140,22 +136,21 @@ def assemble_tables(
                             stem.with_suffix(".jsonl"), stem.with_suffix(".requests.arrow")
                         )
                     group.append(*rows_of_group)
-        requested = _Requested()
+        loaded: list[_GroupRequests] = []
+        requested = {key: _GroupRequests(group, loaded) for key, group in groups.items()}
         _add_extra_lines(record, groups, requested)
         shared = _shared_ids(day_ids, folder)
-        results = []
-        for (batch_id, attempt), group in groups.items():
-            asked = _GroupRequests(requested, group)
-            results.append(
-                ResultFiles(
-                    group.lines,
-                    batch_id=batch_id,
-                    status="completed",
-                    requested=asked,
-                    attempt=attempt,
-                    request_hashes=asked,
-                )
+        results = [
+            ResultFiles(
+                group.lines,
+                batch_id=batch_id,
+                status="completed",
+                requested=requested[batch_id, attempt],
+                attempt=attempt,
+                request_hashes=requested[batch_id, attempt],
             )
+            for (batch_id, attempt), group in groups.items()
+        ]
         return write_tables(
             results,
             response_model=task.response_model,
@@ -245,16 +240,18 @@ def _without_line(path: Path) -> Iterator[Unparsed]:
 
 
 def _add_extra_lines(
-    record: RequestRecord, groups: dict[tuple[str, int], _Group], requested: _Requested
+    record: RequestRecord,
+    groups: dict[tuple[str, int], _Group],
+    requested: dict[tuple[str, int], _GroupRequests],
 ) -> None:
     """Append each batch's extra lines to one of its groups (after its answers: a second
     answer stays second). A second answer for a request this day does not take from that
     batch (a later attempt answered it, or its row is gone) is left out, as its first was.
     One batch at a time: its sends and the ids it answers today are read when needed."""
-    by_batch: dict[str, list[_Group]] = {}
-    for (batch_id, _), group in groups.items():
-        by_batch.setdefault(batch_id, []).append(group)
-    for batch_id, batch_groups in by_batch.items():
+    by_batch: dict[str, list[tuple[str, int]]] = {}
+    for key in groups:
+        by_batch.setdefault(key[0], []).append(key)
+    for batch_id, keys in by_batch.items():
         extra = record.extra_lines([batch_id]).get(batch_id)
         if not extra:
             continue
@@ -265,12 +262,12 @@ def _add_extra_lines(
             custom_id = _custom_id(line)
             if custom_id in sent:
                 if used is None:
-                    used = {c for g in batch_groups for c in requested.of(g)}
+                    used = {c for key in keys for c in requested[key]}
                 if custom_id not in used:
                     continue
             kept.append(line)
         if kept:
-            with open(batch_groups[0].lines, "ab") as out:
+            with open(groups[keys[0]].lines, "ab") as out:
                 out.write(b"".join(line + b"\n" for line in kept))
 
 
