@@ -270,3 +270,22 @@ def test_an_invalid_input_sharing_a_rows_id_is_decided_as_before(
     new = tmp_path / "new"
     unparsed = pq.read_table(new / "unparsed.parquet").to_pylist()
     assert ("a", "duplicate") in {(r["custom_id"], r["reason"]) for r in unparsed}
+
+
+def test_one_groups_requests_are_held_at_a_time(tmp_path: Path) -> None:
+    """What a group requested is read back from its scratch files, appended slice after
+    slice, when the parser reaches the group; the group read before is dropped then."""
+    first, second = (
+        publish._Group(tmp_path / f"{n}.jsonl", tmp_path / f"{n}.requests.arrow") for n in "ab"
+    )
+    first.append([b"1", b"2"], ["a", "b"], ["h-a", "h-b"])
+    second.append([b"3"], ["c"], ["h-c"])
+    first.append([b"4"], ["d"], ["h-d"])
+    loaded: list[publish._GroupRequests] = []
+    firsts, seconds = publish._GroupRequests(first, loaded), publish._GroupRequests(second, loaded)
+
+    assert dict(firsts) == {"a": "h-a", "b": "h-b", "d": "h-d"}
+    assert seconds.get("c") == "h-c" and seconds.get("a") is None
+    assert loaded == [seconds] and firsts._hashes is None
+    assert list(firsts) == ["a", "b", "d"]
+    assert first.lines.read_bytes() == b"1\n2\n4\n"
