@@ -14,10 +14,13 @@ again.
 import hashlib
 import os
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from pathlib import Path
 
+import pyarrow as pa
 from pydantic_core import from_json, to_json
 
 from synth_assets.batch import Backend, SynthError, atomic_write
@@ -35,6 +38,18 @@ from .record import Outcome, RequestRecord, State
 
 # What the last evaluation of a build found, with the fingerprint it was found under.
 PROGRESS_FILE = "progress.json"
+# Per manifest row, where the last evaluation found its outcome: the batch, the attempt,
+# and whether the answer names the row's own custom_id. Assembling the tables reads it
+# instead of the record's outcomes while nothing changed (an Arrow stream, its
+# fingerprint in the schema's metadata).
+OUTCOMES_FILE = "outcomes.arrow"
+OUTCOMES_SCHEMA = pa.schema(
+    [
+        ("batch_id", pa.dictionary(pa.int32(), pa.string())),  # a few batches: a few bytes a row
+        ("attempt", pa.int64()),
+        ("own", pa.bool_()),
+    ]
+)
 # Rows looked up at a time, sorted by hash: the record's pages are then read in key order
 # (less CPU than in manifest order), and a slice's objects stay few (the GC walks them).
 LOOKUP_ROWS = 16 * 1024
@@ -78,8 +93,14 @@ class Progress:
         return "final"
 
 
-def evaluate(record: RequestRecord, folder: str | Path, policy: Policy) -> Progress:
-    """The progress of the day built in ``folder``.
+def evaluate(
+    record: RequestRecord,
+    folder: str | Path,
+    policy: Policy,
+    keep: Callable[[list[str], list[Outcome | None]], None] | None = None,
+) -> Progress:
+    """The progress of the day built in ``folder``; ``keep`` is given each slice of the
+    manifest's ids with their outcomes (None: never sent).
 
     Few Python objects per row: a slice's outcomes are looked up at once (in hash order),
     each row adds a line of text to the digest, and rows are counted by what decides their
@@ -102,6 +123,8 @@ def evaluate(record: RequestRecord, folder: str | Path, policy: Policy) -> Progr
         outcomes = list(map(found.get, hashes))
         del found
         progress.rows += len(ids)
+        if keep is not None:
+            keep(ids, outcomes)
         # One f"{custom_id}\0{hash}\0{state}\n" per row, ``state`` the tuple (batch_id,
         # attempt, reason, outcome_round) or None: the text the digest always hashed.
         text = "".join(
@@ -139,21 +162,27 @@ def evaluate(record: RequestRecord, folder: str | Path, policy: Policy) -> Progr
 
 
 def fingerprint(record: RequestRecord, folder: str | Path, policy: Policy) -> str:
-    """A digest of everything an evaluation of the day built in ``folder`` depends on but
-    its rows' outcomes, and of what changes those outcomes.
+    """A digest of everything an evaluation of the day built in ``folder`` depends on: its
+    rows' outcomes (see :func:`outcomes_fingerprint`) and the policy."""
+    parts = (outcomes_fingerprint(record, folder), policy.max_attempts)
+    return hashlib.sha256(repr((*parts, sorted(policy.retry_reasons))).encode()).hexdigest()
+
+
+def outcomes_fingerprint(record: RequestRecord, folder: str | Path) -> str:
+    """A digest of the day built in ``folder`` and of what changes its rows' outcomes.
 
     A request's outcome on this backend changes only when a batch is recorded (it goes in
     flight, in a new round maybe), collected (its answers) or forgotten (lost): each of
     these adds a row to :meth:`RequestRecord.batches` or sets its ``collected`` time, in the
     same transaction. So every batch of this backend is covered, whatever day it belongs
     to: a request can be shared by several days and answered by another day's batch. With
-    them: the policy, the backend and the build. A build's folder is written once (the
-    planner empties it before building into it again, which removes :data:`PROGRESS_FILE`
-    too); its plan's bytes and its files' size, time and inode guard against a hand edit.
-    Exact: the same fingerprint means the same evaluation.
+    them: the backend and the build. A build's folder is written once (the planner empties
+    it before building into it again, which removes what was stored beside it too); its
+    plan's bytes and its files' size, time and inode guard against a hand edit. Exact:
+    the same fingerprint means the same outcomes.
     """
-    parts: list[object] = [_FINGERPRINT_FORMAT, record.backend, str(Path(folder).resolve())]
-    parts.append((policy.max_attempts, sorted(policy.retry_reasons)))
+    parts: list[object] = [_FINGERPRINT_FORMAT, LOOKUP_ROWS, record.backend]
+    parts.append(str(Path(folder).resolve()))
     for name in (PLAN_FILE, MANIFEST_FILE, INVALID_INPUTS_FILE):
         try:
             stat = os.stat(Path(folder) / name)
@@ -168,16 +197,63 @@ def fingerprint(record: RequestRecord, folder: str | Path, policy: Policy) -> st
 
 def current_progress(record: RequestRecord, folder: str | Path, policy: Policy) -> Progress:
     """:func:`evaluate`, or what it found last time when nothing it depends on changed
-    since (see :func:`fingerprint`). The fingerprint is taken before the rows are read: a
-    change made meanwhile gives the next settle another fingerprint, never a stale state."""
+    since (see :func:`fingerprint`); an evaluation keeps the rows' outcomes too (see
+    :func:`stored_outcomes`). The fingerprints are taken before the rows are read: a
+    change made meanwhile gives the next settle other ones, never a stale state."""
+    outcomes_key = outcomes_fingerprint(record, folder)
     key = fingerprint(record, folder, policy)
     stored = _stored_progress(Path(folder) / PROGRESS_FILE, key)
     if stored is not None:
         return stored
-    progress = evaluate(record, folder, policy)
+    with _keeping_outcomes(Path(folder) / OUTCOMES_FILE, outcomes_key) as keep:
+        progress = evaluate(record, folder, policy, keep)
     with atomic_write(Path(folder) / PROGRESS_FILE) as out:
         out.write(to_json({"fingerprint": key, **_as_dict(progress)}))
     return progress
+
+
+@contextmanager
+def stored_outcomes(
+    record: RequestRecord, folder: str | Path
+) -> Iterator[Iterator[pa.RecordBatch] | None]:
+    """The outcomes of the day's rows (:data:`OUTCOMES_SCHEMA`, in manifest order, in
+    slices of :data:`LOOKUP_ROWS`) as its last evaluation found them, when nothing changed
+    since (the same :func:`outcomes_fingerprint`); else None."""
+    path = Path(folder) / OUTCOMES_FILE
+    try:
+        source = pa.OSFile(str(path))
+    except FileNotFoundError:
+        yield None
+        return
+    with source, pa.ipc.open_stream(source) as reader:
+        key = outcomes_fingerprint(record, folder).encode()
+        current = (reader.schema.metadata or {}).get(b"fingerprint") == key
+        yield iter(reader) if current and reader.schema.equals(OUTCOMES_SCHEMA) else None
+
+
+@contextmanager
+def _keeping_outcomes(
+    path: Path, key: str
+) -> Iterator[Callable[[list[str], list[Outcome | None]], None]]:
+    """A ``keep`` for :func:`evaluate` writing ``path`` (whole, or left as it was)."""
+    tmp = path.with_name(f".{path.name}.part")
+    schema = OUTCOMES_SCHEMA.with_metadata({"fingerprint": key})
+
+    def keep(ids: list[str], outcomes: list[Outcome | None]) -> None:
+        batch_ids = [None if o is None else o.batch_id for o in outcomes]
+        columns = [
+            pa.array(batch_ids, pa.string()).dictionary_encode(),
+            [None if o is None else o.attempt for o in outcomes],
+            [o is not None and o.custom_id == c for c, o in zip(ids, outcomes, strict=True)],
+        ]
+        writer.write_batch(pa.record_batch(columns, schema=schema))
+
+    try:
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+            yield keep
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _as_dict(progress: Progress) -> dict[str, object]:

@@ -38,13 +38,10 @@ from synth_assets.batch import (
 )
 from synth_assets.tasks.base import BatchTask
 
-from . import buckets
+from . import buckets, progress
 from .plan import MANIFEST_FILE, iter_invalid_inputs
 from .record import RequestRecord
 
-# Manifest rows assembled at a time: their outcomes and lines are looked up at once, in
-# hash order, and each group's share of them is written with one call (~20 MB of lines).
-SLICE_ROWS = 16 * 1024
 _IDS = pa.schema([("custom_id", pa.string())])
 _REQUESTS = pa.schema([("custom_id", pa.string()), ("request_hash", pa.string())])
 
@@ -123,12 +120,19 @@ def assemble_tables(
     rows = buckets.parquet_rows(manifest)
     day_ids = buckets.Buckets(scratch, "ids", _IDS, "custom_id", buckets.bucket_count(rows))
     try:
-        with open(without_line, "wb") as unanswered:
+        with (
+            open(without_line, "wb") as unanswered,
+            progress.stored_outcomes(record, folder) as kept,
+        ):
             columns = ["custom_id", "request_hash"]
-            for batch in buckets.slices(manifest, columns, SLICE_ROWS):
+            for batch in buckets.slices(manifest, columns, progress.LOOKUP_ROWS):
                 day_ids.write(pa.record_batch([batch.column(0)], schema=_IDS))
                 ids, hashes = batch.column(0).to_pylist(), batch.column(1).to_pylist()
-                for key, rows_of_group in _assemble_slice(record, ids, hashes, unanswered):
+                sources = next(kept, None) if kept is not None else None
+                if sources is not None and sources.num_rows != batch.num_rows:
+                    kept = sources = None  # sliced otherwise: the record says, from here on
+                rows_by_group = _assemble_slice(record, ids, hashes, sources, unanswered)
+                for key, rows_of_group in rows_by_group:
                     group = groups.get(key)
                     if group is None:
                         stem = scratch / f"{key[0]}.a{key[1]}"
@@ -165,32 +169,37 @@ def assemble_tables(
 
 
 def _assemble_slice(
-    record: RequestRecord, ids: list[str], hashes: list[str], unanswered: BinaryIO
+    record: RequestRecord,
+    ids: list[str],
+    hashes: list[str],
+    kept: pa.RecordBatch | None,
+    unanswered: BinaryIO,
 ) -> Iterator[tuple[tuple[str, int], tuple[list[bytes], list[str], list[str]]]]:
     """A slice of the manifest's rows by group (batch, attempt): their lines, ids and
     hashes, in row order. A row whose request has a reason but no line goes to
-    ``unanswered`` instead."""
+    ``unanswered`` instead. ``kept``: where the rows' outcomes came from, as the day's
+    evaluation kept them (see :func:`progress.stored_outcomes`), when still current."""
     in_key_order = sorted(hashes)  # the record's pages are then read in order
-    outcomes = record.outcomes(in_key_order)
-    lines = record.lines(in_key_order)
+    found = record.lines(in_key_order)
+    lines = list(map(found.get, hashes))
+    del found
+    if kept is not None and None not in lines:  # every row answered with a line: as kept
+        batch_ids, attempts, own = (kept.column(i).to_pylist() for i in range(3))
+    else:
+        batch_ids, attempts, own = _sources(record, in_key_order, ids, hashes, lines, unanswered)
     del in_key_order
     by_group: dict[tuple[str, int], tuple[list[bytes], list[str], list[str]]] = {}
-    for custom_id, request_hash in zip(ids, hashes, strict=True):
-        outcome = outcomes.get(request_hash)
-        if outcome is None or outcome.batch_id is None:
-            raise RuntimeError(f"{custom_id}: no outcome yet; the day is not settled")
-        line = lines.get(request_hash)
+    rows = zip(ids, hashes, lines, batch_ids, attempts, own, strict=True)
+    for custom_id, request_hash, line, batch_id, attempt, owned in rows:
         if line is None:
-            reason = Reason(outcome.reason)
-            row = [custom_id, reason.value, outcome.message, outcome.status_code,
-                   outcome.batch_id, outcome.attempt, request_hash]  # fmt: skip
-            unanswered.write(to_json(row) + b"\n")
-            continue
-        if outcome.custom_id != custom_id:  # the same request answered another row
+            continue  # in ``unanswered``
+        if batch_id is None:
+            raise RuntimeError(f"{custom_id}: no outcome yet; the day is not settled")
+        if not owned:  # the same request answered another row
             answer = from_json(line)
             answer["custom_id"] = custom_id
             line = to_json(answer)
-        key = (outcome.batch_id, outcome.attempt or 1)
+        key = (batch_id, attempt or 1)
         group = by_group.get(key)
         if group is None:
             group = by_group[key] = ([], [], [])
@@ -198,6 +207,35 @@ def _assemble_slice(
         group[1].append(custom_id)
         group[2].append(request_hash)
     return iter(by_group.items())
+
+
+def _sources(
+    record: RequestRecord,
+    in_key_order: list[str],
+    ids: list[str],
+    hashes: list[str],
+    lines: list[bytes | None],
+    unanswered: BinaryIO,
+) -> tuple[list[str | None], list[int | None], list[bool]]:
+    """Where the rows' outcomes came from, read from the record (batch, attempt, whether
+    the answer names the row's own custom_id); a row with a reason but no line is written
+    to ``unanswered``."""
+    found = record.outcomes(in_key_order)
+    outcomes = list(map(found.get, hashes))
+    del found
+    for custom_id, request_hash, line, outcome in zip(ids, hashes, lines, outcomes, strict=True):
+        if outcome is None or outcome.batch_id is None:
+            raise RuntimeError(f"{custom_id}: no outcome yet; the day is not settled")
+        if line is None:
+            reason = Reason(outcome.reason)
+            row = [custom_id, reason.value, outcome.message, outcome.status_code,
+                   outcome.batch_id, outcome.attempt, request_hash]  # fmt: skip
+            unanswered.write(to_json(row) + b"\n")
+    return (
+        [o.batch_id for o in outcomes],  # type: ignore[union-attr]
+        [o.attempt for o in outcomes],  # type: ignore[union-attr]
+        [o.custom_id == c for c, o in zip(ids, outcomes, strict=True)],  # type: ignore[union-attr]
+    )
 
 
 def _shared_ids(day_ids: buckets.Buckets, folder: str | Path) -> IdSet:

@@ -19,12 +19,16 @@ from synth_assets.batch import (
     Unparsed,
     write_tables,
 )
-from synth_assets.pipeline import publish
+from synth_assets.pipeline import progress, publish
 from synth_assets.pipeline.collect import classify_results
+from synth_assets.pipeline.estimate import Estimate
 from synth_assets.pipeline.plan import (
     INVALID_INPUTS_FILE,
     MANIFEST_FILE,
     MANIFEST_SCHEMA,
+    PLAN_FILE,
+    Build,
+    Policy,
     invalid_inputs,
     iter_manifest,
 )
@@ -226,7 +230,7 @@ def _assembled_as_in_memory(record: RequestRecord, build: Path, tmp_path: Path) 
     return summary
 
 
-@pytest.mark.parametrize("slice_rows", [publish.SLICE_ROWS, 1])
+@pytest.mark.parametrize("slice_rows", [progress.LOOKUP_ROWS, 1])
 def test_streamed_tables_equal_the_in_memory_ones(
     day: tuple[RequestRecord, Path],
     tmp_path: Path,
@@ -235,7 +239,7 @@ def test_streamed_tables_equal_the_in_memory_ones(
 ) -> None:
     record, build = day
     # With a row at a time, every group's scratch files are appended to slice after slice.
-    monkeypatch.setattr(publish, "SLICE_ROWS", slice_rows)
+    monkeypatch.setattr(progress, "LOOKUP_ROWS", slice_rows)
     summary = _assembled_as_in_memory(record, build, tmp_path)
     new = tmp_path / "new"
     assert not (new / "scratch").exists()
@@ -289,3 +293,30 @@ def test_one_groups_requests_are_held_at_a_time(tmp_path: Path) -> None:
     assert loaded == [seconds] and firsts._hashes is None
     assert list(firsts) == ["a", "b", "d"]
     assert first.lines.read_bytes() == b"1\n2\n4\n"
+
+
+@pytest.mark.parametrize("slice_rows", [1, 3])
+def test_tables_from_the_outcomes_an_evaluation_kept(
+    day: tuple[RequestRecord, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    slice_rows: int,
+) -> None:
+    """Once the day is evaluated, the tables are assembled from where it found each row's
+    outcome (no outcome read from the record again): the same tables. A batch recorded
+    since makes that stale, and the record is read instead."""
+    record, build = day
+    monkeypatch.setattr(progress, "LOOKUP_ROWS", slice_rows)  # several slices
+    estimate = Estimate(0, 0, 0, None, None, False)
+    plan = Build(str(build), 10, 2, {}, [], 0, 0, 1, "m", estimate)
+    (build / PLAN_FILE).write_bytes(to_json(plan))
+    progress.current_progress(record, build, Policy())
+    with progress.stored_outcomes(record, build) as kept:
+        assert kept is not None
+        assert sum(b.num_rows for b in kept) == 8
+
+    _assembled_as_in_memory(record, build, tmp_path / "kept")
+
+    _collect(record, tmp_path, "batch_4", 1, sends=[Send("z", "h-z", 1, 1)], output=[])
+    with progress.stored_outcomes(record, build) as kept:
+        assert kept is None
