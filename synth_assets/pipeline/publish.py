@@ -135,9 +135,9 @@ def assemble_tables(
                 for key, rows_of_group in rows_by_group:
                     group = groups.get(key)
                     if group is None:
-                        stem = scratch / f"{key[0]}.a{key[1]}"
+                        stem = f"{key[0]}.a{key[1]}"  # a batch may hold several attempts
                         group = groups[key] = _Group(
-                            stem.with_suffix(".jsonl"), stem.with_suffix(".requests.arrow")
+                            scratch / f"{stem}.jsonl", scratch / f"{stem}.requests.arrow"
                         )
                     group.append(*rows_of_group)
         loaded: list[_GroupRequests] = []

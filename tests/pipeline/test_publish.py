@@ -320,3 +320,22 @@ def test_tables_from_the_outcomes_an_evaluation_kept(
     _collect(record, tmp_path, "batch_4", 1, sends=[Send("z", "h-z", 1, 1)], output=[])
     with progress.stored_outcomes(record, build) as kept:
         assert kept is None
+
+
+def test_a_batch_holding_several_attempts(tmp_path: Path) -> None:
+    """A batch sends new requests and retries together: its rows form one group per
+    attempt, each in scratch files of its own."""
+    with RequestRecord(tmp_path / "record.sqlite", "http://127.0.0.1:1/v1") as record:
+        sends = [Send("a", "h-a", 1, 1), Send("b", "h-b", 2, 1), Send("c", "h-c", 2, 1)]
+        output = [_answer("a", SPAM), _answer("b", HAM), _answer("c", SPAM)]
+        _collect(record, tmp_path, "batch_1", 1, sends=sends, output=output)
+        build = tmp_path / "build"
+        build.mkdir()
+        table = pa.table([["a", "b", "c"], ["h-a", "h-b", "h-c"]], schema=MANIFEST_SCHEMA)
+        pq.write_table(table, build / MANIFEST_FILE)
+
+        summary = _assembled_as_in_memory(record, build, tmp_path)
+
+        assert (summary.parsed, summary.unparsed) == (3, 0)
+        parsed = pq.read_table(tmp_path / "new" / "parsed.parquet").to_pylist()
+        assert {r["custom_id"]: r["attempt"] for r in parsed} == {"a": 1, "b": 2, "c": 2}
