@@ -164,8 +164,12 @@ def evaluate(
 def fingerprint(record: RequestRecord, folder: str | Path, policy: Policy) -> str:
     """A digest of everything an evaluation of the day built in ``folder`` depends on: its
     rows' outcomes (see :func:`outcomes_fingerprint`) and the policy."""
-    parts = (outcomes_fingerprint(record, folder), policy.max_attempts)
-    return hashlib.sha256(repr((*parts, sorted(policy.retry_reasons))).encode()).hexdigest()
+    return _with_policy(outcomes_fingerprint(record, folder), policy)
+
+
+def _with_policy(outcomes_key: str, policy: Policy) -> str:
+    parts = (outcomes_key, policy.max_attempts, sorted(policy.retry_reasons))
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
 
 
 def outcomes_fingerprint(record: RequestRecord, folder: str | Path) -> str:
@@ -201,7 +205,7 @@ def current_progress(record: RequestRecord, folder: str | Path, policy: Policy) 
     :func:`stored_outcomes`). The fingerprints are taken before the rows are read: a
     change made meanwhile gives the next settle other ones, never a stale state."""
     outcomes_key = outcomes_fingerprint(record, folder)
-    key = fingerprint(record, folder, policy)
+    key = _with_policy(outcomes_key, policy)
     stored = _stored_progress(Path(folder) / PROGRESS_FILE, key)
     if stored is not None:
         return stored
@@ -225,10 +229,16 @@ def stored_outcomes(
     except FileNotFoundError:
         yield None
         return
-    with source, pa.ipc.open_stream(source) as reader:
-        key = outcomes_fingerprint(record, folder).encode()
-        current = (reader.schema.metadata or {}).get(b"fingerprint") == key
-        yield iter(reader) if current and reader.schema.equals(OUTCOMES_SCHEMA) else None
+    with source:
+        try:
+            reader = pa.ipc.open_stream(source)
+        except pa.ArrowInvalid:  # not a stream we wrote: the record says
+            yield None
+            return
+        with reader:
+            key = outcomes_fingerprint(record, folder).encode()
+            current = (reader.schema.metadata or {}).get(b"fingerprint") == key
+            yield iter(reader) if current and reader.schema.equals(OUTCOMES_SCHEMA) else None
 
 
 @contextmanager
@@ -249,8 +259,11 @@ def _keeping_outcomes(
         writer.write_batch(pa.record_batch(columns, schema=schema))
 
     try:
-        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
-            yield keep
+        with open(tmp, "wb") as sink:
+            with pa.ipc.new_stream(sink, schema) as writer:
+                yield keep
+            sink.flush()
+            os.fsync(sink.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
