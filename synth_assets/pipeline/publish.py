@@ -184,7 +184,9 @@ def _assemble_slice(
     lines = list(map(found.get, hashes))
     del found
     if kept is not None and None not in lines:  # every row answered with a line: as kept
-        batch_ids, attempts, own = (kept.column(i).to_pylist() for i in range(3))
+        # Decoded first: a dictionary column's to_pylist costs ~1 µs a row, this ~25 ns.
+        batch_ids = kept.column(0).dictionary_decode().to_pylist()
+        attempts, own = kept.column(1).to_pylist(), kept.column(2).to_pylist()
     else:
         batch_ids, attempts, own = _sources(record, in_key_order, ids, hashes, lines, unanswered)
     del in_key_order
