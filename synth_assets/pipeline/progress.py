@@ -194,7 +194,8 @@ def outcomes_fingerprint(record: RequestRecord, folder: str | Path) -> str:
             parts.append((name, None))
             continue
         parts.append((name, stat.st_size, stat.st_mtime_ns, stat.st_ino))
-    parts.append(hashlib.sha256((Path(folder) / PLAN_FILE).read_bytes()).hexdigest())
+        if name == PLAN_FILE:  # small: its bytes too
+            parts.append(hashlib.sha256((Path(folder) / name).read_bytes()).hexdigest())
     parts += [(b.batch_id, b.created, b.collected) for b in record.batches()]
     return hashlib.sha256(repr(parts).encode()).hexdigest()
 

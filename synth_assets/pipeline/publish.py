@@ -33,6 +33,7 @@ from synth_assets.batch import (
     ParseSummary,
     Reason,
     ResultFiles,
+    SynthError,
     Unparsed,
     write_tables,
 )
@@ -119,11 +120,13 @@ def assemble_tables(
     manifest = Path(folder) / MANIFEST_FILE
     rows = buckets.parquet_rows(manifest)
     day_ids = buckets.Buckets(scratch, "ids", _IDS, "custom_id", buckets.bucket_count(rows))
+    outcomes_key = progress.outcomes_fingerprint(record, folder)
     try:
         with (
             open(without_line, "wb") as unanswered,
             progress.stored_outcomes(record, folder) as kept,
         ):
+            used_kept = kept is not None
             columns = ["custom_id", "request_hash"]
             for batch in buckets.slices(manifest, columns, progress.LOOKUP_ROWS):
                 day_ids.write(pa.record_batch([batch.column(0)], schema=_IDS))
@@ -140,6 +143,12 @@ def assemble_tables(
                             scratch / f"{stem}.jsonl", scratch / f"{stem}.requests.arrow"
                         )
                     group.append(*rows_of_group)
+        if used_kept and progress.outcomes_fingerprint(record, folder) != outcomes_key:
+            # Lines read after an outcome changed would not match where it was kept from.
+            raise SynthError(
+                f"the record changed while the tables of {folder} were assembled (a batch "
+                "was recorded or collected meanwhile); materialize the tables again."
+            )
         loaded: list[_GroupRequests] = []
         requested = {key: _GroupRequests(group, loaded) for key, group in groups.items()}
         _add_extra_lines(record, groups, requested)

@@ -2,6 +2,7 @@
 row held beyond a batch) gives exactly the tables the in-memory path gave."""
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +17,7 @@ from synth_assets.batch import (
     ParseSummary,
     Reason,
     ResultFiles,
+    SynthError,
     Unparsed,
     write_tables,
 )
@@ -339,3 +341,42 @@ def test_a_batch_holding_several_attempts(tmp_path: Path) -> None:
         assert (summary.parsed, summary.unparsed) == (3, 0)
         parsed = pq.read_table(tmp_path / "new" / "parsed.parquet").to_pylist()
         assert {r["custom_id"]: r["attempt"] for r in parsed} == {"a": 1, "b": 2, "c": 2}
+
+
+class _RacingRecord(RequestRecord):
+    """The real record, while another process records a batch as soon as the first lines
+    are read (through a connection of its own)."""
+
+    raced = False
+
+    def lines(self, hashes: Sequence[str]) -> dict[str, bytes]:
+        if not self.raced:
+            self.raced = True
+            with RequestRecord(self.path, self.backend) as other:
+                other.record_batch(
+                    "batch_9", partition="2026-11-02", sha256="s", attempt=1, round_=1,
+                    path="r.jsonl", status="validating", sends=[Send("z", "h-z", 1, 1)],
+                )  # fmt: skip
+        return super().lines(hashes)
+
+
+def test_a_change_while_assembling_from_kept_outcomes_publishes_nothing(
+    day: tuple[RequestRecord, Path], tmp_path: Path
+) -> None:
+    record, build = day
+    estimate = Estimate(0, 0, 0, None, None, False)
+    (build / PLAN_FILE).write_bytes(
+        to_json(Build(str(build), 10, 2, {}, [], 0, 0, 1, "m", estimate))
+    )
+    progress.current_progress(record, build, Policy())
+    racing = _RacingRecord(record.path, record.backend)
+    new = tmp_path / "new"
+
+    with pytest.raises(SynthError, match="materialize the tables again"):
+        publish.assemble_tables(
+            _Task(), racing, build, new / "parsed.parquet", new / "unparsed.parquet",  # type: ignore[arg-type]
+            new / "scratch",
+        )  # fmt: skip
+
+    racing.close()
+    assert not (new / "parsed.parquet").exists()
