@@ -8,14 +8,16 @@ rows that exist now: a removed row leaves them, an edited row carries its new an
 Extra lines of the batches involved (second answers, strays) are kept as extra rows.
 
 Memory stays flat in the day's rows: what each group requested (custom_id and request
-hash) and the rows with a reason but no line go to scratch files too, and the parser reads
-them back one batch at a time. Nothing per row is held beyond one batch: the day's ids are
-counted in hash buckets on disk, and the parser remembers across batches only the ids that
-more than one row holds (first answer wins across the day), usually none.
+hash) goes to scratch Arrow files, read back one group at a time when the parser reaches
+it, and the rows with a reason but no line go to a scratch file too. Nothing per row is
+held beyond a slice of the manifest or one batch: the day's ids are counted in hash
+buckets on disk, and the parser remembers across batches only the ids that more than one
+row holds (first answer wins across the day), usually none.
 """
 
+import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -31,61 +33,74 @@ from synth_assets.batch import (
     ParseSummary,
     Reason,
     ResultFiles,
+    SynthError,
     Unparsed,
-    requested_ids,
     write_tables,
 )
 from synth_assets.tasks.base import BatchTask
 
-from . import buckets
-from .plan import MANIFEST_FILE, iter_invalid_inputs, iter_manifest
+from . import buckets, progress
+from .plan import MANIFEST_FILE, iter_invalid_inputs
 from .record import RequestRecord
 
-# Groups whose scratch files stay open at once (two files each): a day of many small
-# batches must not run out of file descriptors.
-_OPEN_GROUPS = 32
 _IDS = pa.schema([("custom_id", pa.string())])
+_REQUESTS = pa.schema([("custom_id", pa.string()), ("request_hash", pa.string())])
 
 
 @dataclass(frozen=True, slots=True)
 class _Group:
-    """The scratch files of one (batch, attempt): its lines, and what it requested (one
-    ``{"custom_id", "request_hash"}`` line per row, in order)."""
+    """The scratch files of one (batch, attempt): its lines, and what it requested (Arrow
+    streams of custom_id and request hash, one per slice of the manifest, in row order)."""
 
     lines: Path
     requests: Path
 
+    def append(self, lines: list[bytes], ids: list[str], hashes: list[str]) -> None:
+        """Append rows: their lines, and what they requested."""
+        with open(self.lines, "ab") as out:
+            out.write(b"\n".join(lines) + b"\n")
+        with open(self.requests, "ab") as out, pa.ipc.new_stream(out, _REQUESTS) as writer:
+            writer.write_batch(pa.record_batch([ids, hashes], schema=_REQUESTS))
 
-class _ScratchFiles:
-    """Appends to the groups' scratch files, keeping at most :data:`_OPEN_GROUPS` groups'
-    files open (the least recently written are closed, and reopened to append)."""
 
-    def __init__(self) -> None:
-        self._open: dict[_Group, tuple[BinaryIO, BinaryIO]] = {}  # least recent first
-        self._last: _Group | None = None  # rows mostly come a batch at a time: no lookup
-        self._handles: tuple[BinaryIO, BinaryIO] | None = None
+class _GroupRequests(Mapping[str, str]):
+    """What a group requested (custom_id -> request hash, in row order) as the parser asks
+    for it (``ResultFiles.requested`` and ``request_hashes``): read from its scratch file
+    when first asked, and dropped when another group of the same ``loaded`` list is read
+    (the parser goes through the batches one after the other)."""
 
-    def write(self, group: _Group, line: bytes, request: bytes | None = None) -> None:
-        """Append a line to the group's lines, and what it requested (when given)."""
-        if group is not self._last or self._handles is None:
-            handles = self._open.pop(group, None)
-            if handles is None:
-                if len(self._open) >= _OPEN_GROUPS:
-                    for handle in self._open.pop(next(iter(self._open))):
-                        handle.close()
-                handles = (open(group.lines, "ab"), open(group.requests, "ab"))  # noqa: SIM115
-            self._open[group] = handles
-            self._last, self._handles = group, handles
-        self._handles[0].write(line)
-        if request is not None:
-            self._handles[1].write(request)
+    def __init__(self, group: _Group, loaded: list["_GroupRequests"]) -> None:
+        self._group = group
+        self._loaded = loaded  # shared by the day's groups: the one whose requests are held
+        self._hashes: dict[str, str] | None = None
 
-    def close(self) -> None:
-        for handles in self._open.values():
-            for handle in handles:
-                handle.close()
-        self._open.clear()
-        self._last = self._handles = None
+    def _load(self) -> dict[str, str]:
+        for other in self._loaded:
+            other._hashes = None  # the previous group's go first
+        self._loaded[:] = [self]
+        path = self._group.requests
+        size = os.path.getsize(path)
+        parts = []
+        with pa.OSFile(str(path)) as source:
+            while source.tell() < size:  # one stream per slice appended
+                parts.append(pa.ipc.open_stream(source).read_all())
+        ids, hashes = pa.concat_tables(parts).columns
+        self._hashes = dict(zip(ids.to_pylist(), hashes.to_pylist(), strict=True))
+        return self._hashes
+
+    def __getitem__(self, custom_id: str) -> str:
+        return (self._hashes if self._hashes is not None else self._load())[custom_id]
+
+    def get(self, custom_id: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        # Asked once per parsed row: one call, no more.
+        hashes = self._hashes if self._hashes is not None else self._load()
+        return hashes.get(custom_id, default)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._hashes if self._hashes is not None else self._load())
+
+    def __len__(self) -> int:
+        return len(self._hashes if self._hashes is not None else self._load())
 
 
 def assemble_tables(
@@ -101,51 +116,51 @@ def assemble_tables(
         shutil.rmtree(scratch)
     scratch.mkdir(parents=True)
     groups: dict[tuple[str, int], _Group] = {}
-    files = _ScratchFiles()
     without_line = scratch / "without-line.jsonl"
-    rows = buckets.parquet_rows(Path(folder) / MANIFEST_FILE)
+    manifest = Path(folder) / MANIFEST_FILE
+    rows = buckets.parquet_rows(manifest)
     day_ids = buckets.Buckets(scratch, "ids", _IDS, "custom_id", buckets.bucket_count(rows))
+    outcomes_key = progress.outcomes_fingerprint(record, folder)
     try:
-        with open(without_line, "wb") as unanswered:
-            for ids, hashes in iter_manifest(folder):
-                day_ids.write(pa.record_batch([pa.array(ids, pa.string())], schema=_IDS))
-                outcomes = record.outcomes(hashes)
-                lines = record.lines(hashes)
-                for custom_id, request_hash in zip(ids, hashes, strict=True):
-                    outcome = outcomes.get(request_hash)
-                    if outcome is None or outcome.batch_id is None:
-                        raise RuntimeError(f"{custom_id}: no outcome yet; the day is not settled")
-                    line = lines.get(request_hash)
-                    if line is None:
-                        reason = Reason(outcome.reason)
-                        row = [custom_id, reason.value, outcome.message, outcome.status_code,
-                               outcome.batch_id, outcome.attempt, request_hash]  # fmt: skip
-                        unanswered.write(to_json(row) + b"\n")
-                        continue
-                    if outcome.custom_id != custom_id:  # the same request answered another row
-                        answer = from_json(line)
-                        answer["custom_id"] = custom_id
-                        line = to_json(answer)
-                    key = (outcome.batch_id, outcome.attempt or 1)
+        with (
+            open(without_line, "wb") as unanswered,
+            progress.stored_outcomes(record, folder) as kept,
+        ):
+            used_kept = kept is not None
+            columns = ["custom_id", "request_hash"]
+            for batch in buckets.slices(manifest, columns, progress.LOOKUP_ROWS):
+                day_ids.write(pa.record_batch([batch.column(0)], schema=_IDS))
+                ids, hashes = batch.column(0).to_pylist(), batch.column(1).to_pylist()
+                sources = next(kept, None) if kept is not None else None
+                if sources is not None and sources.num_rows != batch.num_rows:
+                    kept = sources = None  # sliced otherwise: the record says, from here on
+                rows_by_group = _assemble_slice(record, ids, hashes, sources, unanswered)
+                for key, rows_of_group in rows_by_group:
                     group = groups.get(key)
                     if group is None:
-                        stem = f"{key[0]}.a{key[1]}"
+                        stem = f"{key[0]}.a{key[1]}"  # a batch may hold several attempts
                         group = groups[key] = _Group(
-                            scratch / f"{stem}.jsonl", scratch / f"{stem}.requests.jsonl"
+                            scratch / f"{stem}.jsonl", scratch / f"{stem}.requests.arrow"
                         )
-                    request = {"custom_id": custom_id, "request_hash": request_hash}
-                    files.write(group, line + b"\n", to_json(request) + b"\n")
-        _add_extra_lines(record, groups, files)
-        files.close()
+                    group.append(*rows_of_group)
+        if used_kept and progress.outcomes_fingerprint(record, folder) != outcomes_key:
+            # Lines read after an outcome changed would not match where it was kept from.
+            raise SynthError(
+                f"the record changed while the tables of {folder} were assembled (a batch "
+                "was recorded or collected meanwhile); materialize the tables again."
+            )
+        loaded: list[_GroupRequests] = []
+        requested = {key: _GroupRequests(group, loaded) for key, group in groups.items()}
+        _add_extra_lines(record, groups, requested)
         shared = _shared_ids(day_ids, folder)
         results = [
             ResultFiles(
                 group.lines,
                 batch_id=batch_id,
                 status="completed",
-                requested=group.requests,
+                requested=requested[batch_id, attempt],
                 attempt=attempt,
-                request_hashes=group.requests,
+                request_hashes=requested[batch_id, attempt],
             )
             for (batch_id, attempt), group in groups.items()
         ]
@@ -158,9 +173,80 @@ def assemble_tables(
             shared_ids=shared,
         )
     finally:
-        files.close()
         day_ids.close()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _assemble_slice(
+    record: RequestRecord,
+    ids: list[str],
+    hashes: list[str],
+    kept: pa.RecordBatch | None,
+    unanswered: BinaryIO,
+) -> Iterator[tuple[tuple[str, int], tuple[list[bytes], list[str], list[str]]]]:
+    """A slice of the manifest's rows by group (batch, attempt): their lines, ids and
+    hashes, in row order. A row whose request has a reason but no line goes to
+    ``unanswered`` instead. ``kept``: where the rows' outcomes came from, as the day's
+    evaluation kept them (see :func:`progress.stored_outcomes`), when still current."""
+    in_key_order = sorted(hashes)  # the record's pages are then read in order
+    found = record.lines(in_key_order)
+    lines = list(map(found.get, hashes))
+    del found
+    if kept is not None and None not in lines:  # every row answered with a line: as kept
+        # Decoded first: a dictionary column's to_pylist costs ~1 µs a row, this ~25 ns.
+        batch_ids = kept.column(0).dictionary_decode().to_pylist()
+        attempts, own = kept.column(1).to_pylist(), kept.column(2).to_pylist()
+    else:
+        batch_ids, attempts, own = _sources(record, in_key_order, ids, hashes, lines, unanswered)
+    del in_key_order
+    by_group: dict[tuple[str, int], tuple[list[bytes], list[str], list[str]]] = {}
+    rows = zip(ids, hashes, lines, batch_ids, attempts, own, strict=True)
+    for custom_id, request_hash, line, batch_id, attempt, owned in rows:
+        if line is None:
+            continue  # in ``unanswered``
+        if batch_id is None:
+            raise RuntimeError(f"{custom_id}: no outcome yet; the day is not settled")
+        if not owned:  # the same request answered another row
+            answer = from_json(line)
+            answer["custom_id"] = custom_id
+            line = to_json(answer)
+        key = (batch_id, attempt or 1)
+        group = by_group.get(key)
+        if group is None:
+            group = by_group[key] = ([], [], [])
+        group[0].append(line)
+        group[1].append(custom_id)
+        group[2].append(request_hash)
+    return iter(by_group.items())
+
+
+def _sources(
+    record: RequestRecord,
+    in_key_order: list[str],
+    ids: list[str],
+    hashes: list[str],
+    lines: list[bytes | None],
+    unanswered: BinaryIO,
+) -> tuple[list[str | None], list[int | None], list[bool]]:
+    """Where the rows' outcomes came from, read from the record (batch, attempt, whether
+    the answer names the row's own custom_id); a row with a reason but no line is written
+    to ``unanswered``."""
+    found = record.outcomes(in_key_order)
+    outcomes = list(map(found.get, hashes))
+    del found
+    for custom_id, request_hash, line, outcome in zip(ids, hashes, lines, outcomes, strict=True):
+        if outcome is None or outcome.batch_id is None:
+            raise RuntimeError(f"{custom_id}: no outcome yet; the day is not settled")
+        if line is None:
+            reason = Reason(outcome.reason)
+            row = [custom_id, reason.value, outcome.message, outcome.status_code,
+                   outcome.batch_id, outcome.attempt, request_hash]  # fmt: skip
+            unanswered.write(to_json(row) + b"\n")
+    return (
+        [o.batch_id for o in outcomes],  # type: ignore[union-attr]
+        [o.attempt for o in outcomes],  # type: ignore[union-attr]
+        [o.custom_id == c for c, o in zip(ids, outcomes, strict=True)],  # type: ignore[union-attr]
+    )
 
 
 def _shared_ids(day_ids: buckets.Buckets, folder: str | Path) -> IdSet:
@@ -203,30 +289,35 @@ def _without_line(path: Path) -> Iterator[Unparsed]:
 
 
 def _add_extra_lines(
-    record: RequestRecord, groups: dict[tuple[str, int], _Group], files: _ScratchFiles
+    record: RequestRecord,
+    groups: dict[tuple[str, int], _Group],
+    requested: dict[tuple[str, int], _GroupRequests],
 ) -> None:
     """Append each batch's extra lines to one of its groups (after its answers: a second
     answer stays second). A second answer for a request this day does not take from that
     batch (a later attempt answered it, or its row is gone) is left out, as its first was.
     One batch at a time: its sends and the ids it answers today are read when needed."""
-    files.close()  # what each group requested is read back below
-    by_batch: dict[str, list[_Group]] = {}
-    for (batch_id, _), group in groups.items():
-        by_batch.setdefault(batch_id, []).append(group)
-    for batch_id, batch_groups in by_batch.items():
+    by_batch: dict[str, list[tuple[str, int]]] = {}
+    for key in groups:
+        by_batch.setdefault(key[0], []).append(key)
+    for batch_id, keys in by_batch.items():
         extra = record.extra_lines([batch_id]).get(batch_id)
         if not extra:
             continue
         sent = record.sends(batch_id)
         used: set[str] | None = None  # the ids this batch answers today, read once needed
+        kept: list[bytes] = []
         for line in extra:
             custom_id = _custom_id(line)
             if custom_id in sent:
                 if used is None:
-                    used = {c for g in batch_groups for c in requested_ids(g.requests)}
+                    used = {c for key in keys for c in requested[key]}
                 if custom_id not in used:
                     continue
-            files.write(batch_groups[0], line + b"\n")
+            kept.append(line)
+        if kept:
+            with open(groups[keys[0]].lines, "ab") as out:
+                out.write(b"".join(line + b"\n" for line in kept))
 
 
 def _custom_id(line: bytes) -> str | None:

@@ -2,6 +2,7 @@
 row held beyond a batch) gives exactly the tables the in-memory path gave."""
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,15 +17,20 @@ from synth_assets.batch import (
     ParseSummary,
     Reason,
     ResultFiles,
+    SynthError,
     Unparsed,
     write_tables,
 )
-from synth_assets.pipeline import publish
+from synth_assets.pipeline import progress, publish
 from synth_assets.pipeline.collect import classify_results
+from synth_assets.pipeline.estimate import Estimate
 from synth_assets.pipeline.plan import (
     INVALID_INPUTS_FILE,
     MANIFEST_FILE,
     MANIFEST_SCHEMA,
+    PLAN_FILE,
+    Build,
+    Policy,
     invalid_inputs,
     iter_manifest,
 )
@@ -226,16 +232,16 @@ def _assembled_as_in_memory(record: RequestRecord, build: Path, tmp_path: Path) 
     return summary
 
 
-@pytest.mark.parametrize("open_groups", [32, 1])
+@pytest.mark.parametrize("slice_rows", [progress.LOOKUP_ROWS, 1])
 def test_streamed_tables_equal_the_in_memory_ones(
     day: tuple[RequestRecord, Path],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    open_groups: int,
+    slice_rows: int,
 ) -> None:
     record, build = day
-    # With one group's files open at a time, a write to another group reopens and appends.
-    monkeypatch.setattr(publish, "_OPEN_GROUPS", open_groups)
+    # With a row at a time, every group's scratch files are appended to slice after slice.
+    monkeypatch.setattr(progress, "LOOKUP_ROWS", slice_rows)
     summary = _assembled_as_in_memory(record, build, tmp_path)
     new = tmp_path / "new"
     assert not (new / "scratch").exists()
@@ -270,3 +276,107 @@ def test_an_invalid_input_sharing_a_rows_id_is_decided_as_before(
     new = tmp_path / "new"
     unparsed = pq.read_table(new / "unparsed.parquet").to_pylist()
     assert ("a", "duplicate") in {(r["custom_id"], r["reason"]) for r in unparsed}
+
+
+def test_one_groups_requests_are_held_at_a_time(tmp_path: Path) -> None:
+    """What a group requested is read back from its scratch files, appended slice after
+    slice, when the parser reaches the group; the group read before is dropped then."""
+    first, second = (
+        publish._Group(tmp_path / f"{n}.jsonl", tmp_path / f"{n}.requests.arrow") for n in "ab"
+    )
+    first.append([b"1", b"2"], ["a", "b"], ["h-a", "h-b"])
+    second.append([b"3"], ["c"], ["h-c"])
+    first.append([b"4"], ["d"], ["h-d"])
+    loaded: list[publish._GroupRequests] = []
+    firsts, seconds = publish._GroupRequests(first, loaded), publish._GroupRequests(second, loaded)
+
+    assert dict(firsts) == {"a": "h-a", "b": "h-b", "d": "h-d"}
+    assert seconds.get("c") == "h-c" and seconds.get("a") is None
+    assert loaded == [seconds] and firsts._hashes is None
+    assert list(firsts) == ["a", "b", "d"]
+    assert first.lines.read_bytes() == b"1\n2\n4\n"
+
+
+@pytest.mark.parametrize("slice_rows", [1, 3])
+def test_tables_from_the_outcomes_an_evaluation_kept(
+    day: tuple[RequestRecord, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    slice_rows: int,
+) -> None:
+    """Once the day is evaluated, the tables are assembled from where it found each row's
+    outcome (no outcome read from the record again): the same tables. A batch recorded
+    since makes that stale, and the record is read instead."""
+    record, build = day
+    monkeypatch.setattr(progress, "LOOKUP_ROWS", slice_rows)  # several slices
+    estimate = Estimate(0, 0, 0, None, None, False)
+    plan = Build(str(build), 10, 2, {}, [], 0, 0, 1, "m", estimate)
+    (build / PLAN_FILE).write_bytes(to_json(plan))
+    progress.current_progress(record, build, Policy())
+    with progress.stored_outcomes(record, build) as kept:
+        assert kept is not None
+        assert sum(b.num_rows for b in kept) == 8
+
+    _assembled_as_in_memory(record, build, tmp_path / "kept")
+
+    _collect(record, tmp_path, "batch_4", 1, sends=[Send("z", "h-z", 1, 1)], output=[])
+    with progress.stored_outcomes(record, build) as kept:
+        assert kept is None
+
+
+def test_a_batch_holding_several_attempts(tmp_path: Path) -> None:
+    """A batch sends new requests and retries together: its rows form one group per
+    attempt, each in scratch files of its own."""
+    with RequestRecord(tmp_path / "record.sqlite", "http://127.0.0.1:1/v1") as record:
+        sends = [Send("a", "h-a", 1, 1), Send("b", "h-b", 2, 1), Send("c", "h-c", 2, 1)]
+        output = [_answer("a", SPAM), _answer("b", HAM), _answer("c", SPAM)]
+        _collect(record, tmp_path, "batch_1", 1, sends=sends, output=output)
+        build = tmp_path / "build"
+        build.mkdir()
+        table = pa.table([["a", "b", "c"], ["h-a", "h-b", "h-c"]], schema=MANIFEST_SCHEMA)
+        pq.write_table(table, build / MANIFEST_FILE)
+
+        summary = _assembled_as_in_memory(record, build, tmp_path)
+
+        assert (summary.parsed, summary.unparsed) == (3, 0)
+        parsed = pq.read_table(tmp_path / "new" / "parsed.parquet").to_pylist()
+        assert {r["custom_id"]: r["attempt"] for r in parsed} == {"a": 1, "b": 2, "c": 2}
+
+
+class _RacingRecord(RequestRecord):
+    """The real record, while another process records a batch as soon as the first lines
+    are read (through a connection of its own)."""
+
+    raced = False
+
+    def lines(self, hashes: Sequence[str]) -> dict[str, bytes]:
+        if not self.raced:
+            self.raced = True
+            with RequestRecord(self.path, self.backend) as other:
+                other.record_batch(
+                    "batch_9", partition="2026-11-02", sha256="s", attempt=1, round_=1,
+                    path="r.jsonl", status="validating", sends=[Send("z", "h-z", 1, 1)],
+                )  # fmt: skip
+        return super().lines(hashes)
+
+
+def test_a_change_while_assembling_from_kept_outcomes_publishes_nothing(
+    day: tuple[RequestRecord, Path], tmp_path: Path
+) -> None:
+    record, build = day
+    estimate = Estimate(0, 0, 0, None, None, False)
+    (build / PLAN_FILE).write_bytes(
+        to_json(Build(str(build), 10, 2, {}, [], 0, 0, 1, "m", estimate))
+    )
+    progress.current_progress(record, build, Policy())
+    racing = _RacingRecord(record.path, record.backend)
+    new = tmp_path / "new"
+
+    with pytest.raises(SynthError, match="materialize the tables again"):
+        publish.assemble_tables(
+            _Task(), racing, build, new / "parsed.parquet", new / "unparsed.parquet",  # type: ignore[arg-type]
+            new / "scratch",
+        )  # fmt: skip
+
+    racing.close()
+    assert not (new / "parsed.parquet").exists()
