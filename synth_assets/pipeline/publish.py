@@ -18,6 +18,7 @@ row holds (first answer wins across the day), usually none.
 import os
 import shutil
 from collections.abc import Iterator, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -33,7 +34,6 @@ from synth_assets.batch import (
     ParseSummary,
     Reason,
     ResultFiles,
-    SynthError,
     Unparsed,
     write_tables,
 )
@@ -111,7 +111,30 @@ def assemble_tables(
     unparsed_path: Path,
     scratch: Path,
 ) -> ParseSummary:
-    """Write the day's tables from the record (every row must have an outcome)."""
+    """Write the day's tables from the record (every row must have an outcome).
+
+    Where each row's outcome came from is read from what the day's last evaluation kept,
+    while that is current. A batch of this backend recorded or collected meanwhile (another
+    day's run, often) makes it stale: the day is then assembled again, from the record."""
+    try:
+        return _assemble(task, record, folder, parsed_path, unparsed_path, scratch, True)
+    except _RecordChanged:
+        return _assemble(task, record, folder, parsed_path, unparsed_path, scratch, False)
+
+
+class _RecordChanged(Exception):
+    """The record changed while a day was assembled from the outcomes its evaluation kept."""
+
+
+def _assemble(
+    task: BatchTask,
+    record: RequestRecord,
+    folder: str | Path,
+    parsed_path: Path,
+    unparsed_path: Path,
+    scratch: Path,
+    use_kept: bool,
+) -> ParseSummary:
     if scratch.exists():
         shutil.rmtree(scratch)
     scratch.mkdir(parents=True)
@@ -124,7 +147,7 @@ def assemble_tables(
     try:
         with (
             open(without_line, "wb") as unanswered,
-            progress.stored_outcomes(record, folder) as kept,
+            progress.stored_outcomes(record, folder) if use_kept else nullcontext() as kept,
         ):
             used_kept = kept is not None
             columns = ["custom_id", "request_hash"]
@@ -145,10 +168,7 @@ def assemble_tables(
                     group.append(*rows_of_group)
         if used_kept and progress.outcomes_fingerprint(record, folder) != outcomes_key:
             # Lines read after an outcome changed would not match where it was kept from.
-            raise SynthError(
-                f"the record changed while the tables of {folder} were assembled (a batch "
-                "was recorded or collected meanwhile); materialize the tables again."
-            )
+            raise _RecordChanged(folder)
         loaded: list[_GroupRequests] = []
         requested = {key: _GroupRequests(group, loaded) for key, group in groups.items()}
         _add_extra_lines(record, groups, requested)

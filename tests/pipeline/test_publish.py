@@ -17,7 +17,6 @@ from synth_assets.batch import (
     ParseSummary,
     Reason,
     ResultFiles,
-    SynthError,
     Unparsed,
     write_tables,
 )
@@ -360,9 +359,12 @@ class _RacingRecord(RequestRecord):
         return super().lines(hashes)
 
 
-def test_a_change_while_assembling_from_kept_outcomes_publishes_nothing(
+def test_a_change_while_assembling_from_kept_outcomes_assembles_from_the_record(
     day: tuple[RequestRecord, Path], tmp_path: Path
 ) -> None:
+    """Another process records a batch while the day is assembled from the outcomes its
+    evaluation kept (another day's run, in a backfill): the day is assembled again from the
+    record, and its tables are those the record gives (no failed run, nothing mixed)."""
     record, build = day
     estimate = Estimate(0, 0, 0, None, None, False)
     (build / PLAN_FILE).write_bytes(
@@ -370,13 +372,20 @@ def test_a_change_while_assembling_from_kept_outcomes_publishes_nothing(
     )
     progress.current_progress(record, build, Policy())
     racing = _RacingRecord(record.path, record.backend)
-    new = tmp_path / "new"
+    raced = tmp_path / "raced"
 
-    with pytest.raises(SynthError, match="materialize the tables again"):
-        publish.assemble_tables(
-            _Task(), racing, build, new / "parsed.parquet", new / "unparsed.parquet",  # type: ignore[arg-type]
-            new / "scratch",
-        )  # fmt: skip
+    summary = publish.assemble_tables(
+        _Task(), racing, build, raced / "parsed.parquet", raced / "unparsed.parquet",  # type: ignore[arg-type]
+        raced / "scratch",
+    )  # fmt: skip
 
     racing.close()
-    assert not (new / "parsed.parquet").exists()
+    assert racing.raced
+    with progress.stored_outcomes(record, build) as kept:
+        assert kept is None  # stale: the race happened
+    assert summary == _assembled_as_in_memory(record, build, tmp_path)
+    for table in ("parsed", "unparsed"):
+        assert (
+            pq.read_table(raced / f"{table}.parquet").to_pylist()
+            == pq.read_table(tmp_path / "new" / f"{table}.parquet").to_pylist()
+        )
