@@ -103,30 +103,30 @@ class PromptTemplate:
         column at a time."""
         templates = [("system", self.system)] if self.system else []
         templates.append(("user", self.user))
-        parts: list[bytes | list[bytes]] = [b"["]
+        parts: list[bytes | list[str]] = [b"["]
         for index, (role, text) in enumerate(templates):
             # The dict __call__ makes, as to_json writes it: {"role":...,"content":...}.
             parts.append(b"," * bool(index) + b'{"role":' + to_json(role) + b',"content":')
             content = render_column(text, batch)
-            parts.append(
-                to_json(content) if isinstance(content, str) else list(map(to_json, content))
-            )
+            parts.append(to_json(content) if isinstance(content, str) else content)
             parts.append(b"}")
         parts.append(b"]")
-        return _concatenated(parts, batch.num_rows)
+        return _json_rows(parts, batch.num_rows)
 
 
-def _concatenated(parts: list[bytes | list[bytes]], rows: int) -> list[bytes]:
-    """Each row's concatenation of ``parts``: a bytes is the same in every row, a list holds
-    one bytes per row."""
-    merged: list[bytes | list[bytes]] = []
+def _json_rows(parts: list[bytes | list[str]], rows: int) -> list[bytes]:
+    """Each row's concatenation of ``parts``: a bytes is the same JSON in every row, a list
+    holds each row's str, written as JSON."""
+    merged: list[bytes | list[str]] = []
     for part in parts:
         if isinstance(part, bytes) and merged and isinstance(merged[-1], bytes):
             merged[-1] += part
         else:
             merged.append(part)
     if len(merged) == 3 and isinstance(merged[1], list):  # the usual shape: one varying part
-        head, middle, tail = merged
-        return [head + value + tail for value in middle]  # type: ignore[operator]
-    columns = [repeat(part, rows) if isinstance(part, bytes) else part for part in merged]
+        head, values, tail = merged
+        return [head + to_json(value) + tail for value in values]  # type: ignore[operator]
+    columns = [
+        repeat(part, rows) if isinstance(part, bytes) else map(to_json, part) for part in merged
+    ]
     return [b"".join(row) for row in zip(*columns, strict=True)]
