@@ -7,6 +7,7 @@ import queue
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import accumulate, islice
 from pathlib import Path
@@ -124,14 +125,15 @@ class _ShardFile:
             worker.close()
 
     def finish(self, model: str, endpoint: str) -> Shard:
-        self._flush()
+        """Complete the file on disk (synced, then renamed); on any failure, remove it."""
         try:
+            self._flush()
             self._stop_workers()
+            self.handle.close(sync=True)
+            os.replace(self.tmp, self.path)  # atomic: a reader never sees half a shard
         except BaseException:
             self.abandon()
             raise
-        self.handle.close(sync=True)
-        os.replace(self.tmp, self.path)  # atomic: a reader never sees half a shard
         return Shard(
             path=str(self.path),
             requests=self.requests,
@@ -224,7 +226,10 @@ def _split(
     if max_requests < 1 or max_bytes < 1:
         raise SynthError("max_requests and max_bytes must be positive.")
     out.mkdir(parents=True, exist_ok=True)
-    shards: list[Shard] = []
+    # A full shard is completed (fsync, rename) in a thread of its own while the next one
+    # fills: syncing waits on the disk, and nothing else has to.
+    finishing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-sync")
+    shards: list[Future[Shard]] = []
     current: _ShardFile | None = None
     try:
         for ids, lines in batches:
@@ -249,7 +254,7 @@ def _split(
                     max(1, bisect_right(ends, before + _CHUNK, lo=start) - start),
                 )
                 if fit <= 0:  # full: only a shard holding lines already refuses one
-                    shards.append(current.finish(model, endpoint))
+                    shards.append(finishing.submit(current.finish, model, endpoint))
                     current = None
                     continue
                 stop = start + fit
@@ -258,18 +263,21 @@ def _split(
                 )
                 start = stop
         if current:
-            shards.append(current.finish(model, endpoint))
+            shards.append(finishing.submit(current.finish, model, endpoint))
             current = None
+        return [shard.result() for shard in shards]
     except BaseException:
         # A failed call (an oversized request or a duplicate id found late) leaves no shard
         # behind: finished shards look complete on disk, yet no returned list describes them.
+        # (A shard that failed to finish removed its own file.)
         for shard in shards:
-            Path(shard.path).unlink(missing_ok=True)
+            with contextlib.suppress(BaseException):
+                Path(shard.result().path).unlink(missing_ok=True)
         raise
     finally:
+        finishing.shutdown(wait=True)
         if current:
             current.abandon()
-    return shards
 
 
 def write_numbered_file(

@@ -61,15 +61,24 @@ class ClaimedHashes:
         self._count += len(hashes)
         # One statement for the slice (a JSON array), in key order: neighbouring keys share
         # the B-tree's pages. A claim's number is its position in the file.
-        rows = self._db.execute(
+        array, changes = to_json(hashes).decode(), self._db.total_changes
+        self._db.execute(
             "INSERT OR IGNORE INTO firsts SELECT substr(value, 1, ?), ? + key FROM json_each(?) "
-            "ORDER BY 1 RETURNING claim",
-            (self._key_chars, base, to_json(hashes).decode()),
+            "ORDER BY 1",
+            (self._key_chars, base, array),
         )
-        firsts = {claim - base for (claim,) in rows}
+        if self._db.total_changes - changes == len(hashes):  # every key was free: all new
+            return set(hashes)
+        # Which positions took their key (rows are only fetched, holding the GIL, here).
+        firsts = {
+            claim - base
+            for (claim,) in self._db.execute(
+                "SELECT claim FROM firsts WHERE claim >= ? AND key IN "
+                "(SELECT substr(value, 1, ?) FROM json_each(?))",
+                (base, self._key_chars, array),
+            )
+        }
         new = {hashes[position] for position in firsts}
-        if len(firsts) == len(hashes):
-            return new
         return new | self._new_among_taken_keys(
             [h for position, h in enumerate(hashes) if position not in firsts]
         )

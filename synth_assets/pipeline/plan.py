@@ -10,6 +10,14 @@ waited for, not sent again; two rows with the same request are sent once.
 The build writes, into its generation's folder: the manifest (every current row: custom_id,
 request hash), the invalid input rows, the shards to send, and ``sends.parquet`` (the
 attempt and round of each request sent, in shard order).
+
+It works a slice of rows at a time, in flat memory: a template renders the slice's columns
+in Arrow, its requests are encoded and hashed in one call
+(:meth:`RequestBuilder.encode_many`), looked up in the record together, and the slice's
+lines go to the shard writer together. The requests already sent by earlier rows of the day
+are an exact set on disk (:mod:`.claims`), which claims a slice in its own thread while the
+next slice is built. The request lines are byte for byte those of one row at a time
+(``tests/pipeline/test_plan_golden.py``): a changed byte would be a new request, paid again.
 """
 
 import shutil
