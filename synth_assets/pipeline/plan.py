@@ -350,7 +350,7 @@ def build_requests(
         folder=str(folder),
         rows=rows_seen,
         invalid_inputs=invalid,
-        kinds={kind: n for kind, n in kinds.items() if n},
+        kinds={kind: n for kind, n in sorted(kinds.items()) if n},
         shards=shards,
         requests=requests,
         bytes=nbytes,
