@@ -6,7 +6,7 @@ line costs one ``to_json`` of its messages.
 """
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -118,9 +118,25 @@ class RequestBuilder:
         """One request line and its request hash: the sha256 of everything but the
         custom_id (method, url and body: model, messages, schema, parameters), so the same
         request asked under another id has the same hash."""
-        request = b"".join((self._middle, to_json(messages), self._suffix))
-        line = b"".join((self._prefix, to_json(custom_id), request))
-        return line, hashlib.sha256(request).hexdigest()
+        lines, hashes = self.encode_many([custom_id], [to_json(messages)])
+        return lines[0], hashes[0]
+
+    def encode_many(
+        self, custom_ids: Sequence[str], messages_json: Sequence[bytes]
+    ) -> tuple[list[bytes], list[str]]:
+        """:meth:`encode_hashed` of many requests at once, each one's messages given as their
+        JSON (``to_json(messages)``): the lines and the hashes, in order."""
+        prefix, middle, suffix, join = self._prefix, self._middle, self._suffix, b"".join
+        hashed_middle = hashlib.sha256(middle)  # each request's hash starts from a copy
+        lines: list[bytes] = []
+        hashes: list[str] = []
+        for custom_id, messages in zip(custom_ids, messages_json, strict=True):
+            request = hashed_middle.copy()
+            request.update(messages)
+            request.update(suffix)
+            hashes.append(request.hexdigest())
+            lines.append(join((prefix, to_json(custom_id), middle, messages, suffix)))
+        return lines, hashes
 
     def numbered_template(self) -> bytes:
         """A ``bytes % (index, messages_json)`` template of the line of ``request-<index>``."""

@@ -5,8 +5,11 @@ import hashlib
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from itertools import accumulate, islice
 from pathlib import Path
 
 from pydantic_core import to_json
@@ -99,7 +102,7 @@ class _ShardFile:
         if self._pending >= _CHUNK:
             self._flush()
 
-    def add_chunk(self, lines: list[bytes], size: int, first: str, last: str) -> None:
+    def add_chunk(self, lines: Sequence[bytes], size: int, first: str, last: str) -> None:
         """Add many encoded lines at once (``size`` bytes; ids of the first and last)."""
         self._parts.extend(lines)
         self._pending += size
@@ -122,14 +125,15 @@ class _ShardFile:
             worker.close()
 
     def finish(self, model: str, endpoint: str) -> Shard:
-        self._flush()
+        """Complete the file on disk (synced, then renamed); on any failure, remove it."""
         try:
+            self._flush()
             self._stop_workers()
+            self.handle.close(sync=True)
+            os.replace(self.tmp, self.path)  # atomic: a reader never sees half a shard
         except BaseException:
             self.abandon()
             raise
-        self.handle.close(sync=True)
-        os.replace(self.tmp, self.path)  # atomic: a reader never sees half a shard
         return Shard(
             path=str(self.path),
             requests=self.requests,
@@ -168,12 +172,18 @@ def write_shards(
         for custom_id, messages in checked(requests)
     )
     return _split(
-        lines, Path(out_dir), name, max_requests, max_bytes, builder.model, builder.endpoint
+        _batched(lines),
+        Path(out_dir),
+        name,
+        max_requests,
+        max_bytes,
+        builder.model,
+        builder.endpoint,
     )
 
 
 def write_lines(
-    lines: Iterable[tuple[str, bytes]],
+    batches: Iterable[tuple[Sequence[str], Sequence[bytes]]],
     out_dir: str | os.PathLike[str],
     *,
     model: str,
@@ -182,13 +192,24 @@ def write_lines(
     max_requests: int = MAX_REQUESTS_PER_FILE,
     max_bytes: int = MAX_BYTES_PER_FILE,
 ) -> list[Shard]:
-    """Write already encoded ``(custom_id, line)`` pairs into shards within the limits (the
-    caller vouches for unique ids, one model and one endpoint)."""
-    return _split(lines, Path(out_dir), name, max_requests, max_bytes, model, endpoint)
+    """Write already encoded lines into shards within the limits (as :func:`write_shards`),
+    given a batch at a time as ``(custom_ids, lines)`` (the caller vouches for unique ids,
+    one model and one endpoint)."""
+    return _split(batches, Path(out_dir), name, max_requests, max_bytes, model, endpoint)
+
+
+def _batched(
+    lines: Iterable[tuple[str, bytes]], size: int = 1024
+) -> Iterator[tuple[list[str], list[bytes]]]:
+    """``(custom_id, line)`` pairs as ``(custom_ids, lines)`` batches of ``size``."""
+    pairs = iter(lines)
+    while batch := list(islice(pairs, size)):
+        ids, encoded = zip(*batch, strict=True)
+        yield list(ids), list(encoded)
 
 
 def _split(
-    lines: Iterable[tuple[str, bytes]],
+    batches: Iterable[tuple[Sequence[str], Sequence[bytes]]],
     out: Path,
     name: str,
     max_requests: int,
@@ -196,40 +217,67 @@ def _split(
     model: str,
     endpoint: str,
 ) -> list[Shard]:
-    """Write encoded lines into shards within the limits (see write_shards)."""
+    """Write encoded lines into shards within the limits (see write_shards).
+
+    Greedy, as if line by line: a line goes into the current shard while both limits allow
+    it, else it starts the next one. Whole runs of lines are placed at a time, found by
+    bisecting the batch's running byte total.
+    """
     if max_requests < 1 or max_bytes < 1:
         raise SynthError("max_requests and max_bytes must be positive.")
     out.mkdir(parents=True, exist_ok=True)
-    shards: list[Shard] = []
+    # A full shard is completed (fsync, rename) in a thread of its own while the next one
+    # fills: syncing waits on the disk, and nothing else has to.
+    finishing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shard-sync")
+    shards: list[Future[Shard]] = []
     current: _ShardFile | None = None
     try:
-        for custom_id, line in lines:
-            if len(line) > max_bytes:
+        for ids, lines in batches:
+            sizes = list(map(len, lines))
+            if sizes and max(sizes) > max_bytes:
+                big = next(i for i, size in enumerate(sizes) if size > max_bytes)
                 raise SynthError(
-                    f"request {custom_id!r} alone is {len(line)} bytes, over the "
+                    f"request {ids[big]!r} alone is {sizes[big]} bytes, over the "
                     f"{max_bytes}-byte file limit; shorten its messages."
                 )
-            if current and (
-                current.requests >= max_requests or current.bytes + len(line) > max_bytes
-            ):
-                shards.append(current.finish(model, endpoint))
-                current = None
-            if current is None:
-                current = _ShardFile(out / f"{name}-{len(shards):05d}.jsonl")
-            current.add(custom_id, line)
+            ends = list(accumulate(sizes))  # ends[i]: bytes of lines[: i + 1]
+            start = 0
+            while start < len(lines):
+                if current is None:
+                    current = _ShardFile(out / f"{name}-{len(shards):05d}.jsonl")
+                before = ends[start - 1] if start else 0
+                room = max_bytes - current.bytes
+                # Lines that fit both limits, handed over at most a chunk at a time.
+                fit = min(
+                    bisect_right(ends, before + room, lo=start) - start,
+                    max_requests - current.requests,
+                    max(1, bisect_right(ends, before + _CHUNK, lo=start) - start),
+                )
+                if fit <= 0:  # full: only a shard holding lines already refuses one
+                    shards.append(finishing.submit(current.finish, model, endpoint))
+                    current = None
+                    continue
+                stop = start + fit
+                current.add_chunk(
+                    lines[start:stop], ends[stop - 1] - before, ids[start], ids[stop - 1]
+                )
+                start = stop
         if current:
-            shards.append(current.finish(model, endpoint))
+            shards.append(finishing.submit(current.finish, model, endpoint))
             current = None
+        return [shard.result() for shard in shards]
     except BaseException:
         # A failed call (an oversized request or a duplicate id found late) leaves no shard
         # behind: finished shards look complete on disk, yet no returned list describes them.
+        # (A shard that failed to finish removed its own file.)
         for shard in shards:
-            Path(shard.path).unlink(missing_ok=True)
+            with contextlib.suppress(BaseException):
+                Path(shard.result().path).unlink(missing_ok=True)
         raise
     finally:
+        finishing.shutdown(wait=True)
         if current:
             current.abandon()
-    return shards
 
 
 def write_numbered_file(

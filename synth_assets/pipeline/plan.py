@@ -10,22 +10,32 @@ waited for, not sent again; two rows with the same request are sent once.
 The build writes, into its generation's folder: the manifest (every current row: custom_id,
 request hash), the invalid input rows, the shards to send, and ``sends.parquet`` (the
 attempt and round of each request sent, in shard order).
+
+It works a slice of rows at a time, in flat memory: a template renders the slice's columns
+in Arrow, its requests are encoded and hashed in one call
+(:meth:`RequestBuilder.encode_many`), looked up in the record together, and the slice's
+lines go to the shard writer together. The requests already sent by earlier rows of the day
+are an exact set on disk (:mod:`.claims`), which claims a slice in its own thread while the
+next slice is built. The request lines are byte for byte those of one row at a time
+(``tests/pipeline/test_plan_golden.py``): a changed byte would be a new request, paid again.
 """
 
 import shutil
-import sqlite3
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic_core import from_json, to_json
 
 from synth_assets.batch import (
     DEFAULT_RETRY_REASONS,
+    MAX_CUSTOM_ID_LENGTH,
     Reason,
     RequestBuilder,
     Shard,
@@ -35,7 +45,9 @@ from synth_assets.batch import (
     write_lines,
 )
 from synth_assets.tasks.base import BatchTask, custom_id_for
+from synth_assets.tasks.template import PromptTemplate
 
+from .claims import ClaimedHashes
 from .estimate import Estimate, Estimator
 from .record import Outcome, RequestRecord
 
@@ -44,7 +56,11 @@ SENDS_FILE = "sends.parquet"
 PLAN_FILE = "plan.json"
 INVALID_INPUTS_FILE = "invalid_inputs.jsonl"
 _ROWS_PER_SLICE = 10_000
+# Rows a build renders and encodes at a time: two slices are in hand at once (one claimed
+# while the next is built), and each row holds ~3 KB then.
+BUILD_SLICE_ROWS = 5_000
 _RAW_INPUT_CHARS = 2000  # of an invalid input's text kept in the unparsed table
+PROBLEM = "problem"  # the snapshot's column saying why a row is not sent (null: it is)
 MANIFEST_SCHEMA = pa.schema([("custom_id", pa.string()), ("request_hash", pa.string())])
 SENDS_SCHEMA = pa.schema(
     [
@@ -105,19 +121,139 @@ class Build:
     estimate: Estimate  # of the requests to send
 
 
-def _slices(path: Path) -> Iterator[pa.RecordBatch]:
-    """A Parquet file's rows, :data:`_ROWS_PER_SLICE` at a time, in flat memory.
+def _slices(
+    path: Path, columns: list[str] | None = None, rows: int = _ROWS_PER_SLICE
+) -> Iterator[pa.RecordBatch]:
+    """A Parquet file's rows (``columns`` of them, default all), ``rows`` at a time, in flat
+    memory.
 
     ``pre_buffer=False``: with pyarrow's default, ``iter_batches`` keeps what it read of
     every row group until the file is done (a 1M-row manifest grew the process by ~80 MB).
     """
-    return pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=_ROWS_PER_SLICE)
+    return pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=rows, columns=columns)
 
 
-def _rows(snapshot: Path) -> Iterator[list[dict[str, Any]]]:
-    """The snapshot's rows, a slice at a time (memory bounded by the slice)."""
-    for batch in _slices(snapshot):
-        yield batch.to_pylist()
+@dataclass(frozen=True, slots=True)
+class _Requests:
+    """One slice of the day: its rows' count and the requests of its valid rows."""
+
+    rows: int  # input rows, invalid ones included
+    invalid: int
+    ids: list[str]
+    lines: list[bytes]
+    hashes: list[str]
+
+
+# A key custom_id_for keeps as it is: 1 to 64 printable ASCII characters.
+_PLAIN_KEY = f"^[ -~]{{1,{MAX_CUSTOM_ID_LENGTH}}}$"
+
+
+def _requests(
+    task: BatchTask, snapshot: Path, builder: RequestBuilder, rejects: BinaryIO | None = None
+) -> Iterator[_Requests]:
+    """The snapshot's requests, a slice at a time; its invalid rows go to ``rejects``.
+
+    A task whose prompt is a :class:`PromptTemplate` is rendered a column at a time, and
+    only the columns it uses are read; any other ``to_messages`` gets each row as a dict.
+    """
+    template = task.to_messages if isinstance(task.to_messages, PromptTemplate) else None
+    names = pq.ParquetFile(snapshot).schema_arrow.names
+    columns = None
+    if template is not None:
+        wanted = {"id", "text", PROBLEM, *template.columns()}
+        columns = [name for name in names if name in wanted]
+    for batch in _slices(snapshot, columns, BUILD_SLICE_ROWS):
+        valid = _without_invalid(batch, rejects)
+        ids = _custom_ids(valid.column("id"))
+        if template is not None:
+            messages = template.messages_json(valid)
+        else:
+            messages = [to_json(task.to_messages(row)) for row in valid.to_pylist()]
+        lines, hashes = builder.encode_many(ids, messages)
+        rows, invalid = batch.num_rows, batch.num_rows - valid.num_rows
+        del batch, valid, messages  # not held while the slice is used (~10 MB)
+        yield _Requests(rows, invalid, ids, lines, hashes)
+
+
+def _without_invalid(batch: pa.RecordBatch, rejects: BinaryIO | None) -> pa.RecordBatch:
+    """The rows of ``batch`` with no problem; the others are written to ``rejects``."""
+    if PROBLEM not in batch.schema.names or batch.column(PROBLEM).null_count == batch.num_rows:
+        return batch
+    problems = [bool(problem) for problem in batch.column(PROBLEM).to_pylist()]
+    if not any(problems):
+        return batch
+    if rejects is not None:
+        for row in batch.filter(pa.array(problems)).to_pylist():
+            text = str(row.get("text") or "")[:_RAW_INPUT_CHARS]
+            custom_id = custom_id_for(str(row["id"]))
+            problem = {"custom_id": custom_id, "problem": row[PROBLEM], "text": text}
+            rejects.write(to_json(problem) + b"\n")
+    return batch.filter(pa.array([not problem for problem in problems]))
+
+
+def _custom_ids(keys: pa.Array) -> list[str]:
+    """:func:`custom_id_for` of each key (a column of any type, as ``str`` of its values);
+    checked in Arrow when every key is a plain one, kept as it is."""
+    if (
+        (pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type))
+        and keys.null_count == 0
+        and pc.all(pc.match_substring_regex(keys, _PLAIN_KEY)).as_py()
+    ):
+        return keys.to_pylist()
+    return [custom_id_for(str(key)) for key in keys.to_pylist()]
+
+
+@dataclass(frozen=True, slots=True)
+class _Wanted:
+    """The rows of a slice whose request is sent unless an earlier row of the day sends it:
+    by position, with the kind, attempt and round each would go in."""
+
+    positions: list[int]
+    kinds: list[str]
+    attempts: list[int]
+    rounds: list[int]
+
+    def first_of_each(self, hashes: list[str], new: set[str]) -> "_Wanted":
+        """Only the rows whose request is in ``new`` (no earlier slice sends it), the first
+        row of each (``new`` is emptied)."""
+        keep = []
+        for index, position in enumerate(self.positions):
+            if hashes[position] in new:
+                new.discard(hashes[position])
+                keep.append(index)
+        return _Wanted(
+            *(
+                [column[i] for i in keep]
+                for column in (self.positions, self.kinds, self.attempts, self.rounds)
+            )
+        )
+
+
+def _wanted(
+    hashes: list[str],
+    outcomes: dict[str, Outcome],
+    policy: Policy,
+    round_: int,
+    kinds: Counter[str],
+) -> _Wanted:
+    """The rows of a slice to send, by their request's outcome; the others are counted in
+    ``kinds`` (the rows to send are counted once it is known which ones are)."""
+    if not outcomes:  # none of these requests was ever sent: every one is new
+        count = len(hashes)
+        return _Wanted(list(range(count)), ["new"] * count, [1] * count, [round_] * count)
+    wanted = _Wanted([], [], [], [])
+    for position, request_hash in enumerate(hashes):
+        outcome = outcomes.get(request_hash)
+        kind = policy.kind(outcome, round_)
+        if kind not in SEND_KINDS:
+            kinds[kind] += 1
+            continue
+        retry = kind == "retry" and outcome is not None
+        wanted.positions.append(position)
+        wanted.kinds.append(kind)
+        wanted.attempts.append(outcome.attempt + 1 if retry else 1)  # type: ignore[union-attr,operator]
+        wanted.rounds.append((outcome.outcome_round or 1) if retry else round_)  # type: ignore[union-attr]
+    return wanted
 
 
 def fresh_round(
@@ -126,13 +262,8 @@ def fresh_round(
     """The round of a build asking fresh answers for the whole day: one above any round
     the day's requests were sent in."""
     highest = 0
-    for rows in _rows(snapshot):
-        hashes = [
-            builder.encode_hashed("", task.to_messages(row))[1]
-            for row in rows
-            if not row.get("problem")
-        ]
-        for outcome in record.outcomes(hashes).values():
+    for requests in _requests(task, snapshot, builder):
+        for outcome in record.outcomes(requests.hashes).values():
             highest = max(highest, outcome.round, outcome.outcome_round or 0)
     return highest + 1
 
@@ -156,59 +287,53 @@ def build_requests(
     round_ = fresh_round(task, snapshot, builder, record) if fresh else 1
     kinds: Counter[str] = Counter()
     invalid = rows_seen = 0
-    sending = _HashSet(folder / ".sending.sqlite")
+    sending = ClaimedHashes(folder)
 
     def to_send(
         rejects: BinaryIO, manifest: pq.ParquetWriter, sends: pq.ParquetWriter
-    ) -> Iterator[tuple[str, bytes]]:
-        """Every current row into the manifest; the lines of the requests to send."""
+    ) -> Iterator[tuple[list[str], list[bytes]]]:
+        """Every current row into the manifest; the lines of the requests to send, a slice
+        at a time. A slice's hashes are claimed in the set's thread while the next slice is
+        built (the slices' claims run in order, so each sees the ones before it)."""
         nonlocal invalid, rows_seen
-        for rows in _rows(snapshot):
-            ids, hashes, lines = [], [], []
-            for row in rows:
-                rows_seen += 1
-                custom_id = custom_id_for(str(row["id"]))
-                if row.get("problem"):
-                    invalid += 1
-                    text = str(row.get("text") or "")[:_RAW_INPUT_CHARS]
-                    problem = {"custom_id": custom_id, "problem": row["problem"], "text": text}
-                    rejects.write(to_json(problem) + b"\n")
-                    continue
-                messages = task.to_messages(row)
-                line, request_hash = builder.encode_hashed(custom_id, messages)
-                ids.append(custom_id)
-                hashes.append(request_hash)
-                lines.append(line)
-            manifest.write_table(pa.table([ids, hashes], schema=MANIFEST_SCHEMA))
-            outcomes = record.outcomes(hashes)
-            # Requests an earlier slice of the day sends; this slice's join them below.
-            sent_before = sending.present(hashes)
-            sending_now: set[str] = set()
-            sent: list[tuple[str, str, int, int]] = []
-            for custom_id, request_hash, line in zip(ids, hashes, lines, strict=True):
-                outcome = outcomes.get(request_hash)
-                kind = policy.kind(outcome, round_)
-                if kind in SEND_KINDS and (
-                    request_hash in sent_before or request_hash in sending_now
-                ):
-                    kind = "same_request"  # another row of the day sends it
-                kinds[kind] += 1
-                if kind not in SEND_KINDS:
-                    continue
-                sending_now.add(request_hash)
-                attempt = outcome.attempt + 1 if kind == "retry" and outcome else 1
-                send_round = (outcome.outcome_round or 1) if kind == "retry" and outcome else round_
-                sent.append((custom_id, request_hash, attempt, send_round))
-                yield custom_id, line
-            sending.add(sending_now)
-            if sent:
-                sends.write_table(pa.table(list(zip(*sent, strict=True)), schema=SENDS_SCHEMA))
+        waiting: tuple[_Requests, _Wanted, Future[set[str]]] | None = None
+        for requests in _requests(task, snapshot, builder, rejects):
+            rows_seen += requests.rows
+            invalid += requests.invalid
+            hashes = requests.hashes
+            manifest.write_table(pa.table([requests.ids, hashes], schema=MANIFEST_SCHEMA))
+            wanted = _wanted(hashes, record.outcomes(hashes), policy, round_, kinds)
+            claim = sending.claim([hashes[p] for p in wanted.positions])
+            if waiting:
+                yield from sent(*waiting, sends)
+            waiting = (requests, wanted, claim)
+        if waiting:
+            yield from sent(*waiting, sends)
+
+    def sent(
+        requests: _Requests, wanted: _Wanted, claim: Future[set[str]], sends: pq.ParquetWriter
+    ) -> Iterator[tuple[list[str], list[bytes]]]:
+        """The slice's requests no earlier row of the day sends, into ``sends``."""
+        first = claim.result()
+        if len(first) < len(wanted.positions):  # some request is another row's too
+            fewer = wanted.first_of_each(requests.hashes, first)
+            kinds["same_request"] += len(wanted.positions) - len(fewer.positions)
+            wanted = fewer
+        kinds.update(wanted.kinds)
+        if not wanted.positions:
+            return
+        ids = [requests.ids[p] for p in wanted.positions]
+        hashes = [requests.hashes[p] for p in wanted.positions]
+        columns = [ids, hashes, wanted.attempts, wanted.rounds]
+        sends.write_table(pa.table(columns, schema=SENDS_SCHEMA))
+        yield ids, [requests.lines[p] for p in wanted.positions]
 
     with (
         sending,
         open(folder / INVALID_INPUTS_FILE, "wb") as rejects,
-        pq.ParquetWriter(folder / MANIFEST_FILE, MANIFEST_SCHEMA) as manifest,
-        pq.ParquetWriter(folder / SENDS_FILE, SENDS_SCHEMA) as sends,
+        # Hashes and ids rarely repeat: a dictionary page would only be written to be dropped.
+        pq.ParquetWriter(folder / MANIFEST_FILE, MANIFEST_SCHEMA, use_dictionary=False) as manifest,
+        pq.ParquetWriter(folder / SENDS_FILE, SENDS_SCHEMA, use_dictionary=False) as sends,
     ):
         shards = write_lines(
             to_send(rejects, manifest, sends),
@@ -225,7 +350,7 @@ def build_requests(
         folder=str(folder),
         rows=rows_seen,
         invalid_inputs=invalid,
-        kinds=dict(kinds),
+        kinds={kind: n for kind, n in sorted(kinds.items()) if n},
         shards=shards,
         requests=requests,
         bytes=nbytes,
@@ -235,42 +360,10 @@ def build_requests(
     )
     with atomic_write(folder / PLAN_FILE) as out:
         out.write(to_json(build, indent=2))
+    # Arrow's allocator keeps what the slices freed (~40 MB at 1M rows); the run's next step
+    # (the upload, in the same process) needs it more.
+    pa.default_memory_pool().release_unused()
     return build
-
-
-class _HashSet:
-    """The request hashes a build sends, on disk: a day of 10M rows would hold ~1.5 GB of
-    them in a Python set. Exact (the full hash is the key), deleted when closed."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=OFF")
-        self._db.execute("PRAGMA synchronous=OFF")
-        self._db.execute("CREATE TABLE hashes (hash TEXT PRIMARY KEY) WITHOUT ROWID")
-
-    def present(self, hashes: Sequence[str]) -> set[str]:
-        """Those of ``hashes`` already added."""
-        found: set[str] = set()
-        for start in range(0, len(hashes), 500):
-            chunk = hashes[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self._db.execute(f"SELECT hash FROM hashes WHERE hash IN ({marks})", chunk)
-            found.update(h for (h,) in rows)
-        return found
-
-    def add(self, hashes: Iterable[str]) -> None:
-        """Add ``hashes`` (none of them present yet)."""
-        self._db.execute("BEGIN")
-        self._db.executemany("INSERT INTO hashes VALUES (?)", ((h,) for h in hashes))
-        self._db.execute("COMMIT")
-
-    def __enter__(self) -> "_HashSet":
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._db.close()
-        self._path.unlink(missing_ok=True)
 
 
 def load_build(folder: str | Path) -> Build:

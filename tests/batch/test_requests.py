@@ -1,5 +1,6 @@
 """Request lines: both modes, both endpoints, ids, parameters and what gets refused."""
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -8,6 +9,7 @@ import pytest
 from helpers import Triage
 from openai.lib._parsing._responses import type_to_text_format_param
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from synth_assets.batch import (
     BatchJob,
@@ -154,6 +156,26 @@ def test_builder_parameters_reach_the_encoded_line() -> None:
 
     assert body["max_tokens"] == 50
     assert "temperature" not in body
+
+
+@pytest.mark.parametrize("endpoint", [CHAT, RESPONSES])
+def test_many_requests_at_once_are_the_lines_and_hashes_of_each(endpoint: str) -> None:
+    builder = RequestBuilder(model="m", response_model=Triage, endpoint=endpoint)
+    ids = ["a", 'quote"id', "émoji 🎉", "a2"]
+    batch = [MESSAGES, TRICKY, TRICKY, MESSAGES]
+
+    lines, hashes = builder.encode_many(ids, [to_json(messages) for messages in batch])
+
+    assert lines == [builder.encode(i, m) for i, m in zip(ids, batch, strict=True)]
+    # The hash covers the line after its custom_id: the same request under two ids agrees.
+    after_id = [
+        line[len(b'{"custom_id":' + to_json(i)) :] for i, line in zip(ids, lines, strict=True)
+    ]
+    assert hashes == [hashlib.sha256(rest).hexdigest() for rest in after_id]
+    assert hashes[0] == hashes[3] and hashes[1] == hashes[2] and hashes[0] != hashes[1]
+    assert [builder.encode_hashed(i, m) for i, m in zip(ids, batch, strict=True)] == list(
+        zip(lines, hashes, strict=True)
+    )
 
 
 def test_numbered_ids_are_unique_for_identical_messages() -> None:

@@ -2,10 +2,13 @@
 
 import hashlib
 import json
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 from helpers import Triage
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from synth_assets.batch import (
     DuplicateCustomIdError,
@@ -13,6 +16,7 @@ from synth_assets.batch import (
     Shard,
     SynthError,
     validate_request_file,
+    write_lines,
     write_shards,
 )
 
@@ -155,3 +159,54 @@ def test_a_shard_of_several_megabytes_keeps_its_bytes_in_order(tmp_path: Path) -
     assert shard.bytes > 8 << 20
     assert ids_in([shard]) == [custom_id for custom_id, _ in wanted]
     assert_shards_describe_their_files([shard], tmp_path)
+
+
+def greedy(sizes: list[int], max_requests: int, max_bytes: int) -> list[list[int]]:
+    """The shards' lines (by position) of a line-by-line greedy split."""
+    shards: list[list[int]] = []
+    total = 0
+    for position, size in enumerate(sizes):
+        if not shards or len(shards[-1]) >= max_requests or total + size > max_bytes:
+            shards.append([])
+            total = 0
+        shards[-1].append(position)
+        total += size
+    return shards
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(0, 25), max_size=40),
+    st.integers(1, 6),
+    st.integers(30, 120),  # over the longest line (29 bytes)
+    st.lists(st.integers(0, 40), max_size=8),
+)
+def test_lines_given_in_batches_split_as_line_by_line(
+    tmp_path_factory: pytest.TempPathFactory,
+    sizes: list[int],
+    max_requests: int,
+    max_bytes: int,
+    cuts: list[int],
+) -> None:
+    out = tmp_path_factory.mktemp("shards")
+    lines = [b"%d:" % i + b"x" * size + b"\n" for i, size in enumerate(sizes)]  # distinct
+    ids = [f"r{i}" for i in range(len(lines))]
+    bounds = [0, *sorted(c for c in cuts if c < len(lines)), len(lines)]
+    batches = [(ids[a:b], lines[a:b]) for a, b in pairwise(bounds)]
+
+    shards = write_lines(
+        batches,
+        out,
+        model="gpt-4o-mini",
+        endpoint="/v1/chat/completions",
+        max_requests=max_requests,
+        max_bytes=max_bytes,
+    )
+
+    expected = greedy([len(line) for line in lines], max_requests, max_bytes)
+    assert [Path(s.path).read_bytes() for s in shards] == [
+        b"".join(lines[p] for p in shard) for shard in expected
+    ]
+    assert [(s.requests, s.first_custom_id, s.last_custom_id) for s in shards] == [
+        (len(shard), ids[shard[0]], ids[shard[-1]]) for shard in expected
+    ]
