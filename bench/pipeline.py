@@ -20,7 +20,9 @@ out of the parent's). RSS counts shared pages in every process that maps them, s
 worker's peak includes what it shares with its run process. Run processes (the code
 server spawns them) are named by their Dagster job: their compute-log ``tail`` children
 name the run id, looked up in the instance afterwards. Stage timings come from the
-instance: each run's start and end, and each step's.
+instance: each run's start and end, and each step's. "Our own time" is the end-to-end wall
+time minus the seconds in which the server was answering a batch (its ``in_progress_at``
+to its ``completed_at``, as the Batch API reports them) while no run of ours ran.
 
 The bytes on disk of the work dir and of the server's data are sampled every 2 s too:
 their peak during the run is printed beside what is left afterwards. ``--prune`` runs with
