@@ -133,6 +133,18 @@ def test_each_request_is_recorded_with_the_outcome_the_tables_give_its_first_lin
         }  # fmt: skip
 
 
+def served_batch(
+    tmp_path: Path, client: openai.OpenAI, record: RequestRecord, rows: int
+) -> tuple[str, Path]:
+    """A day of ``rows`` submitted as one batch, and its output file as served."""
+    (batch_id,) = submitted_day(tmp_path, client, record, rows=rows, per_file=rows)
+    batch = client.batches.retrieve(batch_id)
+    assert batch.output_file_id is not None
+    served = tmp_path / "served.jsonl"
+    download_file(client, batch.output_file_id, served)
+    return batch_id, served
+
+
 def test_a_batch_s_outcomes_leave_nothing_per_line_for_the_garbage_collector(
     tmp_path: Path,
     start_localbatch: Callable[..., Any],
@@ -142,11 +154,7 @@ def test_a_batch_s_outcomes_leave_nothing_per_line_for_the_garbage_collector(
     re-traverse them: at 50,000 lines a batch, about one full collection per batch."""
     client = make_client(start_localbatch(thread=True).base_url)
     with RequestRecord(tmp_path / "record.sqlite", "local") as record:
-        (batch_id,) = submitted_day(tmp_path, client, record, rows=600, per_file=600)
-        batch = client.batches.retrieve(batch_id)
-        assert batch.output_file_id is not None
-        output = tmp_path / "output.jsonl"
-        download_file(client, batch.output_file_id, output)
+        batch_id, output = served_batch(tmp_path, client, record, rows=600)
         sends = record.custom_ids(batch_id)
         model = SPAM_TRIAGE.response_model
         classify_results(model, batch_id, [("output", output)], sends, "completed")  # warm-up
@@ -173,11 +181,7 @@ def test_each_outcome_carries_its_own_first_line_whatever_lies_between(
 ) -> None:
     client = make_client(start_localbatch(thread=True).base_url)
     with RequestRecord(tmp_path / "record.sqlite", "local") as record:
-        (batch_id,) = submitted_day(tmp_path, client, record, rows=4, per_file=4)
-        batch = client.batches.retrieve(batch_id)
-        assert batch.output_file_id is not None
-        served = tmp_path / "served.jsonl"
-        download_file(client, batch.output_file_id, served)
+        batch_id, served = served_batch(tmp_path, client, record, rows=4)
         a, b, c, _ = list(iter_lines(served))  # the fourth request gets no line
         # Served lines rearranged with what a file may also hold: a CRLF ending, blank
         # lines, a second answer, a line that is not JSON; an error file after it.
