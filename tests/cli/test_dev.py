@@ -22,7 +22,14 @@ def free_port() -> int:
 @pytest.mark.timeout(120)
 def test_synth_dev_serves_the_ui_and_stops_cleanly(server: str, tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "OPENAI_BASE_URL": server, "DAGSTER_HOME": str(tmp_path / "home")}
+    # The daemon's sensors read the work dir's records: a scratch one, not the checkout's.
+    env = {
+        **os.environ,
+        "OPENAI_BASE_URL": server,
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "SYNTH_WORK_DIR": str(tmp_path / "work"),
+        "SYNTH_STORAGE_ROOT": str(tmp_path / "out"),
+    }
     synth = shutil.which("synth", path=str(Path(sys.executable).parent))
     assert synth, "the synth console script is installed beside the interpreter"
     process = subprocess.Popen([synth, "dev", "--port", str(port)], env=env)
