@@ -47,6 +47,7 @@ from synth_assets.batch import (
 from synth_assets.tasks.base import BatchTask, custom_id_for
 from synth_assets.tasks.template import PromptTemplate
 
+from .buckets import slices
 from .claims import ClaimedHashes
 from .estimate import Estimate, Estimator
 from .record import Outcome, RequestRecord
@@ -121,18 +122,6 @@ class Build:
     estimate: Estimate  # of the requests to send
 
 
-def _slices(
-    path: Path, columns: list[str] | None = None, rows: int = _ROWS_PER_SLICE
-) -> Iterator[pa.RecordBatch]:
-    """A Parquet file's rows (``columns`` of them, default all), ``rows`` at a time, in flat
-    memory.
-
-    ``pre_buffer=False``: with pyarrow's default, ``iter_batches`` keeps what it read of
-    every row group until the file is done (a 1M-row manifest grew the process by ~80 MB).
-    """
-    return pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=rows, columns=columns)
-
-
 @dataclass(frozen=True, slots=True)
 class _Requests:
     """One slice of the day: its rows' count and the requests of its valid rows."""
@@ -157,12 +146,12 @@ def _requests(
     only the columns it uses are read; any other ``to_messages`` gets each row as a dict.
     """
     template = task.to_messages if isinstance(task.to_messages, PromptTemplate) else None
-    names = pq.ParquetFile(snapshot).schema_arrow.names
+    names = pq.read_schema(snapshot).names
     columns = None
     if template is not None:
         wanted = {"id", "text", PROBLEM, *template.columns()}
         columns = [name for name in names if name in wanted]
-    for batch in _slices(snapshot, columns, BUILD_SLICE_ROWS):
+    for batch in slices(snapshot, columns, BUILD_SLICE_ROWS):
         valid = _without_invalid(batch, rejects)
         ids = _custom_ids(valid.column("id"))
         if template is not None:
@@ -376,14 +365,14 @@ def load_build(folder: str | Path) -> Build:
 
 def iter_manifest(folder: str | Path) -> Iterator[tuple[list[str], list[str]]]:
     """The day's current (valid) rows: ``(custom_ids, request_hashes)`` a slice at a time."""
-    for batch in _slices(Path(folder) / MANIFEST_FILE):
+    for batch in slices(Path(folder) / MANIFEST_FILE, rows=_ROWS_PER_SLICE):
         yield batch.column(0).to_pylist(), batch.column(1).to_pylist()
 
 
 def iter_sends(folder: str | Path) -> Iterator[tuple[str, str, int, int]]:
     """The requests sent by the build, in shard order: (custom_id, hash, attempt, round)."""
     path = Path(folder) / SENDS_FILE
-    for batch in _slices(path):
+    for batch in slices(path, rows=_ROWS_PER_SLICE):
         yield from zip(*(batch.column(i).to_pylist() for i in range(4)), strict=True)
 
 
