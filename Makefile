@@ -15,10 +15,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Three test workers on 2 cores: most tests wait on servers, daemons and sensor ticks, not
+# the CPU. A file's tests stay on one worker (the UI tests build on each other in order).
 test: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n 3 --dist loadfile
 
 # The tutorial's task on the sample emails, then the generation chain: generate emails from
 # the seed grid, label them, compare each label with the intended one.

@@ -80,8 +80,13 @@ def needs(*steps: str) -> None:
 
 
 def nav(page: Page, name: str) -> None:
-    """Click an entry of the left navigation."""
-    page.get_by_role("navigation").get_by_role("link", name=name).click()
+    """Click an entry of the left navigation.
+
+    A link's accessible name starts with its icon's ligature text ("column_lineage Jobs"),
+    so the label is matched as the name's last word: a plain substring "Lineage" would
+    also match the Jobs link."""
+    label = re.compile(rf"(^|\s){re.escape(name)}$")
+    page.get_by_role("navigation").get_by_role("link", name=label).click()
 
 
 def shot(page: Page, folder: Path, name: str, readme: str | None = None) -> Path:
