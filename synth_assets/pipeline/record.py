@@ -152,7 +152,11 @@ _COPY_V1 = (
 )
 # A record written before request_keys (its requests found through one index on
 # requests.key): its keys become one run, read in the old index's order, and the index goes.
+# The same when the index is back (the code before opened the record since, and its new
+# requests have no keys here): the runs are made again.
 _KEYS_FROM_INDEX = (
+    "DELETE FROM request_keys",
+    "DELETE FROM key_runs",
     "INSERT INTO request_keys SELECT 1, key, id FROM requests ORDER BY key, id",
     "INSERT INTO key_runs SELECT 1, count(*) FROM request_keys HAVING count(*) > 0",
     "DROP INDEX IF EXISTS requests_key",
@@ -291,7 +295,7 @@ class RequestRecord:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=60000")
         # A checkpoint every 25,000 pages of log (~200 MB) rather than 1,000: a page that
-        # several batches write in a row (the key index's) is copied into the file once.
+        # several batches write in a row (the tables' last pages) is copied into the file once.
         self._db.execute("PRAGMA wal_autocheckpoint=25000")
         # Deleted content is still zeroed within the pages written anyway, but freed pages
         # are not rewritten with zeros (this SQLite zeroes them by default: dropping the old
@@ -301,9 +305,8 @@ class RequestRecord:
         with self._write() as db:
             columns = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
             old = bool(columns) and "key" not in columns
-            (keyed,) = db.execute(
-                "SELECT count(*) FROM sqlite_master WHERE name='request_keys'"
-            ).fetchone()
+            names = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+            keyed = "request_keys" in names and "requests_key" not in names
             for statement in _FROM_V1 if old else ():
                 db.execute(statement)
             for statement in _SCHEMA.split(";\n"):

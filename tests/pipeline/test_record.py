@@ -607,3 +607,30 @@ def test_a_record_with_one_key_index_opens_with_its_keys_in_one_run(tmp_path: Pa
         assert other.outcomes(["h-a"])["h-a"].pending_batch is None
         assert _runs(path) == [4, 1]
     _keys_are_consistent(path)
+
+
+def test_requests_recorded_by_the_code_before_since_are_found(tmp_path: Path) -> None:
+    """The code before (one index on requests.key) may open the record again (a rollback)
+    and record requests without keys here: the next open makes the runs again."""
+    import sqlite3
+
+    from synth_assets.pipeline.record import request_key
+
+    path = tmp_path / "record.sqlite"
+    with RequestRecord(path, BACKEND) as record:
+        _day(record, "b1", range(0, 10))
+    with sqlite3.connect(path) as db:  # what the code before does on open and record_batch
+        db.execute("CREATE INDEX IF NOT EXISTS requests_key ON requests (key)")
+        db.execute(
+            "INSERT INTO requests (id, key, backend, hash, pending_batch, updated) "
+            "VALUES (11, ?, ?, ?, 'b2', 1.0)",
+            (request_key(f"{10:064x}"), BACKEND, f"{10:064x}"),
+        )
+
+    with RequestRecord(path, BACKEND) as record:
+        outcomes = record.outcomes([f"{i:064x}" for i in range(11)])
+        assert outcomes[f"{10:064x}"].pending_batch == "b2" and len(outcomes) == 11
+        _day(record, "b3", range(10, 12))  # found: no second row for it
+    _keys_are_consistent(path)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM requests").fetchone() == (12,)
