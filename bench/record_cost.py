@@ -322,6 +322,12 @@ def _print(label: str, result: dict[str, dict[str, float]]) -> None:
         )
     if file_mb is not None:
         print(f"{label:>10} {'file MB':<15} {file_mb:>7,.0f}")
+    if "checkpoint" in result:  # a day: its total (the open is once, not per day)
+        day = [p for name, p in result.items() if name != "open"]
+        print(
+            f"{label:>10} {'day':<15} {sum(p['cpu'] for p in day):>7.1f} "
+            f"{sum(p['wall'] for p in day):>7.1f} {sum(p['written_mb'] for p in day):>11,.0f}"
+        )
 
 
 def _child(arguments: list[str]) -> dict[str, dict[str, float]]:
@@ -359,9 +365,6 @@ def main() -> None:
             command = ["--day", str(base)] + (["--module", args.module] if args.module else [])
             _print(f"P={held:,}", _child(command))
         return
-    print(
-        f"{'rows':>10} {'phase':<15} {'cpu s':>7} {'wall s':>7} {'written MB':>11} {'peak MB':>8}"
-    )
     for rows in (int(r) for r in args.rows.split(",")):
         command = ["--one", str(rows)]
         command += ["--module", args.module] if args.module else []
