@@ -23,9 +23,10 @@ The record of P requests is built once per P (untimed, kept in ``--scratch``) in
 schema before ``request_keys`` (one index over every request's key; its requests answered,
 in 50,000-request batches, with 100-byte lines to keep it small on disk), and copied for
 each measurement. The copy is opened (``open``: a migration, if the module's schema
-differs, checkpointed), then a 100,000-request day is recorded: ``record_batch`` for 2 batches of 50,000
-new requests, ``record_results`` for both, every request read back, and the log
-checkpointed into the file (``checkpoint``: a record's writes reach its file there).
+differs, checkpointed), then a 100,000-request day is recorded: ``record_batch`` for 2
+batches of 50,000 new requests, ``record_results`` for both, every request read back, and
+the log checkpointed into the file (``checkpoint``: a record's writes reach its file
+there). ``day`` is their total.
 """
 
 import argparse
