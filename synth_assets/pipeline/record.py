@@ -8,8 +8,16 @@ every change is one transaction, so a process killed half-way leaves it as it wa
 - ``requests``: per (backend, request hash), the latest outcome (an answer, or a reason),
   its attempt and round, and the batch it is in flight in, if any. Answers never cross
   backends: a lookup matches the backend and the full hash. Rows are numbered in the order
-  requests were first sent and found through a small index of integer keys (the hash's
-  first 40 bits), so recording a batch of new requests appends rows and rewrites few pages.
+  requests were first sent, so recording a batch of new requests appends rows.
+- ``request_keys``: how a request is found: its integer key (the hash's first 40 bits) and
+  its row, in sorted runs (``key_runs`` holds their sizes). A batch's new requests are
+  written as a new run, at the end of the table, so recording them writes a few pages
+  whatever the record holds (one index over every key would take each new key in a random
+  page of it: each batch rewrote most of the index, and the record only grows). The newest
+  run is merged into the one before it, in one key-sorted pass, while that one is at most
+  twice its size: with batches of 50,000 new requests, at 10M requests there are at most
+  five runs, a key has moved about three times and its page been written about seven
+  times; a lookup searches every run.
 - ``lines``: the result line of a request's outcome, as served (none when none came), kept
   apart so that a request's row keeps its size when its outcome comes in.
 - ``sends``: every request put in a batch (batch, custom_id as sent, the request's row,
@@ -21,6 +29,7 @@ every change is one transaction, so a process killed half-way leaves it as it wa
   waits for, and what was published.
 """
 
+import itertools
 import sqlite3
 import time
 import zlib
@@ -50,6 +59,16 @@ CREATE TABLE IF NOT EXISTS requests (
     status_code INTEGER,
     message TEXT,
     updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS request_keys (
+    run INTEGER NOT NULL,        -- key_runs.run
+    key INTEGER NOT NULL,        -- request_key(hash)
+    request INTEGER NOT NULL,    -- requests.id
+    PRIMARY KEY (run, key, request)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS key_runs (
+    run INTEGER PRIMARY KEY,     -- newer runs have higher numbers
+    size INTEGER NOT NULL        -- its keys
 );
 CREATE TABLE IF NOT EXISTS lines (
     request INTEGER PRIMARY KEY, -- requests.id
@@ -132,8 +151,24 @@ _COPY_V1 = (
     "DROP TABLE sends_v1",
     "DROP TABLE requests_v1",
 )
-# After the copy: an index built from its sorted keys at once, not one key at a time.
-_INDEXES = "CREATE INDEX IF NOT EXISTS requests_key ON requests (key)"
+# A record written before request_keys (its requests found through one index on
+# requests.key): its keys become one run, read in the old index's order, and the index goes.
+# The same when the index is back (the code before opened the record since, and its new
+# requests have no keys here): the runs are made again.
+_KEYS_FROM_INDEX = (
+    "DELETE FROM request_keys",
+    "DELETE FROM key_runs",
+    "INSERT INTO request_keys SELECT 1, key, id FROM requests ORDER BY key, id",
+    "INSERT INTO key_runs SELECT 1, count(*) FROM request_keys HAVING count(*) > 0",
+    "DROP INDEX IF EXISTS requests_key",
+)
+
+# A run is merged with the next older one while that one holds at most this many times
+# its keys: runs shrink by more than half from the oldest to the newest.
+_MERGE_RATIO = 2
+_MERGE_CHUNK = 50_000  # keys merged at a time (a range of keys)
+_KEY_SPACE = 1 << 40  # request_key's values: below this
+_KEY_LIMIT = 1 << 62  # above any key (the last range's end)
 
 
 _CHUNK = 10_000  # keys per lookup statement
@@ -261,7 +296,7 @@ class RequestRecord:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=60000")
         # A checkpoint every 25,000 pages of log (~200 MB) rather than 1,000: a page that
-        # several batches write in a row (the key index's) is copied into the file once.
+        # several batches write in a row (the tables' last pages) is copied into the file once.
         self._db.execute("PRAGMA wal_autocheckpoint=25000")
         # Deleted content is still zeroed within the pages written anyway, but freed pages
         # are not rewritten with zeros (this SQLite zeroes them by default: dropping the old
@@ -271,13 +306,16 @@ class RequestRecord:
         with self._write() as db:
             columns = {row[1] for row in db.execute("PRAGMA table_info(requests)")}
             old = bool(columns) and "key" not in columns
+            names = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+            keyed = "request_keys" in names and "requests_key" not in names
             for statement in _FROM_V1 if old else ():
                 db.execute(statement)
             for statement in _SCHEMA.split(";\n"):
                 db.execute(statement)
             for statement in _COPY_V1 if old else ():
                 db.execute(statement)
-            db.execute(_INDEXES)
+            for statement in () if keyed else _KEYS_FROM_INDEX:
+                db.execute(statement)
 
     def close(self) -> None:
         """Close the database."""
@@ -306,13 +344,15 @@ class RequestRecord:
         """This backend's rows of the requests in ``keys`` (hash: its request_key), as
         ``id, hash, <columns>``.
 
-        The key index holds 6-byte integers, so it stays small, and a batch of new requests
-        rewrites few of its pages; keys that collide are told apart by the full hash."""
+        Each key is searched in every run, in one statement per chunk (so one snapshot: a
+        merge committed meanwhile moves no key out of sight); keys that collide are told
+        apart by the full hash."""
         ordered = sorted(set(keys.values()))
         for start in range(0, len(ordered), _CHUNK):
             rows = self._db.execute(
-                f"SELECT id, hash, {columns} FROM requests WHERE key IN "
-                "(SELECT value FROM json_each(?)) AND backend=?",
+                f"SELECT r.id, r.hash, {columns} FROM request_keys k JOIN requests r ON "
+                "r.id = k.request WHERE k.run IN (SELECT run FROM key_runs) AND k.key IN "
+                "(SELECT value FROM json_each(?)) AND r.backend=?",
                 (to_json(ordered[start : start + _CHUNK]), self.backend),
             )
             yield from (row for row in rows if row[1] in keys)
@@ -407,13 +447,46 @@ class RequestRecord:
                 "VALUES (?,?,?,?,?,?,?)",
                 ((ids[h], keys[h], backend, h, batch_id, rounds[h], now) for h in new),
             )
+            if new:  # their keys, a new run (in key order, as their ids are)
+                (run,) = db.execute("SELECT coalesce(max(run), 0) + 1 FROM key_runs").fetchone()
+                db.executemany(
+                    "INSERT INTO request_keys VALUES (?,?,?)",
+                    ((run, keys[h], ids[h]) for h in new),
+                )
+                db.execute("INSERT INTO key_runs VALUES (?,?)", (run, len(new)))
             ids.update(known_ids)
             # In the table's key order: the batch's sends fill one page after the other.
             db.executemany(
                 "INSERT OR REPLACE INTO sends VALUES (?,?,?,?,?,?)",
                 sorted((backend, batch_id, s[0], ids[s[1]], s[2], s[3]) for s in sends),
             )
+        if new:
+            self._merge_runs()
         return True
+
+    def _merge_runs(self) -> None:
+        """Merge the newest run of keys into the one before it while that one holds at most
+        ``_MERGE_RATIO`` times its keys (one transaction: a crash leaves the runs as they
+        were, every key in one of them)."""
+        with self._write() as db:
+            runs = db.execute("SELECT run, size FROM key_runs ORDER BY run").fetchall()
+            while len(runs) >= 2 and runs[-2][1] <= _MERGE_RATIO * runs[-1][1]:
+                (older, older_size), (newer, newer_size) = runs.pop(-2), runs.pop()
+                # In key order, one range of keys at a time (~_MERGE_CHUNK of them: keys are
+                # uniform): one pass over the older run's pages, little held in memory.
+                chunks = -(-newer_size // _MERGE_CHUNK)
+                bounds = [_KEY_SPACE * i // chunks for i in range(chunks)] + [_KEY_LIMIT]
+                for low, high in itertools.pairwise(bounds):
+                    db.execute(
+                        "INSERT INTO request_keys SELECT ?, key, request FROM request_keys "
+                        "WHERE run=? AND key >= ? AND key < ? ORDER BY key, request",
+                        (older, newer, low, high),
+                    )
+                db.execute("DELETE FROM request_keys WHERE run=?", (newer,))
+                db.execute("DELETE FROM key_runs WHERE run=?", (newer,))
+                size = older_size + newer_size
+                db.execute("UPDATE key_runs SET size=? WHERE run=?", (size, older))
+                runs.append((older, size))
 
     def batch(self, batch_id: str) -> BatchRow | None:
         """A batch of this backend, if recorded."""
