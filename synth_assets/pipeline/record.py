@@ -155,6 +155,7 @@ _COPY_V1 = (
 # requests.key): its keys become one run, read in the old index's order, and the index goes.
 # The same when the index is back (the code before opened the record since, and its new
 # requests have no keys here): the runs are made again.
+_OLD_INDEX = "SELECT 1 FROM sqlite_master WHERE type='index' AND name='requests_key'"
 _KEYS_FROM_INDEX = (
     "DELETE FROM request_keys",
     "DELETE FROM key_runs",
@@ -346,15 +347,24 @@ class RequestRecord:
 
         Each key is searched in every run, in one statement per chunk (so one snapshot: a
         merge committed meanwhile moves no key out of sight); keys that collide are told
-        apart by the full hash."""
+        apart by the full hash.
+
+        While the code before is using the record (its index on ``requests.key`` is back),
+        that index is searched instead: every process writes ``requests.key``, so it holds
+        every request, those the code before recorded (without runs) included."""
         ordered = sorted(set(keys.values()))
-        for start in range(0, len(ordered), _CHUNK):
-            rows = self._db.execute(
-                f"SELECT r.id, r.hash, {columns} FROM request_keys k JOIN requests r ON "
-                "r.id = k.request WHERE k.run IN (SELECT run FROM key_runs) AND k.key IN "
-                "(SELECT value FROM json_each(?)) AND r.backend=?",
-                (to_json(ordered[start : start + _CHUNK]), self.backend),
+        query = (
+            f"SELECT r.id, r.hash, {columns} FROM request_keys k JOIN requests r ON "
+            "r.id = k.request WHERE k.run IN (SELECT run FROM key_runs) AND k.key IN "
+            "(SELECT value FROM json_each(?)) AND r.backend=?"
+        )
+        if self._db.execute(_OLD_INDEX).fetchone():
+            query = (
+                f"SELECT r.id, r.hash, {columns} FROM requests r WHERE r.key IN "
+                "(SELECT value FROM json_each(?)) AND r.backend=?"
             )
+        for start in range(0, len(ordered), _CHUNK):
+            rows = self._db.execute(query, (to_json(ordered[start : start + _CHUNK]), self.backend))
             yield from (row for row in rows if row[1] in keys)
 
     def outcomes(self, hashes: Sequence[str]) -> dict[str, Outcome]:

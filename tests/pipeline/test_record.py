@@ -634,3 +634,30 @@ def test_requests_recorded_by_the_code_before_since_are_found(tmp_path: Path) ->
     _keys_are_consistent(path)
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM requests").fetchone() == (12,)
+
+
+def test_requests_the_code_before_records_meanwhile_are_found_by_an_open_record(
+    tmp_path: Path,
+) -> None:
+    """A process of the code before, running beside an open record of this code (an upgrade
+    half done), records a request: the open record finds it at once, so it is not sent
+    again (nothing paid twice), and records no second row for it."""
+    import sqlite3
+
+    from synth_assets.pipeline.record import request_key
+
+    path = tmp_path / "record.sqlite"
+    with RequestRecord(path, BACKEND) as record:
+        _day(record, "b1", range(0, 10))
+        with sqlite3.connect(path) as db:  # the code before: its open, then a record_batch
+            db.execute("CREATE INDEX IF NOT EXISTS requests_key ON requests (key)")
+            db.execute(
+                "INSERT INTO requests (id, key, backend, hash, pending_batch, updated) "
+                "VALUES (11, ?, ?, ?, 'b2', 1.0)",
+                (request_key(f"{10:064x}"), BACKEND, f"{10:064x}"),
+            )
+        outcomes = record.outcomes([f"{i:064x}" for i in range(11)])
+        assert outcomes[f"{10:064x}"].pending_batch == "b2" and len(outcomes) == 11
+        _day(record, "b3", range(10, 12))
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM requests").fetchone() == (12,)
