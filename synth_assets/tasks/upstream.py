@@ -46,8 +46,10 @@ class UpstreamSpec(BaseModel):
     )
 
 
-# Rows read from the upstream table at a time.
-SLICE_ROWS = 64 * 1024
+# Rows read from the upstream table at a time (about 5 MB of e-mails, as the dataset's
+# spill batches). A snapshot of 2M 600-character e-mails peaked at 285 MB with 8k-row
+# slices, 300 MB with 16k and 558 MB with 64k (the allocator keeps what large slices freed).
+SLICE_ROWS = 8_192
 
 
 class UpstreamDay:
