@@ -33,8 +33,8 @@ from synth_assets.pipeline import (
 from synth_assets.pipeline.record import RequestRecord, State
 from synth_assets.pipeline.settings import project_dir
 from synth_assets.tasks import BatchTask
-from synth_assets.tasks.seeds import expand_seeds
-from synth_assets.tasks.upstream import read_upstream
+from synth_assets.tasks.seeds import SEED_SCHEMA, seed_batches
+from synth_assets.tasks.upstream import open_upstream
 
 from . import layout
 from .automation import chain_condition
@@ -127,17 +127,18 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
         with user_errors():
             if task.seeds is not None:
                 source = "seeds in the task's YAML"
-                summary = steps.snapshot_table(expand_seeds(task.seeds, date), snapshot)
+                batches = seed_batches(task.seeds, date)
+                summary = steps.snapshot_batches(SEED_SCHEMA, batches, snapshot)
             elif task.upstream is not None:
                 source = layout.table_location(storage, task.upstream.task, "parsed", date)
-                table = read_upstream(
+                with open_upstream(
                     task.upstream,
                     source,
                     date,
                     downstream=task.name,
                     max_text_chars=task_settings.max_text_chars,
-                )
-                summary = steps.snapshot_table(table, snapshot)
+                ) as day:
+                    summary = steps.snapshot_batches(day.schema, day.batches(), snapshot)
             else:
                 assert task.dataset is not None
                 spec = steps.spec_with_path(task.dataset, task_settings.dataset_path, project_dir())

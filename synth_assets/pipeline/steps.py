@@ -3,7 +3,7 @@ backend errors, and the label summary read back from the published table."""
 
 import dataclasses
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,17 +58,21 @@ def snapshot_inputs(
     return InputSummary(str(path), day.rows, day.schema.names, day.problems)
 
 
-def snapshot_table(table: pa.Table, path: Path) -> InputSummary:
-    """Write one day's input rows (``id``, ``text``, other columns, ``problem``) as the
-    partition's Parquet snapshot: from a dataset, a seed grid or an upstream table."""
-    with atomic_write(path) as out:
-        pq.write_table(table, out)
-    problems = (
-        table.num_rows - table.column("problem").null_count
-        if "problem" in table.column_names
-        else 0
-    )
-    return InputSummary(str(path), table.num_rows, table.column_names, problems)
+def snapshot_batches(
+    schema: pa.Schema, batches: Iterable[pa.RecordBatch], path: Path
+) -> InputSummary:
+    """Write one day's input rows (``id``, ``text``, other columns, ``problem``), given a
+    batch at a time, as the partition's Parquet snapshot: from a seed grid or an upstream
+    table. Memory holds one batch; the snapshot appears whole or not at all, and a day
+    without rows is an empty snapshot with ``schema``."""
+    rows = problems = 0
+    with atomic_write(path) as out, pq.ParquetWriter(out, schema) as writer:
+        for batch in batches:
+            writer.write_batch(batch)
+            rows += batch.num_rows
+            if "problem" in schema.names:
+                problems += batch.num_rows - batch.column("problem").null_count
+    return InputSummary(str(path), rows, schema.names, problems)
 
 
 def model_for(task: BatchTask, override: str | None = None) -> str:

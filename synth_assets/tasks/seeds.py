@@ -1,7 +1,7 @@
 """Seed grids: the input of a generation task, declared in YAML instead of read from files.
 
 A grid is topics × personas × languages × intended labels, with ``per_cell`` rows per cell.
-:func:`expand_seeds` turns it into one day's input rows, always the same rows for the same
+:func:`seed_batches` turns it into one day's input rows, always the same rows for the same
 day and grid (nothing random, no clock), so a re-run of a day asks the same requests (and
 pays for none of them twice) while each day asks for new emails: the day is part of every
 row's id and of the columns a prompt can use.
@@ -9,6 +9,7 @@ row's id and of the columns a prompt can use.
 
 import hashlib
 import itertools
+from collections.abc import Iterator
 
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -28,6 +29,17 @@ SEED_COLUMNS = (
     "cell",
     "seed",
 )
+_TYPES = {"variant": pa.int32(), "per_cell": pa.int32(), "seed": pa.int64()}
+# One day's input rows: id, text, the seed columns, problem (always empty: a seed row is
+# never invalid).
+SEED_SCHEMA = pa.schema(
+    [
+        pa.field(name, _TYPES.get(name, pa.string()))
+        for name in (ID_COLUMN, TEXT_COLUMN, *SEED_COLUMNS, PROBLEM_COLUMN)
+    ]
+)
+# Rows per batch of an expanded grid.
+SEED_BATCH_ROWS = 50_000
 
 
 class SeedGrid(BaseModel):
@@ -77,44 +89,52 @@ def cell_key(topic: int, persona: int, language: int, label: int) -> str:
     return f"t{topic}-p{persona}-l{language}-c{label}"
 
 
-def expand_seeds(grid: SeedGrid, date: str) -> pa.Table:
-    """One day's input rows: ``id``, ``text``, the :data:`SEED_COLUMNS`, ``problem``.
+def seed_batches(
+    grid: SeedGrid, date: str, rows: int = SEED_BATCH_ROWS
+) -> Iterator[pa.RecordBatch]:
+    """One day's input rows (:data:`SEED_SCHEMA`), ``rows`` at a time, cell by cell and
+    variant by variant: memory stays flat however large the grid.
 
     ``id`` is ``<date>-<cell>-<variant>`` (short enough to be the custom_id itself);
     ``text`` describes the cell in one line; ``seed`` is a stable number per row, handy as
     a variation key in a prompt.
     """
-    columns: dict[str, list[object]] = {name: [] for name in (ID_COLUMN, TEXT_COLUMN)}
-    columns.update({name: [] for name in SEED_COLUMNS})
+    values = _seed_rows(grid, date)
+    types = SEED_SCHEMA.types[:-1]  # the problem column is added empty
+    while chunk := list(itertools.islice(values, rows)):
+        columns = [
+            pa.array(column, dtype)
+            for column, dtype in zip(zip(*chunk, strict=True), types, strict=True)
+        ]
+        columns.append(pa.nulls(len(chunk), pa.string()))
+        yield pa.record_batch(columns, schema=SEED_SCHEMA)
+
+
+def _seed_rows(grid: SeedGrid, date: str) -> Iterator[tuple[str | int, ...]]:
+    """Each row's values in :data:`SEED_SCHEMA`'s order, without the problem."""
     combos = itertools.product(
         enumerate(grid.topics),
         enumerate(grid.personas),
         enumerate(grid.languages),
         enumerate(grid.labels),
     )
+    per_cell = grid.per_cell
     for (ti, topic), (pi, persona), (li, language), (ci, label) in combos:
         cell = cell_key(ti, pi, li, ci)
-        for variant in range(1, grid.per_cell + 1):
+        text = f"{topic} | {persona} | {language} | {label}"
+        for variant in range(1, per_cell + 1):
             row_id = f"{date}-{cell}-{variant}"
-            digest = hashlib.blake2b(row_id.encode(), digest_size=4).digest()
-            values = {
-                ID_COLUMN: row_id,
-                TEXT_COLUMN: f"{topic} | {persona} | {language} | {label}",
-                "date": date,
-                "topic": topic,
-                "persona": persona,
-                "language": language,
-                "intended_label": label,
-                "variant": variant,
-                "per_cell": grid.per_cell,
-                "cell": cell,
-                "seed": int.from_bytes(digest, "big"),
-            }
-            for name, value in values.items():
-                columns[name].append(value)
-    types = {"variant": pa.int32(), "per_cell": pa.int32(), "seed": pa.int64()}
-    arrays = {
-        name: pa.array(values, types.get(name, pa.string())) for name, values in columns.items()
-    }
-    arrays[PROBLEM_COLUMN] = pa.nulls(len(columns[ID_COLUMN]), pa.string())
-    return pa.table(arrays)
+            seed = int.from_bytes(hashlib.blake2b(row_id.encode(), digest_size=4).digest(), "big")
+            yield (
+                row_id,
+                text,
+                date,
+                topic,
+                persona,
+                language,
+                label,
+                variant,
+                per_cell,
+                cell,
+                seed,
+            )

@@ -1,15 +1,22 @@
-"""The input snapshot: a day of the dataset streamed into the partition's Parquet file."""
+"""The input snapshot: a day of the dataset, of an upstream table or of a seed grid streamed
+into the partition's Parquet file."""
 
 import json
+from collections.abc import Iterator
+from hashlib import blake2b
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from synth_assets.pipeline.steps import snapshot_inputs
+from synth_assets.pipeline.steps import snapshot_batches, snapshot_inputs
 from synth_assets.tasks.dataset import DatasetError, DatasetSpec, _validate, read_partition
+from synth_assets.tasks.seeds import SEED_SCHEMA, SeedGrid, seed_batches
+from synth_assets.tasks.upstream import UpstreamSpec, open_upstream
 
 DATE = "2026-11-01"
+EMPTY = "text is missing or empty"
 
 
 def test_the_snapshot_holds_the_days_rows_and_the_summary_counts_them(
@@ -45,6 +52,110 @@ def test_a_bad_day_leaves_no_snapshot(tmp_path: Path) -> None:
         snapshot_inputs(DatasetSpec(str(tmp_path / "inbox")), DATE, snapshot)
 
     assert list(snapshot.parent.iterdir()) == []
+
+
+def test_an_upstream_day_is_snapshotted_a_slice_at_a_time_as_the_whole_table_was(
+    tmp_path: Path,
+) -> None:
+    upstream = tmp_path / "emails" / "parsed" / f"date={DATE}" / "part-0.parquet"
+    upstream.parent.mkdir(parents=True)
+    parsed = pa.table(
+        {
+            "custom_id": [f"e{n}" for n in range(7)],
+            "body": ["hi", "", None, "yo", "x" * 30, "ok", "end"],
+            "language": ["en", "de", "en", "fr", "en", "de", "en"],
+            "batch_id": ["b"] * 7,
+            "total_tokens": pa.array(range(7), pa.int64()),
+        }
+    )
+    pq.write_table(parsed, upstream, row_group_size=3)
+    spec = UpstreamSpec(task="emails", text_column="body", extra_columns=["language"])
+    snapshot = tmp_path / "work" / "inputs.parquet"
+
+    with open_upstream(
+        spec, str(upstream), DATE, downstream="triage", max_text_chars=20, rows=2
+    ) as day:
+        summary = snapshot_batches(day.schema, day.batches(), snapshot)
+
+    # The snapshot the whole upstream table in memory made, written by hand.
+    problems = [None, EMPTY, EMPTY, None, "text is over the budget of 20 characters", None, None]
+    expected = pa.table(
+        {
+            "id": parsed["custom_id"],
+            "text": parsed["body"],
+            "language": parsed["language"],
+            "problem": pa.array(problems, pa.string()),
+        }
+    )
+    pq.write_table(expected, tmp_path / "expected.parquet")
+    assert pq.read_table(snapshot).equals(pq.read_table(tmp_path / "expected.parquet"))
+    assert pq.read_schema(snapshot).equals(pq.read_schema(tmp_path / "expected.parquet"))
+    assert (summary.rows, summary.columns, summary.problems) == (
+        7,
+        ["id", "text", "language", "problem"],
+        3,
+    )
+
+
+def test_a_seed_grid_is_snapshotted_batch_by_batch_as_the_whole_grid_was(
+    tmp_path: Path,
+) -> None:
+    grid = SeedGrid(topics=["a", "b"], personas=["p"], languages=["en"], labels=["s"], per_cell=3)
+    snapshot = tmp_path / "inputs.parquet"
+
+    summary = snapshot_batches(SEED_SCHEMA, seed_batches(grid, DATE, rows=4), snapshot)
+
+    # The snapshot the whole grid in memory made, written by hand (seeds: blake2b of the id).
+    ids = [f"{DATE}-t{t}-p0-l0-c0-{v}" for t in (0, 1) for v in (1, 2, 3)]
+    expected = pa.table(
+        {
+            "id": ids,
+            "text": ["a | p | en | s"] * 3 + ["b | p | en | s"] * 3,
+            "date": [DATE] * 6,
+            "topic": ["a"] * 3 + ["b"] * 3,
+            "persona": ["p"] * 6,
+            "language": ["en"] * 6,
+            "intended_label": ["s"] * 6,
+            "variant": pa.array([1, 2, 3] * 2, pa.int32()),
+            "per_cell": pa.array([3] * 6, pa.int32()),
+            "cell": ["t0-p0-l0-c0"] * 3 + ["t1-p0-l0-c0"] * 3,
+            "seed": pa.array(
+                [int.from_bytes(blake2b(i.encode(), digest_size=4).digest()) for i in ids],
+                pa.int64(),
+            ),
+            "problem": pa.nulls(6, pa.string()),
+        }
+    )
+    pq.write_table(expected, tmp_path / "expected.parquet")
+    assert pq.read_table(snapshot).equals(pq.read_table(tmp_path / "expected.parquet"))
+    assert pq.ParquetFile(snapshot).metadata.num_row_groups == 2  # one a batch
+    assert (summary.rows, summary.columns, summary.problems) == (6, SEED_SCHEMA.names, 0)
+
+
+def test_a_day_without_rows_is_an_empty_snapshot_with_the_columns(tmp_path: Path) -> None:
+    snapshot = tmp_path / "work" / "inputs.parquet"
+
+    summary = snapshot_batches(SEED_SCHEMA, iter([]), snapshot)
+
+    assert pq.read_table(snapshot).equals(SEED_SCHEMA.empty_table())
+    assert (summary.rows, summary.columns, summary.problems) == (0, SEED_SCHEMA.names, 0)
+
+
+def test_rows_that_fail_midway_leave_the_last_snapshot_as_it_was(tmp_path: Path) -> None:
+    schema = pa.schema([("id", pa.string()), ("text", pa.string()), ("problem", pa.string())])
+    snapshot = tmp_path / "inputs.parquet"
+    first = pa.record_batch([["a"], ["t"], [None]], schema=schema)
+    snapshot_batches(schema, [first], snapshot)
+
+    def failing() -> Iterator[pa.RecordBatch]:
+        yield pa.record_batch([["b"], ["u"], ["bad"]], schema=schema)
+        raise DatasetError("the upstream table cannot be read")
+
+    with pytest.raises(DatasetError):
+        snapshot_batches(schema, failing(), snapshot)
+
+    assert pq.read_table(snapshot).equals(pa.Table.from_batches([first]))
+    assert [p.name for p in tmp_path.iterdir()] == ["inputs.parquet"]  # no leftovers
 
 
 def test_the_label_summary_compares_with_the_truth_a_slice_of_inputs_at_a_time(

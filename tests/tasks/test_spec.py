@@ -4,11 +4,12 @@ a bad one gets (naming the field)."""
 import textwrap
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 import yaml
 
 from synth_assets.tasks import SPAM_TRIAGE, TASKS, TASKS_DIR
-from synth_assets.tasks.seeds import SeedGrid, expand_seeds
+from synth_assets.tasks.seeds import SEED_SCHEMA, SeedGrid, seed_batches
 from synth_assets.tasks.spec import (
     TaskSpecError,
     check_tasks,
@@ -68,9 +69,9 @@ def test_a_seed_grid_expands_to_the_same_rows_for_a_day_and_new_ones_the_next_da
         labels=["spam", "not_spam"], per_cell=3,
     )  # fmt: skip
 
-    day = expand_seeds(grid, "2026-11-01")
-    again = expand_seeds(grid, "2026-11-01")
-    next_day = expand_seeds(grid, "2026-11-02")
+    day = pa.Table.from_batches(seed_batches(grid, "2026-11-01"), SEED_SCHEMA)
+    again = pa.Table.from_batches(seed_batches(grid, "2026-11-01"), SEED_SCHEMA)
+    next_day = pa.Table.from_batches(seed_batches(grid, "2026-11-02"), SEED_SCHEMA)
 
     assert day.num_rows == 2 * 1 * 2 * 2 * 3 == grid.rows_per_day()
     assert day.equals(again)
