@@ -164,7 +164,9 @@ def open_upstream(
 
 
 def _unreadable(spec: UpstreamSpec, location: str, exc: Exception) -> DatasetError:
-    return DatasetError(f"{spec.task}'s parsed table {location} cannot be read: {exc}.")
+    # One sentence: pyarrow's message may end with its own period.
+    reason = str(exc).rstrip(". ")
+    return DatasetError(f"{spec.task}'s parsed table {location} cannot be read: {reason}.")
 
 
 def _exists(location: str) -> bool:

@@ -125,6 +125,7 @@ def test_a_file_that_is_not_parquet_cannot_be_read(tmp_path: Path) -> None:
 
     assert str(raised.value).startswith(f"emails's parsed table {broken} cannot be read: ")
     assert "magic bytes" in str(raised.value)
+    assert str(raised.value).endswith(".") and not str(raised.value).endswith("..")
 
 
 def test_a_table_broken_after_its_footer_was_read_cannot_be_read(tmp_path: Path) -> None:
