@@ -44,6 +44,9 @@ _rng = random.Random(20261101)  # fixed: the same check gives the same figures
 _HASHES = tuple((_rng.randrange(1, _PRIME), _rng.randrange(0, _PRIME)) for _ in range(NUM_PERM))
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 SAMPLE = 5  # examples named in a check's metadata
+# Texts read (or handled) at a time: texts run long, and 8,192 of 600 bytes are ~5 MB as
+# Python strings (a 64K slice of them took ~100 MB).
+TEXT_SLICE_ROWS = 8192
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,7 @@ class Column:
         self.path, self.name = path, name
 
     def __iter__(self) -> Iterator[Any]:
-        for batch in buckets.slices(self.path, [self.name]):
+        for batch in buckets.slices(self.path, [self.name], TEXT_SLICE_ROWS):
             yield from batch.column(0).to_pylist()
 
 
@@ -98,7 +101,6 @@ def _similarity(one: Sequence[int], other: Sequence[int]) -> float:
 # to a row-indexed scratch file, and each band's keys to buckets again (rows sharing a key
 # are the candidates, verified on their signatures). Exact: every comparison is on values.
 TEXT_BUCKET_BYTES = 32 * 1024 * 1024  # normalized text per exact bucket aimed at
-_WRITE_ROWS = 8192  # rows gathered before they go to the buckets
 _EXACT_SCHEMA = pa.schema([("text", pa.string()), ("row", pa.int64())])
 _BAND_SCHEMA = pa.schema([("key", pa.binary(ROWS * 8)), ("row", pa.int64())])
 
@@ -144,8 +146,10 @@ def near_duplicates(
 
     ``texts`` is read twice (a list, or a :class:`Column`). Memory stays flat in the rows:
     the work is in hash buckets and scratch files in a folder under ``scratch`` (default
-    the system's temporary folder), removed when the pairs are consumed. ``bucket_rows``
-    sets the rows per bucket (tests force tiny buckets).
+    the system's temporary folder), removed when the pairs are consumed: ~256 bytes a row
+    for the signatures, and the normalized texts for a while. Only a band key that very many
+    rows share costs memory: 8 bytes for each such row. ``bucket_rows`` sets the rows per
+    bucket (tests force tiny buckets).
     """
     rows = text_chars = written = 0
     for text in texts:
@@ -171,8 +175,8 @@ def near_duplicates(
                 for index in range(band_count):
                     _near_repeats(keys.batches(index), matches, signatures)
                 keys.discard()
-            for start in range(0, rows, _WRITE_ROWS):
-                stored = array("Q", matches.stored(start, min(_WRITE_ROWS, rows - start)))
+            for start in range(0, rows, TEXT_SLICE_ROWS):
+                stored = array("Q", matches.stored(start, min(TEXT_SLICE_ROWS, rows - start)))
                 for offset, earlier in enumerate(stored):
                     if earlier:
                         yield start + offset, earlier - 1
@@ -189,7 +193,7 @@ def _bucket_normalized(texts: Iterable[str | None], exact: buckets.Buckets) -> N
         if text:
             normalized.append(normalize(text))
             at.append(index)
-        if len(at) == _WRITE_ROWS:
+        if len(at) == TEXT_SLICE_ROWS:
             exact.write(pa.record_batch([normalized, at], schema=_EXACT_SCHEMA))
             normalized, at = [], []
     exact.write(pa.record_batch([normalized, at], schema=_EXACT_SCHEMA))
@@ -221,8 +225,8 @@ def _bucket_band_keys(signatures: _RowFile, rows: int, band: int, keys: buckets.
     ``keys``, in row order."""
     width = signatures.size
     cut = slice(band * ROWS * 8, (band + 1) * ROWS * 8)
-    for start in range(0, rows, _WRITE_ROWS):
-        stored = memoryview(signatures.stored(start, min(_WRITE_ROWS, rows - start)))
+    for start in range(0, rows, TEXT_SLICE_ROWS):
+        stored = memoryview(signatures.stored(start, min(TEXT_SLICE_ROWS, rows - start)))
         found: list[bytes] = []
         at: list[int] = []
         for offset in range(len(stored) // width):
