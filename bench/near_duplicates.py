@@ -139,6 +139,11 @@ def measure(path: Path, module_path: str | None, scratch: Path) -> dict[str, Any
     }
 
 
+def _digest(metadata: dict[str, Any]) -> str:
+    """A short sha256 of a check's metadata (runs of one side at a time compare by it)."""
+    return hashlib.sha256(json.dumps(metadata, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="10000,200000")
@@ -170,7 +175,8 @@ def main() -> None:
             print(
                 f"{rows:>9} {side:>4} {result['wall_s']:>8} {rows / result['wall_s']:>7.0f} "
                 f"{result['peak_mb']:>8} {result['import_mb']:>8} "
-                f"{result['metadata']['near_duplicates']:>8}",
+                f"{result['metadata']['near_duplicates']:>8}  pairs "
+                f"{result['pairs_sha256'][:12]} check {_digest(result['metadata'])}",
                 flush=True,
             )
         if len(results) == 2:
