@@ -1,6 +1,6 @@
 """The near-duplicate check on a generated day: wall s, rows/s, peak RSS, old against new.
 
-    git show HEAD~1:synth_assets/pipeline/quality.py > /tmp/quality_old.py
+    git show 1a3b928:synth_assets/pipeline/quality.py > /tmp/quality_old.py  # before the change
     .venv/bin/python bench/near_duplicates.py --rows 10000,200000 --old /tmp/quality_old.py
 
 For N rows of ~600-byte texts (90 words from a vocabulary of 5,000), written once to a
