@@ -121,7 +121,9 @@ def quality_line(defs: dg.Definitions, task: BatchTask, dates: Sequence[str]) ->
     field = quality_settings.text_field
     texts = _Texts([quality.Column(parsed, field) for parsed, _ in days])
     parts = [
-        quality.near_duplicate_check(texts, quality_settings.max_near_duplicate_rate).summary,
+        quality.near_duplicate_check(
+            texts, quality_settings.max_near_duplicate_rate, scratch
+        ).summary,
         quality.length_spread_check(texts, quality_settings.min_length_spread).summary,
     ]
     if task.seeds is not None:

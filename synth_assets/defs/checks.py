@@ -199,7 +199,9 @@ def build_quality_checks(
         return result(
             "near_duplicates",
             quality_checks.near_duplicate_check(
-                texts(context, storage), quality.max_near_duplicate_rate
+                texts(context, storage),
+                quality.max_near_duplicate_rate,
+                storage.work_path(task.name, "scratch"),
             ),
         )
 

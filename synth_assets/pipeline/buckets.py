@@ -118,6 +118,25 @@ class Buckets:
         with pa.OSFile(str(path)) as source, pa.ipc.open_stream(source) as reader:
             return reader.read_all()
 
+    def batches(self, index: int) -> Iterator[pa.RecordBatch]:
+        """The rows of one bucket, in the order they were written, a batch at a time (a
+        bucket's rows need not fit in memory together)."""
+        if self.count == 1:
+            yield from self._memory
+            return
+        path = self._paths[index]
+        if not path.exists():
+            return
+        with pa.OSFile(str(path)) as source, pa.ipc.open_stream(source) as reader:
+            yield from reader
+
+    def discard(self) -> None:
+        """Drop every bucket's rows (files removed, so a day's scratch does not pile up)."""
+        self.close()
+        self._memory = []
+        for path in self._paths:
+            path.unlink(missing_ok=True)
+
     def __iter__(self) -> Iterator[pa.Table]:
         for index in range(self.count):
             yield self.bucket(index)

@@ -8,8 +8,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from synth_assets.localbatch.text import PROSE_LANGUAGES, prose
+from synth_assets.pipeline import quality
 from synth_assets.pipeline.quality import (
     COVERAGE_COLUMNS,
     Answered,
@@ -52,7 +55,134 @@ def test_a_changed_word_is_still_a_near_copy_but_a_different_email_is_not() -> N
     base = prose(random.Random(1))
     edited = base.replace("Best regards", "Kind regards").replace("Hello", "Hi")
 
-    assert near_duplicates([base, edited, prose(random.Random(2))]) == [(1, 0)]
+    assert list(near_duplicates([base, edited, prose(random.Random(2))])) == [(1, 0)]
+
+
+def in_memory_near_duplicates(texts: list[str | None]) -> list[tuple[int, int]]:
+    """The search as it was, every distinct text held in memory: the reference the search
+    on disk must agree with, pair for pair."""
+    found: list[tuple[int, int]] = []
+    exact: dict[str, int] = {}
+    bands: list[dict[tuple[int, ...], list[int]]] = [{} for _ in range(quality.BANDS)]
+    signatures: dict[int, tuple[int, ...]] = {}
+    for index, text in enumerate(texts):
+        if not text:
+            continue
+        normalized = quality.normalize(text)
+        if normalized in exact:
+            found.append((index, exact[normalized]))
+            continue
+        exact[normalized] = index
+        if not normalized:
+            continue
+        signature = signatures[index] = quality._signature(quality._shingles(normalized))
+        match = None
+        for band in range(quality.BANDS):
+            key = signature[band * quality.ROWS : (band + 1) * quality.ROWS]
+            candidates = bands[band].setdefault(key, [])
+            if match is None:
+                for other in candidates:
+                    similarity = quality._similarity(signatures[other], signature)
+                    if similarity >= quality.NEAR_DUPLICATE:
+                        match = other
+                        break
+            candidates.append(index)
+        if match is not None:
+            found.append((index, match))
+    return found
+
+
+WORDS = sorted(set(quality.normalize(TEMPLATE).split()))  # dear, invoice, name, office…
+
+
+@st.composite
+def days_of_texts(draw: st.DrawFn) -> list[str | None]:
+    """New texts, exact copies (other case, punctuation), copies with a word changed, and
+    texts that are empty or normalize to nothing."""
+    texts: list[str | None] = []
+    for _ in range(draw(st.integers(0, 40))):
+        kind = draw(st.sampled_from(["new", "copy", "near", "empty"]))
+        earlier = [t for t in texts if t and t.strip()]
+        if kind == "copy" and earlier:
+            texts.append(draw(st.sampled_from(earlier)).upper() + " !")
+        elif kind == "near" and earlier:
+            words = draw(st.sampled_from(earlier)).split()
+            words[draw(st.integers(0, len(words) - 1))] = draw(st.sampled_from(WORDS))
+            texts.append(" ".join(words))
+        elif kind == "empty":
+            texts.append(draw(st.sampled_from([None, "", "42 !?", " ", "7."])))
+        else:
+            texts.append(" ".join(draw(st.lists(st.sampled_from(WORDS), min_size=1, max_size=14))))
+    return texts
+
+
+@settings(max_examples=150, deadline=None)
+@given(days_of_texts(), st.sampled_from([None, 1, 2, 5]))
+def test_the_search_on_disk_finds_the_pairs_the_search_in_memory_found(
+    texts: list[str | None], bucket_rows: int | None
+) -> None:
+    assert list(near_duplicates(texts, bucket_rows=bucket_rows)) == in_memory_near_duplicates(texts)
+
+
+def test_a_row_near_two_earlier_rows_repeats_the_one_of_the_first_band(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Signatures made to order (a band is 4 values): "a" is one value off "c" in each of
+    # bands 0, 1 and 2, "b" one value off in band 0; "d" shares only band 0 with "c", and
+    # "e" is "c" with its last value changed.
+    c = tuple(range(100, 100 + quality.NUM_PERM))
+    made = {
+        "a": (1, *c[1:4], 2, *c[5:8], 3, *c[9:]),
+        "b": (5, *c[1:]),
+        "c": c,
+        "d": (*c[:4], *range(900, 900 + quality.NUM_PERM - 4)),
+        "e": (*c[:-1], 7),
+    }
+    names = {frozenset(quality._shingles(name)): name for name in made}
+    monkeypatch.setattr(quality, "_signature", lambda shingles: made[names[frozenset(shingles)]])
+    texts: list[str | None] = ["a", "b", "d", "c", "e"]
+
+    # "c" is near "a" (from band 3) and "b" (from band 1): it repeats "b", though "a" is
+    # earlier. "e" shares band 0 with "d" and "c": "d" is earlier but not near, so "c".
+    expected = [(1, 0), (3, 1), (4, 3)]
+    assert in_memory_near_duplicates(texts) == expected
+    for bucket_rows in (None, 1):
+        assert list(near_duplicates(texts, tmp_path, bucket_rows=bucket_rows)) == expected
+    assert list(tmp_path.iterdir()) == []  # scratch files removed
+
+
+def test_the_check_quotes_the_first_repeats_in_row_order(tmp_path: Path) -> None:
+    texts = [
+        prose(random.Random(1)),
+        *near_copies(6),
+        None,
+        "",
+        "42 !?",
+        "7 ...",
+        prose(random.Random(2)),
+        near_copies(1)[0].upper(),
+    ]
+    # Row 6 repeats row 3, not the earlier row 1 it is also near: the first band decides.
+    pairs = [(2, 1), (3, 1), (4, 1), (5, 1), (6, 3), (10, 9), (12, 1)]
+
+    def cut(text: str | None) -> str:
+        value = (text or "").replace("\n", " ")
+        return value if len(value) <= 80 else value[:79] + "…"
+
+    for bucket_rows in (None, 1, 3):
+        check = near_duplicate_check(texts, 0.3, tmp_path, bucket_rows=bucket_rows)
+        assert check.summary == (
+            "7 of 11 rows (63.6%) nearly repeat an earlier row, over the limit of 30.0%"
+        )
+        assert check.metadata == {
+            "rows": 11,
+            "near_duplicates": 7,
+            "near_duplicate_rate": 0.6364,
+            "maximum": 0.3,
+            "examples": [{"row": cut(texts[i]), "repeats": cut(texts[j])} for i, j in pairs[:5]],
+        }
+    assert list(near_duplicates(texts)) == pairs == in_memory_near_duplicates(texts)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_texts_of_one_length_fail_the_spread_check() -> None:
