@@ -5,6 +5,7 @@ import itertools
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -257,40 +258,6 @@ def _old_record(path: Path) -> None:
         (BACKEND,),
     )
     db.close()
-
-
-def test_a_record_written_by_the_old_code_opens_with_the_same_outcomes(tmp_path: Path) -> None:
-    import sqlite3
-
-    path = tmp_path / "record.sqlite"
-    _old_record(path)
-    with sqlite3.connect(path) as db:
-        before = {b: sorted(db.execute(_OLD_OUTCOME, (b,))) for b in (BACKEND, "other")}
-    hashes = ["h-a", "h-b", "h-c", "h-x"]
-
-    with RequestRecord(path, BACKEND) as record:
-        assert sorted(record.outcomes(hashes).values()) == before[BACKEND]
-        assert record.lines(hashes) == {"h-a": b'{"answer": 1}', "h-b": b'{"e": 1}'}
-        assert record.sends("b2") == {"b": Send("b", "h-b", 2, 1), "c": Send("c", "h-c", 1, 1)}
-        assert record.extra_lines(["b1"]) == {"b1": [b"{}"]}
-        assert [(b.batch_id, b.collected) for b in record.batches()] == [("b1", 2.0), ("b2", None)]
-        assert record.partition("2026-11-01").state == "waiting"  # type: ignore[union-attr]
-        # and it goes on: b2's answers land on the migrated requests, a new batch reuses them
-        assert record.record_results("b2", "completed", answers(("b", None), ("c", None)), [])
-        record_batch(record, "b3", [Send("a", "h-a", 1, 2), Send("d", "h-d", 1, 1)])
-        outcomes = record.outcomes([*hashes, "h-d"])
-        assert {h: (o.batch_id, o.reason, o.pending_batch) for h, o in outcomes.items()} == {
-            "h-a": ("b1", None, "b3"),
-            "h-b": ("b2", None, None),
-            "h-c": ("b2", None, None),
-            "h-d": (None, None, "b3"),
-        }
-        assert record.lines(["h-b"]) == {"h-b": b"{}"}
-    with RequestRecord(path, "other") as other:  # opened again: nothing left to migrate
-        assert sorted(other.outcomes(hashes).values()) == before["other"]
-        other.forget_lost("b9")
-        assert other.outcomes(["h-a"])["h-a"].pending_batch is None
-    _keys_are_consistent(path)
 
 
 def test_lines_asked_after_outcomes_include_requests_answered_in_between(
@@ -567,11 +534,17 @@ def _v2_record(path: Path) -> dict[str, int]:
     return {"h-a": 1, "h-b": 2, "h-c": 4}
 
 
-def test_a_record_with_one_key_index_opens_with_its_keys_in_one_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("write", [_old_record, _v2_record], ids=["v1", "one key index"])
+def test_a_record_written_by_the_code_before_opens_with_the_same_outcomes(
+    tmp_path: Path, write: Callable[[Path], object]
+) -> None:
+    """A record of either earlier layout (v1: lines in the requests rows; then one index
+    over every key) migrates on open: the same outcomes, lines, sends, batches and
+    partitions, every key in one run, and it goes on."""
     import sqlite3
 
     path = tmp_path / "record.sqlite"
-    _v2_record(path)
+    write(path)
     with sqlite3.connect(path) as db:
         before = {b: sorted(db.execute(_OLD_OUTCOME, (b,))) for b in (BACKEND, "other")}
     hashes = ["h-a", "h-b", "h-c", "h-x"]
