@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synth_assets.localbatch.text import PROSE_LANGUAGES, prose
-from synth_assets.pipeline import quality
+from synth_assets.pipeline import repeats
 from synth_assets.pipeline.quality import (
     COVERAGE_COLUMNS,
     Answered,
@@ -24,8 +24,8 @@ from synth_assets.pipeline.quality import (
     language_check,
     length_spread_check,
     near_duplicate_check,
-    near_duplicates,
 )
+from synth_assets.pipeline.repeats import near_duplicates
 
 TEMPLATE = (
     "Dear {name}, your invoice {number} for the office chairs is overdue by {days} days. "
@@ -63,27 +63,27 @@ def in_memory_near_duplicates(texts: list[str | None]) -> list[tuple[int, int]]:
     on disk must agree with, pair for pair."""
     found: list[tuple[int, int]] = []
     exact: dict[str, int] = {}
-    bands: list[dict[tuple[int, ...], list[int]]] = [{} for _ in range(quality.BANDS)]
+    bands: list[dict[tuple[int, ...], list[int]]] = [{} for _ in range(repeats.BANDS)]
     signatures: dict[int, tuple[int, ...]] = {}
     for index, text in enumerate(texts):
         if not text:
             continue
-        normalized = quality.normalize(text)
+        normalized = repeats.normalize(text)
         if normalized in exact:
             found.append((index, exact[normalized]))
             continue
         exact[normalized] = index
         if not normalized:
             continue
-        signature = signatures[index] = quality._signature(quality._shingles(normalized))
+        signature = signatures[index] = repeats._signature(repeats._shingles(normalized))
         match = None
-        for band in range(quality.BANDS):
-            key = signature[band * quality.ROWS : (band + 1) * quality.ROWS]
+        for band in range(repeats.BANDS):
+            key = signature[band * repeats.ROWS : (band + 1) * repeats.ROWS]
             candidates = bands[band].setdefault(key, [])
             if match is None:
                 for other in candidates:
-                    similarity = quality._similarity(signatures[other], signature)
-                    if similarity >= quality.NEAR_DUPLICATE:
+                    similarity = repeats._similarity(signatures[other], signature)
+                    if similarity >= repeats.NEAR_DUPLICATE:
                         match = other
                         break
             candidates.append(index)
@@ -92,7 +92,7 @@ def in_memory_near_duplicates(texts: list[str | None]) -> list[tuple[int, int]]:
     return found
 
 
-WORDS = sorted(set(quality.normalize(TEMPLATE).split()))  # dear, invoice, name, office…
+WORDS = sorted(set(repeats.normalize(TEMPLATE).split()))  # dear, invoice, name, office…
 
 
 @st.composite
@@ -130,16 +130,16 @@ def test_a_row_near_two_earlier_rows_repeats_the_one_of_the_first_band(
     # Signatures made to order (a band is 4 values): "a" is one value off "c" in each of
     # bands 0, 1 and 2, "b" one value off in band 0; "d" shares only band 0 with "c", and
     # "e" is "c" with its last value changed.
-    c = tuple(range(100, 100 + quality.NUM_PERM))
+    c = tuple(range(100, 100 + repeats.NUM_PERM))
     made = {
         "a": (1, *c[1:4], 2, *c[5:8], 3, *c[9:]),
         "b": (5, *c[1:]),
         "c": c,
-        "d": (*c[:4], *range(900, 900 + quality.NUM_PERM - 4)),
+        "d": (*c[:4], *range(900, 900 + repeats.NUM_PERM - 4)),
         "e": (*c[:-1], 7),
     }
-    names = {frozenset(quality._shingles(name)): name for name in made}
-    monkeypatch.setattr(quality, "_signature", lambda shingles: made[names[frozenset(shingles)]])
+    names = {frozenset(repeats._shingles(name)): name for name in made}
+    monkeypatch.setattr(repeats, "_signature", lambda shingles: made[names[frozenset(shingles)]])
     texts: list[str | None] = ["a", "b", "d", "c", "e"]
 
     # "c" is near "a" (from band 3) and "b" (from band 1): it repeats "b", though "a" is
