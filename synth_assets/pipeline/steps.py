@@ -48,13 +48,9 @@ def snapshot_inputs(
     snapshot appears whole or not at all.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        open_partition(spec, date, max_text_chars=max_text_chars, scratch_dir=path.parent) as day,
-        atomic_write(path) as out,
-        pq.ParquetWriter(out, day.schema) as writer,
-    ):
-        for batch in day.batches():
-            writer.write_batch(batch)
+    with open_partition(spec, date, max_text_chars=max_text_chars, scratch_dir=path.parent) as day:
+        snapshot_batches(day.schema, day.batches(), path)
+    # Counted by the loader as it read the day (the rows written, and those with a problem).
     return InputSummary(str(path), day.rows, day.schema.names, day.problems)
 
 
@@ -62,8 +58,8 @@ def snapshot_batches(
     schema: pa.Schema, batches: Iterable[pa.RecordBatch], path: Path
 ) -> InputSummary:
     """Write one day's input rows (``id``, ``text``, other columns, ``problem``), given a
-    batch at a time, as the partition's Parquet snapshot: from a seed grid or an upstream
-    table. Memory holds one batch; the snapshot appears whole or not at all, and a day
+    batch at a time, as the partition's Parquet snapshot: from a dataset, a seed grid or an
+    upstream table. Memory holds one batch; the snapshot appears whole or not at all, and a day
     without rows is an empty snapshot with ``schema``."""
     rows = problems = 0
     with atomic_write(path) as out, pq.ParquetWriter(out, schema) as writer:
