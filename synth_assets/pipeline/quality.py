@@ -10,6 +10,7 @@
 """
 
 import math
+import re
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
@@ -305,25 +306,33 @@ _MIN_HITS = 3
 def detect_language(text: str) -> str | None:
     """The ISO 639-1 code of the language ``text`` is written in, or None when it cannot be
     told (too short, or two languages equally likely)."""
-    scripts: Counter[str] = Counter()
-    for char in text:
-        if char.isalpha():
-            scripts[_script(char)] += 1
-    total = sum(scripts.values())
+    total = sum(map(str.isalpha, text))
     if not total:
         return None
+    # Letters of the other scripts are few in a Latin text: find them with one scan, and
+    # the rest of the letters are Latin.
+    scripts: Counter[str] = Counter(
+        _script(char) for char in _NOT_LATIN.findall(text) if char.isalpha()
+    )
+    scripts["latin"] = total - scripts.total()
     if scripts["kana"] / total > 0.1:
         return "ja"
     for script, language in (("han", "zh"), ("hangul", "ko"), ("cyrillic", "ru"), ("greek", "el")):
         if scripts[script] / total > 0.5:
             return language
-    words = normalize(text).split()
-    hits = {lang: sum(w in vocab for w in words) for lang, vocab in _WORD_SETS.items()}
+    counts = Counter(normalize(text).split())
+    hits = {lang: sum(counts[w] for w in vocab) for lang, vocab in _WORD_SETS.items()}
     ranked = sorted(hits.items(), key=lambda kv: kv[1], reverse=True)
     (best, first), (_, second) = ranked[0], ranked[1]
     if first < _MIN_HITS or first < math.ceil(second * 1.5):
         return None
     return best
+
+
+# Every code point _script does not call Latin.
+_NOT_LATIN = re.compile(
+    "[\u3040-\u30ff\u4e00-\u9fff\u3400-\u4dbf\uac00-\ud7af\u0400-\u04ff\u0370-\u03ff]"
+)
 
 
 def _script(char: str) -> str:

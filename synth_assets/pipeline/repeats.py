@@ -9,6 +9,7 @@ keys to buckets again (rows sharing a key are the candidates, verified on their
 signatures). Exact: every comparison is on values, the hashes only pick files.
 """
 
+import itertools
 import os
 import random
 import re
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import buckets
 
@@ -57,6 +59,56 @@ def _shingles(normalized: str) -> set[int]:
 def _signature(shingles: set[int]) -> tuple[int, ...]:
     """The MinHash signature: per hash function (a * x + b) mod p, its least value."""
     return tuple(min((a * x + b) % _PRIME for x in shingles) for a, b in _HASHES)
+
+
+# Texts signed at once: their shingles (~60 a text) and a column of hashes per hash
+# function come to ~30 MB; larger slices were hardly faster.
+SIGN_ROWS = 2048
+_U64 = pa.uint64()
+_LOW29 = (1 << 29) - 1
+
+
+def _u64(value: int) -> pa.Scalar:
+    return pa.scalar(value, _U64)
+
+
+def _hashed(x: pa.Array, a: int, b: int) -> pa.Array:
+    """``(a * x + b) mod p`` for every ``x`` (< 2**32) in 64-bit Arrow arithmetic, exactly
+    as the Python integers of :func:`_signature` compute it: ``a`` in 32-bit halves, and
+    ``p = 2**61 - 1`` folds a value's bits above 61 back in (2**61 is 1 modulo p)."""
+    high = pc.multiply(x, _u64(a >> 32))  # < 2**61
+    low = pc.multiply(x, _u64(a & 0xFFFFFFFF))  # < 2**64
+    # high * 2**32 mod p: its low 29 bits move up 32, the rest wrap around.
+    value = pc.add(
+        pc.shift_left(pc.bit_wise_and(high, _u64(_LOW29)), _u64(32)), pc.shift_right(high, _u64(29))
+    )
+    value = pc.add(value, pc.add(pc.bit_wise_and(low, _u64(_PRIME)), pc.shift_right(low, _u64(61))))
+    value = pc.add(value, _u64(b))  # below 2**63
+    value = pc.add(pc.bit_wise_and(value, _u64(_PRIME)), pc.shift_right(value, _u64(61)))
+    # Now below p + 5: at or above p, value - p is the smaller; below p, it wraps around.
+    return pc.min_element_wise(value, pc.subtract(value, _u64(_PRIME)))
+
+
+def _signatures(shingle_sets: Sequence[set[int]]) -> list[tuple[int, ...]]:
+    """:func:`_signature` of each (non-empty) set, the same values, computed in Arrow for
+    all of them at once: about a tenth of the time."""
+    values: array[int] = array("Q")
+    owners: array[int] = array("q")
+    for index, shingles in enumerate(shingle_sets):
+        values.extend(shingles)
+        owners.extend(itertools.repeat(index, len(shingles)))
+    x = pa.Array.from_buffers(_U64, len(values), [None, pa.py_buffer(values)])
+    columns = {"text": pa.Array.from_buffers(pa.int64(), len(owners), [None, pa.py_buffer(owners)])}
+    for k, (a, b) in enumerate(_HASHES):
+        columns[f"h{k}"] = _hashed(x, a, b)
+    least = (
+        pa.table(columns)
+        .group_by("text", use_threads=False)
+        .aggregate([(f"h{k}", "min") for k in range(NUM_PERM)])
+        .sort_by("text")
+    )
+    assert least.num_rows == len(shingle_sets), "every text has a shingle"
+    return list(zip(*(least.column(f"h{k}_min").to_pylist() for k in range(NUM_PERM)), strict=True))
 
 
 def _similarity(one: Sequence[int], other: Sequence[int]) -> float:
@@ -169,6 +221,7 @@ def _exact_repeats(exact: buckets.Buckets, matches: _RowFile, signatures: _RowFi
     first occurrence of a non-empty text: its signature, into ``signatures``. Equal texts
     share a bucket, in row order. Returns the count of signatures."""
     signed = 0
+    to_sign: list[tuple[int, str]] = []  # first occurrences, signed SIGN_ROWS at a time
     for index in range(exact.count):
         first: dict[str, int] = {}  # this bucket's distinct texts
         for batch in exact.batches(index):
@@ -179,9 +232,22 @@ def _exact_repeats(exact: buckets.Buckets, matches: _RowFile, signatures: _RowFi
                 if earlier != row:
                     matches.write(row, [earlier])
                 elif text:
-                    signatures.write(row, _signature(_shingles(text)))
-                    signed += 1
-    return signed
+                    to_sign.append((row, text))
+                    if len(to_sign) == SIGN_ROWS:
+                        signed += _sign(to_sign, signatures)
+    return signed + _sign(to_sign, signatures)
+
+
+def _sign(to_sign: list[tuple[int, str]], signatures: _RowFile) -> int:
+    """Each ``(row, text)``'s signature, into ``signatures``; empties ``to_sign``."""
+    if not to_sign:
+        return 0
+    made = _signatures([_shingles(text) for _, text in to_sign])
+    for (row, _), signature in zip(to_sign, made, strict=True):
+        signatures.write(row, signature)
+    count = len(to_sign)
+    to_sign.clear()
+    return count
 
 
 def _bucket_band_keys(signatures: _RowFile, rows: int, band: int, keys: buckets.Buckets) -> None:

@@ -3,6 +3,7 @@ language asked for."""
 
 import random
 import statistics
+from collections import Counter
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,9 +15,12 @@ from hypothesis import strategies as st
 from synth_assets.localbatch.text import PROSE_LANGUAGES, prose
 from synth_assets.pipeline import repeats
 from synth_assets.pipeline.quality import (
+    _STOPWORDS,
+    _WORD_SETS,
     COVERAGE_COLUMNS,
     Answered,
     Column,
+    _script,
     answered,
     answered_from_files,
     coverage_check,
@@ -56,6 +60,43 @@ def test_a_changed_word_is_still_a_near_copy_but_a_different_email_is_not() -> N
     edited = base.replace("Best regards", "Kind regards").replace("Hello", "Hi")
 
     assert list(near_duplicates([base, edited, prose(random.Random(2))])) == [(1, 0)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sets(
+            st.one_of(st.integers(0, 2**32 - 1), st.sampled_from([0, 1, 2**31, 2**32 - 1])),
+            min_size=1,
+            max_size=40,
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_signatures_in_arrow_are_the_python_integers_signatures(sets: list[set[int]]) -> None:
+    # The search signs texts in Arrow (64-bit); the definition is (a * x + b) mod p in
+    # Python's integers: the same values, or the pairs found would move.
+    assert repeats._signatures(sets) == [repeats._signature(s) for s in sets]
+
+
+def test_arrow_hashing_reduces_modulo_p_at_the_edges() -> None:
+    # (a * x + b) landing on p, just under it, just over it, and the largest x and a.
+    p = repeats._PRIME
+    xs = [0, 1, 5, 2**31, 2**32 - 1]
+    for a, b in [(1, p - 5), (1, p - 6), (1, p - 4), (p - 1, p - 1), (2**32, 0), *repeats._HASHES]:
+        hashed = repeats._hashed(pa.array(xs, pa.uint64()), a, b).to_pylist()
+        assert hashed == [(a * x + b) % p for x in xs], (a, b)
+
+
+def test_signing_in_slices_finds_the_pairs_of_signing_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    texts = [*near_copies(9), prose(random.Random(3)), None, *near_copies(4)]
+    everything = list(near_duplicates(texts))
+    monkeypatch.setattr(repeats, "SIGN_ROWS", 2)
+
+    assert list(near_duplicates(texts)) == everything == in_memory_near_duplicates(texts)
 
 
 def in_memory_near_duplicates(texts: list[str | None]) -> list[tuple[int, int]]:
@@ -140,6 +181,7 @@ def test_a_row_near_two_earlier_rows_repeats_the_one_of_the_first_band(
     }
     names = {frozenset(repeats._shingles(name)): name for name in made}
     monkeypatch.setattr(repeats, "_signature", lambda shingles: made[names[frozenset(shingles)]])
+    monkeypatch.setattr(repeats, "_signatures", lambda sets: list(map(repeats._signature, sets)))
     texts: list[str | None] = ["a", "b", "d", "c", "e"]
 
     # "c" is near "a" (from band 3) and "b" (from band 1): it repeats "b", though "a" is
@@ -202,6 +244,43 @@ def test_the_language_detector_reads_the_local_servers_prose() -> None:
     assert wrong == 0
     assert detect_language("お世話になっております。請求書を添付します。") == "ja"
     assert detect_language("ok") is None
+
+
+def scripts_letter_by_letter(text: str) -> Counter[str]:
+    """The detector's script counts as first written: every letter's script, one by one."""
+    return Counter(_script(char) for char in text if char.isalpha())
+
+
+def detect_letter_by_letter(text: str) -> str | None:
+    """detect_language as first written (a letter at a time): the reference it must match."""
+    scripts = scripts_letter_by_letter(text)
+    total = sum(scripts.values())
+    if not total:
+        return None
+    if scripts["kana"] / total > 0.1:
+        return "ja"
+    for script, language in (("han", "zh"), ("hangul", "ko"), ("cyrillic", "ru"), ("greek", "el")):
+        if scripts[script] / total > 0.5:
+            return language
+    words = repeats.normalize(text).split()
+    hits = {lang: sum(w in vocab for w in words) for lang, vocab in _WORD_SETS.items()}
+    ranked = sorted(hits.items(), key=lambda kv: kv[1], reverse=True)
+    (best, first), (_, second) = ranked[0], ranked[1]
+    return None if first < 3 or first < -(-second * 3 // 2) else best
+
+
+# Letters of every script the detector knows, letters it does not (Arabic, Latin with
+# marks), signs inside its ranges that are not letters (・ ゛), numbers that are (², ½, ⅷ
+# are not letters; ǅ and ʰ are), and words of its vocabularies.
+MIXED = list("abcdéñü日本語カタカナ・ー゛русскийελληνικά한국어عربى中文²½ⅷǅʰ12_! ")
+VOCABULARY = sorted({w for words in _STOPWORDS.values() for w in words.split()})
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(MIXED), st.sampled_from(VOCABULARY).map(" {} ".format))))
+def test_the_language_detector_decides_as_it_did_letter_by_letter(parts: list[str]) -> None:
+    text = "".join(parts)
+    assert detect_language(text) == detect_letter_by_letter(text)
 
 
 def test_coverage_and_language_join_answers_to_their_seed_rows() -> None:
