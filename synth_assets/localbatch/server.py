@@ -50,11 +50,18 @@ def base_url(host: str, sock: socket.socket) -> str:
     return f"http://{shown}:{port}/v1"
 
 
+# Seconds an idle keep-alive connection stays open. Longer than clients keep theirs (httpx,
+# under openai, drops an idle one after 5 s): with uvicorn's default, also 5 s, a request
+# sent just as the server closed the connection got a reset instead of an answer.
+KEEP_ALIVE_S = 75
+
+
 def _uvicorn(settings: ServerSettings, log_level: str) -> uvicorn.Server:
     config = uvicorn.Config(
         create_app(settings),
         log_level=log_level,
         access_log=False,  # a log line per poll would cost more than the poll
+        timeout_keep_alive=KEEP_ALIVE_S,
         lifespan="on",
         timeout_graceful_shutdown=5,
     )

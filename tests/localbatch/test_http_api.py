@@ -2,8 +2,10 @@
 
 import json
 import string
+import time
+from http.client import HTTPConnection
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import openai
@@ -217,3 +219,22 @@ def test_no_malformed_input_is_a_500(http: httpx.Client, body: bytes, object_id:
     for response in responses:
         assert response.status_code < 500, (response.request.url, response.text)
         assert response.headers["content-type"].startswith("application/json")
+
+
+def test_an_idle_connection_outlives_the_clients_keep_alive(localbatch_url: str) -> None:
+    # openai's HTTP client reuses a connection idle for up to 5 s. Were the server to close
+    # idle connections as soon (uvicorn's default), a request sent as it closes one would
+    # get a reset: the connection must still answer after 6 s.
+    url = urlsplit(localbatch_url)
+    connection = HTTPConnection(url.hostname, url.port, timeout=10)
+    headers = {"Authorization": "Bearer test"}
+    try:
+        for wait_s in (0, 6):
+            time.sleep(wait_s)
+            connection.request("GET", f"{url.path}/batches?limit=1", headers=headers)
+            response = connection.getresponse()
+            assert response.status == 200
+            assert json.loads(response.read())["object"] == "list"
+            assert response.getheader("connection", "").lower() != "close"
+    finally:
+        connection.close()
