@@ -279,9 +279,14 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
                     prune=storage.prune_files,
                 )
             waits = (build.model, queued.tokens) if queued else None
-            state = progress.settle(
-                record, date, folder, task_settings.policy(), queued=waits
-            ).state
+            state = progress.settle_submitted(
+                record,
+                date,
+                folder,
+                task_settings.policy(),
+                [s.batch_id for s in submitted],
+                queued=waits,
+            )
             if state == State.SETTLED and storage.prune_files:
                 # Published for this state already (a re-run with nothing new): pruning turned
                 # on since then sweeps the day now, not only at its next publish.

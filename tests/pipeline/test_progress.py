@@ -37,7 +37,9 @@ class _CountingRecord(RequestRecord):
         return super().outcomes(hashes)
 
 
-def _build(folder: Path, rows: list[tuple[str, str]], round_: int = 1) -> Path:
+def _build(
+    folder: Path, rows: list[tuple[str, str]], round_: int = 1, kinds: dict[str, int] | None = None
+) -> Path:
     """A build of ``rows`` (custom_id, request hash) in ``folder``, as the planner writes it."""
     folder.mkdir(parents=True, exist_ok=True)
     pq.write_table(
@@ -48,7 +50,9 @@ def _build(folder: Path, rows: list[tuple[str, str]], round_: int = 1) -> Path:
         to_json({"custom_id": "bad", "problem": "empty text", "text": ""}) + b"\n"
     )
     estimate = Estimate(len(rows), 0, 0, None, None, False)
-    build = Build(str(folder), len(rows) + 1, 1, {}, [], len(rows), 0, round_, "m", estimate)
+    build = Build(
+        str(folder), len(rows) + 1, 1, kinds or {}, [], len(rows), 0, round_, "m", estimate
+    )
     (folder / PLAN_FILE).write_bytes(to_json(build))
     return folder
 
@@ -129,6 +133,53 @@ def test_a_settle_with_nothing_changed_reads_no_row_again(
     record.published(DAY, again.progress.digest)
     assert progress.settle(record, DAY, folder, Policy()).state == State.SETTLED
     assert record.rows_read == 0
+
+
+def test_a_day_just_submitted_waits_for_its_batches_without_reading_its_rows(
+    record: _CountingRecord, tmp_path: Path
+) -> None:
+    folder = _build(tmp_path / "g1", [("a", "h1"), ("b", "h2"), ("c", "h3")], kinds={"new": 3})
+    record.start_build(DAY, 1, str(folder))
+    _send(record, "batch_1", DAY, "h1", "h2")
+    _send(record, "batch_2", DAY, "h3")
+    _answer(record, "batch_1", **{"id-h1": None, "id-h2": None})  # collected meanwhile
+    record.rows_read = 0
+
+    state = progress.settle_submitted(record, DAY, folder, Policy(), ["batch_1", "batch_2"])
+
+    assert record.rows_read == 0
+    stored = record.partition(DAY)
+    assert stored is not None
+    assert (state, stored.state, stored.waiting) == (State.WAITING, State.WAITING, ["batch_2"])
+    # What an evaluation of every row finds.
+    evaluated = progress.settle(record, DAY, folder, Policy())
+    assert (evaluated.state, evaluated.progress.waiting) == (state, stored.waiting)
+
+
+@pytest.mark.parametrize("case", ["all collected", "rows in flight elsewhere", "no room"])
+def test_a_submitted_day_is_evaluated_when_its_batches_do_not_say_it_all(
+    record: _CountingRecord, tmp_path: Path, case: str
+) -> None:
+    # Another day's batch holds h3 (the build found it in flight) in the second case.
+    kinds = {"new": 2, "in_flight": 1} if case == "rows in flight elsewhere" else {"new": 3}
+    folder = _build(tmp_path / "g1", [("a", "h1"), ("b", "h2"), ("c", "h3")], kinds=kinds)
+    record.start_build(DAY, 1, str(folder))
+    _send(record, "batch_0", OTHER_DAY, "h3")
+    _send(record, "batch_1", DAY, "h1", "h2")
+    if case == "all collected":
+        _answer(record, "batch_0", **{"id-h3": None})
+        _answer(record, "batch_1", **{"id-h1": None, "id-h2": None})
+    queued = ("m", 10) if case == "no room" else None
+    record.rows_read = 0
+
+    state = progress.settle_submitted(record, DAY, folder, Policy(), ["batch_1"], queued=queued)
+
+    assert record.rows_read == 3
+    stored = record.partition(DAY)
+    assert stored is not None
+    expected = {"all collected": State.READY, "no room": State.WAITING}
+    assert state == stored.state == expected.get(case, State.WAITING)
+    assert sorted(stored.waiting) == ([] if case == "all collected" else ["batch_0", "batch_1"])
 
 
 def test_every_change_to_the_days_outcomes_is_seen(record: _CountingRecord, tmp_path: Path) -> None:
