@@ -8,6 +8,7 @@ from typing import Any
 import openai
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from synth_assets.pipeline import steps
 from synth_assets.pipeline.plan import Build, Policy, build_requests
@@ -87,3 +88,47 @@ def test_a_429_on_create_leaves_no_uploaded_file_without_a_batch(
     assert queued is not None and queued.shards == 4 and "429" in queued.why
     inputs = {client.batches.retrieve(s.batch_id).input_file_id for s in submitted}
     assert uploaded(client) == inputs
+
+
+def _day_build(folder: Path, record: RequestRecord, texts: dict[str, str]) -> Build:
+    """A day of ``texts`` (id -> text) built in ``folder``."""
+    folder.mkdir(parents=True)
+    snapshot = folder / "snapshot.parquet"
+    pq.write_table(pa.table({"id": list(texts), "text": list(texts.values())}), snapshot)
+    return build_requests(
+        SPAM_TRIAGE,
+        snapshot,
+        folder / "g1",
+        steps.builder_for(SPAM_TRIAGE),
+        record,
+        Policy(),
+        max_requests=100,
+        max_bytes=1 << 20,
+    )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="known gap (README, 'what is sent'): two days built at the same moment that share "
+    "a request each send it, as neither finds it in flight yet; remove this mark once fixed",
+)
+def test_two_days_built_at_once_that_share_a_request_send_it_once(
+    tmp_path: Path,
+    start_localbatch: Callable[..., Any],
+    make_client: Callable[..., openai.OpenAI],
+) -> None:
+    client = make_client(start_localbatch(thread=True).base_url)
+    shared = "Subject: the same note\n\non two days"
+    with RequestRecord(tmp_path / "record.sqlite", "local") as record:
+        # Both days are built before either is submitted (parallel runs of a backfill).
+        first = _day_build(tmp_path / "a", record, {"a1": shared, "a2": "Subject: a\n\nonly a"})
+        second = _day_build(tmp_path / "b", record, {"b1": shared, "b2": "Subject: b\n\nonly b"})
+        submitted = [
+            *submit_build(client, record, SPAM_TRIAGE, DATE, first)[0],
+            *submit_build(client, record, SPAM_TRIAGE, "2026-11-02", second)[0],
+        ]
+
+        sent = sum(client.batches.retrieve(s.batch_id).request_counts.total for s in submitted)
+
+    assert sent == 3  # the shared request once, and each day's own
