@@ -282,7 +282,7 @@ def build_task_assets(task: BatchTask) -> list[dg.AssetsDefinition | dg.AssetChe
             state = progress.settle_submitted(
                 record,
                 date,
-                folder,
+                build,
                 task_settings.policy(),
                 [s.batch_id for s in submitted],
                 queued=waits,

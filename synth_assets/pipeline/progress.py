@@ -31,6 +31,7 @@ from .plan import (
     MANIFEST_FILE,
     PLAN_FILE,
     SEND_KINDS,
+    Build,
     Policy,
     load_build,
 )
@@ -341,13 +342,13 @@ def settle(
 def settle_submitted(
     record: RequestRecord,
     date: str,
-    folder: str | Path,
+    build: Build,
     policy: Policy,
     batch_ids: Sequence[str],
     *,
     queued: tuple[str, int] | None = None,
 ) -> str:
-    """The day's state once its build was submitted (``batch_ids``: the batches of its
+    """The day's state once ``build`` was submitted (``batch_ids``: the batches of its
     shards), stored as :func:`settle` stores it.
 
     When the build found no row in flight and nothing waits for room, every row that needs
@@ -355,13 +356,13 @@ def settle_submitted(
     collected yet, and is stored so without evaluating its rows (seconds for a 1M-row day,
     and the collect run evaluates it again anyway). Otherwise, or when all of them are
     collected already, :func:`settle` evaluates it."""
-    if queued is None and not load_build(folder).kinds.get("in_flight"):
+    if queued is None and not build.kinds.get("in_flight"):
         batches = [record.batch(batch_id) for batch_id in batch_ids]
         waiting = [b.batch_id for b in batches if b is not None and b.collected is None]
         if waiting:
             record.set_state(date, State.WAITING, waiting=waiting)
             return State.WAITING
-    return settle(record, date, folder, policy, queued=queued).state
+    return settle(record, date, build.folder, policy, queued=queued).state
 
 
 def waiting_batches(record: RequestRecord, date: str) -> list[str]:

@@ -329,24 +329,24 @@ def detect_language(text: str) -> str | None:
     return best
 
 
-# Every code point _script does not call Latin.
-_NOT_LATIN = re.compile(
-    "[\u3040-\u30ff\u4e00-\u9fff\u3400-\u4dbf\uac00-\ud7af\u0400-\u04ff\u0370-\u03ff]"
+# The scripts told apart from Latin, by code point range (inclusive).
+_SCRIPT_RANGES = (
+    ("kana", 0x3040, 0x30FF),
+    ("han", 0x4E00, 0x9FFF),
+    ("han", 0x3400, 0x4DBF),
+    ("hangul", 0xAC00, 0xD7AF),
+    ("cyrillic", 0x0400, 0x04FF),
+    ("greek", 0x0370, 0x03FF),
 )
+# Any character of those ranges: one scan finds the few a Latin text has.
+_NOT_LATIN = re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" for _, a, b in _SCRIPT_RANGES) + "]")
 
 
 def _script(char: str) -> str:
     point = ord(char)
-    if 0x3040 <= point <= 0x30FF:
-        return "kana"
-    if 0x4E00 <= point <= 0x9FFF or 0x3400 <= point <= 0x4DBF:
-        return "han"
-    if 0xAC00 <= point <= 0xD7AF:
-        return "hangul"
-    if 0x0400 <= point <= 0x04FF:
-        return "cyrillic"
-    if 0x0370 <= point <= 0x03FF:
-        return "greek"
+    for script, first, last in _SCRIPT_RANGES:
+        if first <= point <= last:
+            return script
     return "latin"
 
 

@@ -21,6 +21,7 @@ from synth_assets.pipeline.plan import (
     PLAN_FILE,
     Build,
     Policy,
+    load_build,
 )
 from synth_assets.pipeline.record import Answer, Outcome, RequestRecord, Send, State
 
@@ -145,7 +146,9 @@ def test_a_day_just_submitted_waits_for_its_batches_without_reading_its_rows(
     _answer(record, "batch_1", **{"id-h1": None, "id-h2": None})  # collected meanwhile
     record.rows_read = 0
 
-    state = progress.settle_submitted(record, DAY, folder, Policy(), ["batch_1", "batch_2"])
+    state = progress.settle_submitted(
+        record, DAY, load_build(folder), Policy(), ["batch_1", "batch_2"]
+    )
 
     assert record.rows_read == 0
     stored = record.partition(DAY)
@@ -172,7 +175,9 @@ def test_a_submitted_day_is_evaluated_when_its_batches_do_not_say_it_all(
     queued = ("m", 10) if case == "no room" else None
     record.rows_read = 0
 
-    state = progress.settle_submitted(record, DAY, folder, Policy(), ["batch_1"], queued=queued)
+    state = progress.settle_submitted(
+        record, DAY, load_build(folder), Policy(), ["batch_1"], queued=queued
+    )
 
     assert record.rows_read == 3
     stored = record.partition(DAY)

@@ -19,24 +19,29 @@ from synth_assets.tasks import SPAM_TRIAGE
 DATE = "2026-11-01"
 
 
-def build_of(
-    tmp_path: Path, record: RequestRecord, *, rows: int, per_file: int, id_prefix: str = "e"
-) -> Build:
-    """A day of ``rows`` distinct e-mails, ``per_file`` requests to a request file."""
-    snapshot = tmp_path / "snapshot.parquet"
-    texts = [f"Subject: note {i}\n\nbody {i}" for i in range(rows)]
-    ids = [f"{id_prefix}{i}" for i in range(rows)]
-    pq.write_table(pa.table({"id": ids, "text": texts}), snapshot)
+def build_texts(folder: Path, record: RequestRecord, texts: dict[str, str], per_file: int) -> Build:
+    """A day of ``texts`` (id -> e-mail), built in ``folder``, ``per_file`` requests to a file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    snapshot = folder / "snapshot.parquet"
+    pq.write_table(pa.table({"id": list(texts), "text": list(texts.values())}), snapshot)
     return build_requests(
         SPAM_TRIAGE,
         snapshot,
-        tmp_path / "g1",
+        folder / "g1",
         steps.builder_for(SPAM_TRIAGE),
         record,
         Policy(),
         max_requests=per_file,
         max_bytes=1 << 20,
     )
+
+
+def build_of(
+    tmp_path: Path, record: RequestRecord, *, rows: int, per_file: int, id_prefix: str = "e"
+) -> Build:
+    """A day of ``rows`` distinct e-mails, ``per_file`` requests to a request file."""
+    texts = {f"{id_prefix}{i}": f"Subject: note {i}\n\nbody {i}" for i in range(rows)}
+    return build_texts(tmp_path, record, texts, per_file)
 
 
 def uploaded(client: openai.OpenAI) -> set[str]:
@@ -90,23 +95,6 @@ def test_a_429_on_create_leaves_no_uploaded_file_without_a_batch(
     assert uploaded(client) == inputs
 
 
-def _day_build(folder: Path, record: RequestRecord, texts: dict[str, str]) -> Build:
-    """A day of ``texts`` (id -> text) built in ``folder``."""
-    folder.mkdir(parents=True)
-    snapshot = folder / "snapshot.parquet"
-    pq.write_table(pa.table({"id": list(texts), "text": list(texts.values())}), snapshot)
-    return build_requests(
-        SPAM_TRIAGE,
-        snapshot,
-        folder / "g1",
-        steps.builder_for(SPAM_TRIAGE),
-        record,
-        Policy(),
-        max_requests=100,
-        max_bytes=1 << 20,
-    )
-
-
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
@@ -122,8 +110,8 @@ def test_two_days_built_at_once_that_share_a_request_send_it_once(
     shared = "Subject: the same note\n\non two days"
     with RequestRecord(tmp_path / "record.sqlite", "local") as record:
         # Both days are built before either is submitted (parallel runs of a backfill).
-        first = _day_build(tmp_path / "a", record, {"a1": shared, "a2": "Subject: a\n\nonly a"})
-        second = _day_build(tmp_path / "b", record, {"b1": shared, "b2": "Subject: b\n\nonly b"})
+        first = build_texts(tmp_path / "a", record, {"a1": shared, "a2": "Subject: a\n\na"}, 10)
+        second = build_texts(tmp_path / "b", record, {"b1": shared, "b2": "Subject: b\n\nb"}, 10)
         submitted = [
             *submit_build(client, record, SPAM_TRIAGE, DATE, first)[0],
             *submit_build(client, record, SPAM_TRIAGE, "2026-11-02", second)[0],
